@@ -1,0 +1,1 @@
+"""Vector-store connectors (``lens_vdb.connectors``): Qdrant and Milvus, built on the lens-vdb core."""

@@ -1,0 +1,63 @@
+"""Inference backends behind :class:`LensEncoder`. The backend is chosen here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from ._model import LensModel
+
+__all__ = ["Backend", "TorchBackend", "make_backend", "resolve_device", "resolve_dtype", "BackendName"]
+
+BackendName = Literal["torch"]
+BACKENDS: tuple[str, ...] = ("torch",)
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Backend(Protocol):
+    """Runs the LENS graph on a padded batch and returns ``[batch, k]`` float32 embeddings."""
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """The PyTorch model on a device, in a dtype."""
+
+    def __init__(self, model: LensModel, device: str, dtype: torch.dtype) -> None:
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.device = device
+
+    @torch.inference_mode()
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        ids = torch.from_numpy(input_ids).to(self.device)
+        mask = torch.from_numpy(attention_mask).to(self.device)
+        return self.model(ids, mask).float().cpu().numpy()
+
+
+def resolve_device(device: str | None) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device; use device='cpu'.")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif dtype in DTYPES:
+        resolved = DTYPES[dtype]
+    else:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch.dtype, got {dtype!r}")
+    if resolved == torch.float16 and device == "cpu":
+        raise ValueError("fp16 is for CUDA; on the CPU use dtype='fp32' or 'bf16'.")
+    return resolved
+
+
+def make_backend(name: str, model: LensModel, *, device: str, dtype: torch.dtype) -> Backend:
+    """The one place a backend name becomes a backend."""
+    if name == "torch":
+        return TorchBackend(model, device, dtype)
+    raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

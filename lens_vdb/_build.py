@@ -1,0 +1,120 @@
+"""Building a LENS model from any causal LM: k-means over the LM head, centroids as the new head."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._config import LensConfig
+from ._errors import LensModelError
+from ._instructions import SPECIAL_TOKENS
+from ._model import ClusterMap, LensModel
+
+__all__ = ["build_lens_model", "cluster_token_embeddings", "KMeansResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    """Centroids ``[k, hidden]``, each token's cluster and distance, and the wall time taken."""
+
+    centroids: np.ndarray
+    assignments: np.ndarray
+    distances: np.ndarray
+    seconds: float
+
+
+def cluster_token_embeddings(
+    token_embeddings: np.ndarray, k: int, *, seed: int = 0, niter: int = 20, verbose: bool = False
+) -> KMeansResult:
+    """Seeded, deterministic faiss k-means of the LM head rows into ``k`` clusters."""
+    import faiss
+
+    vectors = np.ascontiguousarray(token_embeddings, dtype=np.float32)
+    if vectors.ndim != 2 or not 1 <= k <= vectors.shape[0]:
+        raise ValueError(f"Cannot cluster {vectors.shape} token embeddings into k={k} clusters.")
+    if not np.isfinite(vectors).all():
+        raise LensModelError("The LM head holds NaN or infinite values; the checkpoint is corrupt.")
+    start = time.perf_counter()
+    kmeans = faiss.Kmeans(
+        vectors.shape[1], k, niter=niter, seed=seed, verbose=verbose, max_points_per_centroid=vectors.shape[0]
+    )
+    kmeans.train(vectors)
+    distances, assignments = kmeans.index.search(vectors, 1)
+    seconds = time.perf_counter() - start
+    return KMeansResult(kmeans.centroids.copy(), assignments[:, 0].astype(np.int64), distances[:, 0], seconds)
+
+
+def build_lens_model(
+    base_model: str | Path,
+    *,
+    k: int = 4000,
+    seed: int = 0,
+    niter: int = 20,
+    gguf_file: str | None = None,
+    pooling: str = "max",
+    attention: str = "bidirectional",
+    max_length: int = 512,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+) -> LensModel:
+    """Turn a causal LM (hub id, local dir, or a dir + ``gguf_file``) into an untrained LENS model.
+
+    The LM head's token embeddings are clustered into ``k`` clusters; the centroids become the
+    head, so each output dimension is a cluster of related tokens. ``<instruct>``, ``<query>`` and
+    ``<response>`` are added to the tokenizer, their input embeddings set to the mean embedding.
+    The cluster-to-token map is kept for :meth:`LensEncoder.explain`.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    load_args = {"gguf_file": gguf_file} if gguf_file else {}
+    tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code, **load_args)
+    causal_lm = AutoModelForCausalLM.from_pretrained(
+        base_model, dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=trust_remote_code, **load_args
+    )
+    head_rows = causal_lm.get_output_embeddings().weight.detach().float().cpu().numpy()
+    result = cluster_token_embeddings(head_rows, k, seed=seed, niter=niter)
+    logger.info("k-means of %d tokens into k=%d took %.1f s", head_rows.shape[0], k, result.seconds)
+
+    _normalise_special_tokens(tokenizer, causal_lm)
+    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.base_model
+    backbone.config.use_cache = False
+    config = LensConfig(
+        k=k,
+        hidden_size=backbone.config.hidden_size,
+        pooling=pooling,  # type: ignore[arg-type]
+        attention=attention,  # type: ignore[arg-type]
+        base_model=f"{base_model}/{gguf_file}" if gguf_file else str(base_model),
+        max_length=max_length,
+        has_cluster_map=True,
+    )
+    cluster_map = ClusterMap.from_assignments(
+        torch.from_numpy(result.assignments), torch.from_numpy(result.distances.astype(np.float64)), k
+    )
+    model = LensModel(backbone.to(dtype), torch.from_numpy(result.centroids).to(dtype), config, tokenizer, cluster_map)
+    return model.eval()
+
+
+def _normalise_special_tokens(tokenizer, causal_lm) -> None:
+    """Add the LENS tokens, fix EOS/pad from the model config, and grow the input embeddings."""
+    eos_id = causal_lm.config.eos_token_id
+    eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
+    if eos_id is not None and tokenizer.eos_token_id != eos_id:
+        # GGUF tokenizers may report BOS as EOS; the model config knows the real one
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos_id)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    embeddings = causal_lm.get_input_embeddings().weight
+    old_rows = embeddings.shape[0]
+    if len(tokenizer) > old_rows:
+        mean = embeddings.detach().mean(dim=0)
+        causal_lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        with torch.no_grad():
+            causal_lm.get_input_embeddings().weight[old_rows:] = mean

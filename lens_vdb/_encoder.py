@@ -1,0 +1,209 @@
+"""LensEncoder: texts in, LENS vectors out, with the official query/document procedure."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, overload
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._backends import make_backend, resolve_device, resolve_dtype
+from ._features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
+from ._instructions import Task, get_task
+from ._model import LensModel
+from ._sparse import SparseVector, to_sparse
+
+__all__ = ["LensEncoder", "ClusterExplanation"]
+
+
+@dataclass(frozen=True)
+class ClusterExplanation:
+    """One lexicon dimension of a vector: its cluster id, weight, and representative tokens."""
+
+    cluster: int
+    weight: float
+    tokens: tuple[str, ...]
+
+
+class LensEncoder:
+    """Encode queries and documents with a LENS model.
+
+    Args:
+        model: a :class:`LensModel`, a model dir or hub id (lens-vdb or official LENS layout), or
+            ``None`` for the offline default model (built on first use).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
+        dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``.
+        batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
+        max_length: tokens per text, special tokens included; longer texts are cut (warned once).
+        backend: ``"torch"``.
+    """
+
+    def __init__(
+        self,
+        model: LensModel | str | Path | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | torch.dtype = "fp32",
+        batch_size: int = 32,
+        max_length: int | None = None,
+        backend: str = "torch",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if model is None:
+            from ._default import default_model_dir
+
+            model = default_model_dir()
+        if not isinstance(model, LensModel):
+            model = LensModel.from_pretrained(model)
+        self.model = model
+        self.tokenizer = model.tokenizer
+        self.config = model.config
+        self.batch_size = batch_size
+        self.max_length = max_length or model.config.max_length
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self._backend = make_backend(backend, model, device=self.device, dtype=self.dtype)
+        self._warned_truncation = False
+        pad = self.tokenizer.pad_token_id
+        self._pad_id = int(pad if pad is not None else self.tokenizer.eos_token_id)
+
+    @property
+    def k(self) -> int:
+        """Dimensions of every LENS vector this encoder returns."""
+        return self.config.k
+
+    # ---- encoding ----------------------------------------------------------------------------
+
+    @overload
+    def encode_queries(
+        self, texts: Sequence[str], task: str | Task | None = ..., *, instruction: str | None = ...,
+        batch_size: int | None = ..., sparse: Literal[False] = ..., top_k: int | None = ...,
+        threshold: float = ..., show_progress: bool = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def encode_queries(
+        self, texts: Sequence[str], task: str | Task | None = ..., *, instruction: str | None = ...,
+        batch_size: int | None = ..., sparse: Literal[True], top_k: int | None = ...,
+        threshold: float = ..., show_progress: bool = ...,
+    ) -> list[SparseVector]: ...
+
+    def encode_queries(
+        self,
+        texts: Sequence[str],
+        task: str | Task | None = None,
+        *,
+        instruction: str | None = None,
+        batch_size: int | None = None,
+        sparse: bool = False,
+        top_k: int | None = None,
+        threshold: float = 0.0,
+        show_progress: bool = False,
+    ) -> np.ndarray | list[SparseVector]:
+        """Embed queries as ``<instruct>{instruction}\\n<query>{text}``, pooled over the query tokens only.
+
+        ``task`` names an instruction in the registry (default ``"retrieval"``); ``instruction``
+        overrides it with free text, and ``instruction=""`` embeds the bare ``<query>{text}``.
+        Returns float32 ``[n, k]`` (L2-normalised), or sparse vectors with ``sparse=True``.
+        """
+        texts = validate_texts(texts, what="queries")
+        chosen = get_task(task).instruction if instruction is None else instruction
+        batch = tokenize_queries(self.tokenizer, texts, chosen, self.max_length)
+        return self._finish(self._run(batch, batch_size, show_progress), sparse, top_k, threshold)
+
+    @overload
+    def encode_documents(
+        self, texts: Sequence[str], task: str | Task | None = ..., *, batch_size: int | None = ...,
+        sparse: Literal[False] = ..., top_k: int | None = ..., threshold: float = ..., show_progress: bool = ...,
+    ) -> np.ndarray: ...
+
+    @overload
+    def encode_documents(
+        self, texts: Sequence[str], task: str | Task | None = ..., *, batch_size: int | None = ...,
+        sparse: Literal[True], top_k: int | None = ..., threshold: float = ..., show_progress: bool = ...,
+    ) -> list[SparseVector]: ...
+
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        task: str | Task | None = None,
+        *,
+        batch_size: int | None = None,
+        sparse: bool = False,
+        top_k: int | None = None,
+        threshold: float = 0.0,
+        show_progress: bool = False,
+    ) -> np.ndarray | list[SparseVector]:
+        """Embed documents (no instruction), pooled over every token.
+
+        For a symmetric task (``"sts"``, ``"clustering"``, ``"classification"``...) documents are
+        embedded exactly like queries, with the task's instruction, as LENS does for those tasks.
+        Empty or whitespace-only texts give the zero vector: nothing to pool, cosine 0 to anything.
+        """
+        resolved = get_task(task) if task is not None else None
+        if resolved is not None and resolved.symmetric:
+            return self.encode_queries(
+                texts, resolved, batch_size=batch_size, sparse=sparse, top_k=top_k,  # type: ignore[call-overload]
+                threshold=threshold, show_progress=show_progress,
+            )
+        texts = validate_texts(texts, what="documents")
+        batch = tokenize_documents(self.tokenizer, texts, self.max_length)
+        return self._finish(self._run(batch, batch_size, show_progress), sparse, top_k, threshold)
+
+    def _run(self, batch: TokenizedBatch, batch_size: int | None, show_progress: bool) -> np.ndarray:
+        if any(batch.truncated) and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(
+                f"{sum(batch.truncated)} text(s) are longer than max_length={self.max_length} tokens and were cut "
+                "(this warning is shown once per encoder).",
+                UserWarning,
+                stacklevel=3,
+            )
+        size = batch_size or self.batch_size
+        out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
+        order = np.argsort([-len(ids) for ids in batch.ids], kind="stable")
+        starts = range(0, len(order), size)
+        for start in tqdm(starts, desc="LENS encode", disable=not show_progress, unit="batch"):
+            rows = order[start : start + size]
+            input_ids, attention_mask = pad_batch([batch.ids[i] for i in rows], self._pad_id)
+            out[rows] = self._backend.run(input_ids, attention_mask)
+        return out
+
+    @staticmethod
+    def _finish(
+        vectors: np.ndarray, sparse: bool, top_k: int | None, threshold: float
+    ) -> np.ndarray | list[SparseVector]:
+        return to_sparse(vectors, top_k=top_k, threshold=threshold) if sparse else vectors
+
+    # ---- inspection --------------------------------------------------------------------------
+
+    def explain(
+        self, vector: np.ndarray | SparseVector, top: int = 5, tokens_per_cluster: int = 5
+    ) -> list[ClusterExplanation]:
+        """The ``top`` heaviest lexicon dimensions of ``vector``, with their representative tokens.
+
+        Tokens come from the model's cluster map, nearest to the centroid first; models without
+        a map (official checkpoints) report the cluster ids and weights with no tokens.
+        """
+        dense = vector.to_dense(self.k) if isinstance(vector, SparseVector) else np.asarray(vector, np.float32)
+        if dense.shape != (self.k,):
+            raise ValueError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
+        clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
+        cluster_map = self.model.cluster_map
+        out = []
+        for cluster in clusters:
+            tokens: tuple[str, ...] = ()
+            if cluster_map is not None:
+                ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
+                tokens = tuple(self.tokenizer.convert_tokens_to_string([t]).strip() or t for t in
+                               self.tokenizer.convert_ids_to_tokens(ids))
+            out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
+        return out

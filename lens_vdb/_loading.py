@@ -1,0 +1,182 @@
+"""Loading LENS models: lens-vdb's own format and the official ``yibinlei/LENS-*`` layout.
+
+Official layout (hub repo or local dir): a Mistral backbone (``config.json`` + safetensors, the
+config may name ``MistralBiForCausalLM`` and advertise ``vocab_size`` = k), a tokenizer with
+``<instruct>``/``<query>``/``<response>``, and ``lm_head.pth``: a pickled ``nn.Linear`` of shape
+``[k, hidden]``. The pickle is read with ``torch.load(weights_only=True)`` and an allow-list of
+exactly ``nn.Linear``, so no arbitrary code can run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._config import CONFIG_NAME, HEAD_NAME, LensConfig
+from ._errors import LensModelError
+from ._instructions import SPECIAL_TOKENS
+from ._model import ClusterMap, LensModel
+
+__all__ = ["load_model", "resolve_source", "load_official_head"]
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_HEAD_NAME = "lm_head.pth"
+_DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", OFFICIAL_HEAD_NAME]
+
+
+def resolve_source(source: str | Path, *, revision: str | None = None, token: str | None = None) -> Path:
+    """A local directory for ``source``: itself if it is one, else a hub snapshot (needs network)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise LensModelError(f"{path} is a file; a LENS model is a directory (or a hub id).")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(
+            snapshot_download(str(source), revision=revision, token=token, allow_patterns=_DOWNLOAD_PATTERNS)
+        )
+    except Exception as exc:  # network, auth or not-found errors from the hub client
+        raise LensModelError(
+            f"{source!r} is neither a local directory nor a reachable hub model: {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def load_model(
+    source: str | Path,
+    *,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+) -> LensModel:
+    """Load a LENS model from a lens-vdb dir, an official-layout dir or a hub id."""
+    directory = resolve_source(source, revision=revision, token=token)
+    if (directory / CONFIG_NAME).is_file():
+        return _load_own(directory, dtype, attn_implementation, trust_remote_code)
+    if (directory / OFFICIAL_HEAD_NAME).is_file():
+        return _load_official(directory, str(source), dtype, attn_implementation, trust_remote_code)
+    raise LensModelError(
+        f"{directory} is not a LENS model: it has neither {CONFIG_NAME} (lens-vdb format) nor "
+        f"{OFFICIAL_HEAD_NAME} (official LENS layout). Build one with `lens-vdb build`."
+    )
+
+
+def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool) -> LensModel:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config = LensConfig.load(directory)
+    try:
+        tensors = load_file(str(directory / HEAD_NAME))
+    except (OSError, SafetensorError) as exc:
+        raise LensModelError(f"Cannot read the centroid head {directory / HEAD_NAME}: {exc}") from exc
+    if "weight" not in tensors:
+        raise LensModelError(f"{directory / HEAD_NAME} has no 'weight' tensor; found {sorted(tensors)}.")
+    cluster_map = None
+    if config.has_cluster_map:
+        if not {"cluster_tokens", "cluster_offsets"} <= set(tensors):
+            raise LensModelError(f"{directory / HEAD_NAME} lacks the cluster map its config announces.")
+        cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
+    backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
+    tokenizer = _load_tokenizer(directory, trust_remote_code)
+    return LensModel(backbone, tensors["weight"].to(dtype), config, tokenizer, cluster_map)
+
+
+def _load_official(
+    directory: Path, source: str, dtype: torch.dtype, attn: str, trust_remote_code: bool
+) -> LensModel:
+    head = load_official_head(directory / OFFICIAL_HEAD_NAME)
+    backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
+    tokenizer = _load_tokenizer(directory, trust_remote_code)
+    missing = [t for t in SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
+    if missing:
+        raise LensModelError(f"The tokenizer in {directory} lacks the LENS special tokens {missing}.")
+    config = LensConfig(
+        k=head.shape[0],
+        hidden_size=backbone.config.hidden_size,
+        base_model=source,
+        source_format="official",
+    )
+    return LensModel(backbone, head.to(dtype), config, tokenizer)
+
+
+def load_official_head(path: Path) -> torch.Tensor:
+    """The ``[k, hidden]`` weight of an official ``lm_head.pth``, loaded without running pickle code."""
+    try:
+        with torch.serialization.safe_globals([nn.Linear]):
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for disallowed globals, RuntimeError for corrupt zips
+        raise LensModelError(
+            f"Cannot load {path} safely: {exc.__class__.__name__}: {exc}. It must be a torch.save'd "
+            "nn.Linear (or its state dict, or a 2-D tensor) holding the [k, hidden] centroid head."
+        ) from exc
+    if isinstance(loaded, nn.Linear):
+        weight = loaded.weight.detach()
+    elif isinstance(loaded, dict) and isinstance(loaded.get("weight"), torch.Tensor):
+        weight = loaded["weight"]
+    elif isinstance(loaded, torch.Tensor):
+        weight = loaded
+    else:
+        raise LensModelError(f"{path} holds a {type(loaded).__name__}, expected an nn.Linear [k, hidden].")
+    if weight.ndim != 2:
+        raise LensModelError(f"{path} holds a head of shape {tuple(weight.shape)}, expected 2-D [k, hidden].")
+    return weight.float()
+
+
+def _load_backbone(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool):
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    vocab = _stored_vocab_size(directory)
+    if vocab is not None and vocab != getattr(config, "vocab_size", vocab):
+        # the official configs advertise vocab_size = k; the embedding table is the truth
+        logger.info("config.json says vocab_size=%s, the weights hold %s rows; using the weights.", config.vocab_size, vocab)
+        config.vocab_size = vocab
+    config.architectures = None
+    config.use_cache = False
+    try:
+        return AutoModel.from_pretrained(
+            directory, config=config, dtype=dtype, attn_implementation=attn, trust_remote_code=trust_remote_code
+        ).eval()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise LensModelError(f"Cannot load the backbone weights in {directory}: {exc}") from exc
+
+
+def _stored_vocab_size(directory: Path) -> int | None:
+    """Rows of the stored input-embedding table, read from safetensors headers only."""
+    from safetensors import safe_open
+
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text()).get("weight_map", {})
+        candidates = [(name, directory / file) for name, file in weight_map.items()]
+    else:
+        candidates = [(None, f) for f in sorted(directory.glob("*.safetensors")) if f.name != HEAD_NAME]
+    for name, file in candidates:
+        if name is not None and not name.endswith("embed_tokens.weight"):
+            continue
+        try:
+            with safe_open(str(file), framework="pt") as handle:
+                for key in handle.keys():
+                    if key.endswith("embed_tokens.weight"):
+                        return int(handle.get_slice(key).get_shape()[0])
+        except Exception as exc:
+            raise LensModelError(f"Cannot read the weights file {file}: {exc}") from exc
+    return None
+
+
+def _load_tokenizer(directory: Path, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise LensModelError(f"Cannot load the tokenizer in {directory}: {exc}") from exc

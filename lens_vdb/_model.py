@@ -1,0 +1,175 @@
+"""The LENS model: a HF decoder backbone, bidirectional attention, a centroid head and lexicon pooling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from ._attention import attention_bias, position_ids_from_mask
+from ._config import HEAD_NAME, LensConfig
+from ._errors import LensModelError
+from ._instructions import QUERY_TOKEN
+from ._pooling import lexicon_pool, pooling_mask
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["LensModel", "ClusterMap"]
+
+
+class ClusterMap:
+    """Which vocabulary tokens form each lexicon dimension, nearest to the centroid first.
+
+    Stored in CSR form: ``tokens[offsets[c]:offsets[c + 1]]`` are cluster ``c``'s token ids.
+    """
+
+    def __init__(self, tokens: Tensor, offsets: Tensor) -> None:
+        if offsets.ndim != 1 or tokens.ndim != 1 or int(offsets[-1]) != tokens.numel():
+            raise LensModelError("Corrupt cluster map: offsets do not match the token list.")
+        self.tokens = tokens.to(torch.int64)
+        self.offsets = offsets.to(torch.int64)
+
+    @property
+    def k(self) -> int:
+        return self.offsets.numel() - 1
+
+    def cluster_tokens(self, cluster: int) -> list[int]:
+        start, end = int(self.offsets[cluster]), int(self.offsets[cluster + 1])
+        return self.tokens[start:end].tolist()
+
+    @classmethod
+    def from_assignments(cls, assignments: Tensor, distances: Tensor, k: int) -> ClusterMap:
+        """Build from each token's cluster and its distance to that centroid."""
+        import numpy as np
+
+        order = torch.from_numpy(np.lexsort((distances.numpy(), assignments.numpy())).astype(np.int64))
+        counts = torch.bincount(assignments.long(), minlength=k)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
+        return cls(order, offsets)
+
+
+class LensModel(nn.Module):
+    """A LENS lexicon embedder over a HF decoder backbone.
+
+    ``forward(input_ids, attention_mask)`` returns the ``[batch, k]`` embedding: bidirectional
+    (or causal) attention over real tokens, the centroid head, shift-by-one max (or sum/last)
+    pooling of ``log(1 + relu(logits))`` restricted to the query tokens for queries, then L2
+    normalisation. Queries are recognised by their ``<query>`` token, so one graph serves both
+    sides and exports as is.
+
+    Build one with :func:`lens_vdb.build_lens_model`, or load one with :meth:`from_pretrained`.
+    """
+
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        head_weight: Tensor,
+        config: LensConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        cluster_map: ClusterMap | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = backbone.config.hidden_size
+        if head_weight.ndim != 2 or head_weight.shape != (config.k, hidden):
+            raise LensModelError(
+                f"The centroid head has shape {tuple(head_weight.shape)}, expected ({config.k}, {hidden}): "
+                f"k={config.k} rows by the backbone's hidden size {hidden}. Is it the head of another model?"
+            )
+        if cluster_map is not None and cluster_map.k != config.k:
+            raise LensModelError(f"The cluster map has {cluster_map.k} clusters but the head has k={config.k}.")
+        self.backbone = backbone
+        self.head = nn.Linear(hidden, config.k, bias=False, dtype=head_weight.dtype, device=head_weight.device)
+        with torch.no_grad():
+            self.head.weight.copy_(head_weight)
+        self.config = config
+        self.tokenizer = tokenizer
+        self.cluster_map = cluster_map
+        self.query_token_id = _special_token_id(tokenizer, QUERY_TOKEN)
+        embeddings = backbone.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > embeddings:
+            raise LensModelError(
+                f"The tokenizer has {len(tokenizer)} tokens but the backbone embeds only {embeddings}; "
+                "the tokenizer and weights come from different models."
+            )
+
+    @property
+    def k(self) -> int:
+        return self.config.k
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        hidden = self.hidden_states(input_ids, attention_mask)
+        mask = pooling_mask(input_ids, attention_mask, self.query_token_id, self.config.pooling)
+        reduction = "sum" if self.config.pooling == "sum" else "max"
+        pooled = lexicon_pool(hidden, self.head.weight, mask, reduction)
+        if self.config.normalize:
+            pooled = nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled
+
+    def hidden_states(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """The backbone's last hidden states (final norm applied) under the LENS attention mask."""
+        bias = attention_bias(attention_mask, self.head.weight.dtype, causal=self.config.attention == "causal")
+        out = self.backbone(
+            input_ids=input_ids,
+            attention_mask=bias,
+            position_ids=position_ids_from_mask(attention_mask),
+            use_cache=False,
+        )
+        return out.last_hidden_state
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write the lens-vdb format: HF backbone + tokenizer, ``lens_head.safetensors``, ``lens_config.json``."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.backbone.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        tensors = {"weight": self.head.weight.detach().cpu().contiguous()}
+        if self.cluster_map is not None:
+            tensors["cluster_tokens"] = self.cluster_map.tokens.contiguous()
+            tensors["cluster_offsets"] = self.cluster_map.offsets.contiguous()
+        save_file(tensors, str(directory / HEAD_NAME), metadata={"format": "lens-vdb"})
+        self.config.replace(has_cluster_map=self.cluster_map is not None).save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        *,
+        dtype: torch.dtype = torch.float32,
+        attn_implementation: str = "sdpa",
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        token: str | None = None,
+    ) -> LensModel:
+        """Load a lens-vdb model dir, or an official LENS checkpoint (hub id or local dir).
+
+        The format is detected from the files: ``lens_config.json`` means lens-vdb's own format,
+        ``lm_head.pth`` the official layout (``yibinlei/LENS-d4000`` / ``-d8000``).
+        """
+        from ._loading import load_model
+
+        return load_model(
+            source,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            token=token,
+        )
+
+
+def _special_token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise LensModelError(
+            f"The tokenizer has no {token!r} token. LENS tokenizers carry <instruct>, <query> and "
+            "<response>; build the model with lens_vdb.build_lens_model() to add them."
+        )
+    return int(token_id)
