@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ._errors import LensModelError
-from ._instructions import TASKS, DEFAULT_TASK
+from ._instructions import DEFAULT_TASK, TASKS
 
 __all__ = ["LensConfig", "CONFIG_NAME", "HEAD_NAME", "Pooling", "Attention"]
 
@@ -75,7 +75,7 @@ class LensConfig:
         path = Path(directory) / CONFIG_NAME
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
             raise LensModelError(f"Cannot read the LENS config {path}: {exc}") from exc
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

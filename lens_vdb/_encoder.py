@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, overload
@@ -116,8 +116,9 @@ class LensEncoder:
         """
         texts = validate_texts(texts, what="queries")
         chosen = get_task(task).instruction if instruction is None else instruction
-        batch = tokenize_queries(self.tokenizer, texts, chosen, self.max_length)
-        return self._finish(self._run(batch, batch_size, show_progress), sparse, top_k, threshold)
+        vectors = self._encode(texts, lambda t: tokenize_queries(self.tokenizer, t, chosen, self.max_length),
+                               batch_size, show_progress)
+        return self._finish(vectors, sparse, top_k, threshold)
 
     @overload
     def encode_documents(
@@ -146,7 +147,8 @@ class LensEncoder:
 
         For a symmetric task (``"sts"``, ``"clustering"``, ``"classification"``...) documents are
         embedded exactly like queries, with the task's instruction, as LENS does for those tasks.
-        Empty or whitespace-only texts give the zero vector: nothing to pool, cosine 0 to anything.
+        Empty or whitespace-only texts (here and for queries) give the zero vector: nothing to
+        pool, cosine 0 to anything; stores that refuse zero vectors must skip them.
         """
         resolved = get_task(task) if task is not None else None
         if resolved is not None and resolved.symmetric:
@@ -155,8 +157,23 @@ class LensEncoder:
                 threshold=threshold, show_progress=show_progress,
             )
         texts = validate_texts(texts, what="documents")
-        batch = tokenize_documents(self.tokenizer, texts, self.max_length)
-        return self._finish(self._run(batch, batch_size, show_progress), sparse, top_k, threshold)
+        vectors = self._encode(texts, lambda t: tokenize_documents(self.tokenizer, t, self.max_length),
+                               batch_size, show_progress)
+        return self._finish(vectors, sparse, top_k, threshold)
+
+    def _encode(
+        self,
+        texts: list[str],
+        tokenize: Callable[[list[str]], TokenizedBatch],
+        batch_size: int | None,
+        show_progress: bool,
+    ) -> np.ndarray:
+        """Blank texts (nothing but whitespace) are the zero vector; the rest run through the model."""
+        out = np.zeros((len(texts), self.k), dtype=np.float32)
+        filled = [i for i, text in enumerate(texts) if text.strip()]
+        if filled:
+            out[filled] = self._run(tokenize([texts[i] for i in filled]), batch_size, show_progress)
+        return out
 
     def _run(self, batch: TokenizedBatch, batch_size: int | None, show_progress: bool) -> np.ndarray:
         if any(batch.truncated) and not self._warned_truncation:

@@ -1,0 +1,110 @@
+"""Loading official and lens-vdb checkpoints: safe unpickling, round trips, clear errors on bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from lens_vdb import LensEncoder, LensModel, LensModelError
+from tests.tiny import make_official_checkpoint
+
+
+def test_official_layout_loads_with_the_head_and_config_fixed(official_dir):
+    model = LensModel.from_pretrained(official_dir)
+    assert model.k == 48 and model.config.source_format == "official"
+    # config.json advertised vocab_size = k; the embedding table is the truth
+    assert model.backbone.get_input_embeddings().weight.shape[0] == len(model.tokenizer)
+    head = torch.load(official_dir / "lm_head.pth", weights_only=False)  # trusted: the test made it
+    assert torch.equal(model.head.weight, head.weight)
+
+
+def test_own_format_round_trip_is_bit_exact(built_dirs, tmp_path):
+    model = LensModel.from_pretrained(built_dirs["llama"])
+    saved = model.save_pretrained(tmp_path / "again")
+    again = LensModel.from_pretrained(saved)
+    first, second = model.state_dict(), again.state_dict()
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+    assert again.config == model.config
+    assert torch.equal(again.cluster_map.tokens, model.cluster_map.tokens)
+    texts = ["The Bank of England raised interest rates.", "fox"]
+    assert np.array_equal(LensEncoder(model).encode_documents(texts), LensEncoder(again).encode_documents(texts))
+
+
+def test_an_official_checkpoint_saves_to_the_own_format(official_dir, tmp_path):
+    model = LensModel.from_pretrained(official_dir)
+    again = LensModel.from_pretrained(model.save_pretrained(tmp_path / "own"))
+    queries = ["bank rates", "cup final"]
+    assert np.array_equal(LensEncoder(model).encode_queries(queries), LensEncoder(again).encode_queries(queries))
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/lens_vdb_pwned",))
+
+
+def test_a_malicious_head_pickle_is_refused_without_running_code(official_dir, tmp_path):
+    target = tmp_path / "evil"
+    shutil.copytree(official_dir, target)
+    if os.path.exists("/tmp/lens_vdb_pwned"):
+        os.remove("/tmp/lens_vdb_pwned")
+    torch.save({"weight": _Exploit()}, target / "lm_head.pth")
+    with pytest.raises(LensModelError, match="Cannot load .*lm_head.pth safely"):
+        LensModel.from_pretrained(target)
+    assert not os.path.exists("/tmp/lens_vdb_pwned")
+
+
+def test_a_head_of_the_wrong_hidden_size_says_what_was_expected(tmp_path):
+    directory = make_official_checkpoint(tmp_path / "bad", hidden_size=32)
+    with pytest.raises(LensModelError, match=r"shape \(48, 32\), expected \(48, 64\)"):
+        LensModel.from_pretrained(directory)
+
+
+@pytest.mark.parametrize("victim", ["lens_head.safetensors", "lens_config.json", "model.safetensors"])
+def test_corrupt_files_of_the_own_format_fail_clearly(built_dirs, tmp_path, victim):
+    target = tmp_path / "corrupt"
+    shutil.copytree(built_dirs["llama"], target)
+    (target / victim).write_bytes(b"\x00garbage\xff" * 10)
+    with pytest.raises(LensModelError, match="Cannot"):
+        LensModel.from_pretrained(target)
+
+
+def test_a_head_with_other_k_than_the_config_fails(built_dirs, tmp_path):
+    target = tmp_path / "mismatch"
+    shutil.copytree(built_dirs["llama"], target)
+    config = json.loads((target / "lens_config.json").read_text())
+    config["k"] = 31
+    (target / "lens_config.json").write_text(json.dumps(config))
+    with pytest.raises(LensModelError, match=r"expected \(31, 64\)"):
+        LensModel.from_pretrained(target)
+
+
+def test_a_corrupt_official_head_file_fails_clearly(official_dir, tmp_path):
+    target = tmp_path / "corrupt_official"
+    shutil.copytree(official_dir, target)
+    (target / "lm_head.pth").write_bytes(b"not a torch file")
+    with pytest.raises(LensModelError, match="lm_head.pth"):
+        LensModel.from_pretrained(target)
+
+
+def test_a_directory_that_is_no_lens_model_says_so(tmp_path):
+    with pytest.raises(LensModelError, match="is not a LENS model"):
+        LensModel.from_pretrained(tmp_path)
+
+
+def test_an_unknown_hub_id_offline_is_a_clear_error():
+    with pytest.raises(LensModelError, match="neither a local directory nor a reachable hub model"):
+        LensModel.from_pretrained("nobody-here/no-such-lens-model")
+
+
+def test_head_file_holds_weight_and_cluster_map(built_dirs):
+    tensors = load_file(str(built_dirs["llama"] / "lens_head.safetensors"))
+    assert set(tensors) == {"weight", "cluster_tokens", "cluster_offsets"}
+    assert isinstance(nn.Linear(2, 2), nn.Module)

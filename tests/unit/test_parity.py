@@ -1,0 +1,53 @@
+"""lens-vdb matches the official LENS procedure within 1e-5 on an official-layout checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lens_vdb import LensEncoder
+from tests.official_reference import OfficialLens
+
+QUERIES = ["bank rates", "who won the cup final at Wembley after extra time", "fox", "tax on fuel budget debate"]
+DOCS = [
+    "The Bank of England raised interest rates to curb inflation.",
+    "Chelsea won.",
+    "Hybrid search fuses sparse and dense scores with reciprocal rank fusion, and the quick brown fox jumps.",
+    "Paris",
+    "Stocks fell sharply as investors worried about growth.",
+]
+INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query."
+
+
+@pytest.fixture(scope="module")
+def reference(official_dir_plain_tokenizer):
+    return OfficialLens(official_dir_plain_tokenizer, INSTRUCTION)
+
+
+@pytest.mark.parametrize("tokenizer_appends_eos", [False, True])
+def test_queries_and_documents_match_official(reference, official_dir, official_dir_plain_tokenizer,
+                                              tokenizer_appends_eos):
+    source = official_dir if tokenizer_appends_eos else official_dir_plain_tokenizer
+    encoder = LensEncoder(source, batch_size=3)  # mixed lengths in each batch
+    ours_q = encoder.encode_queries(QUERIES)
+    ours_d = encoder.encode_documents(DOCS)
+    ref_q = reference.encode_queries(QUERIES)
+    ref_d = reference.encode_corpus(DOCS)
+    assert ours_q.shape == ref_q.shape == (len(QUERIES), 48)
+    assert np.abs(ours_q - ref_q).max() < 1e-5
+    assert np.abs(ours_d - ref_d).max() < 1e-5
+    # the vectors are not trivially equal to each other
+    assert np.abs(ours_d[0] - ours_d[1]).max() > 1e-3
+
+
+def test_one_batch_per_text_gives_the_same_vectors(official_dir):
+    batched = LensEncoder(official_dir, batch_size=8).encode_documents(DOCS)
+    single = LensEncoder(official_dir, batch_size=1).encode_documents(DOCS)
+    assert np.abs(batched - single).max() < 1e-5
+
+
+def test_official_head_pitfall_two_eos_would_change_vectors(reference, official_dir):
+    """Sanity: the hub tokenizer + the official suffix gives two EOS and a different query vector."""
+    tokenizer = LensEncoder(official_dir).tokenizer
+    ids = tokenizer(f"<instruct>{INSTRUCTION}\n<query>bank rates</s>").input_ids
+    assert ids[-2:] == [tokenizer.eos_token_id] * 2

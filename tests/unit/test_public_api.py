@@ -1,0 +1,48 @@
+"""The public surface is pinned, and a bare import stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import lens_vdb
+
+PUBLIC = {
+    "ClusterExplanation", "ClusterMap", "LensConfig", "LensConnectionError", "LensDependencyError", "LensEncoder",
+    "LensError", "LensInputError", "LensModel", "LensModelError", "LensSchemaError", "SparseVector", "TASKS", "Task",
+    "__version__", "build_lens_model", "cluster_token_embeddings", "default_model_dir", "format_query", "get_task",
+    "load_model", "register_task", "to_sparse",
+}
+
+
+def test_all_is_pinned_and_resolvable():
+    assert set(lens_vdb.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert getattr(lens_vdb, name) is not None
+
+
+def test_bare_import_loads_neither_torch_nor_optional_dependencies():
+    code = (
+        "import sys, lens_vdb, lens_vdb.connectors, lens_vdb.export\n"
+        "heavy = {'torch', 'transformers', 'qdrant_client', 'pymilvus', 'onnxruntime', 'optimum', 'langchain_core',"
+        " 'llama_index', 'faiss'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_error_tree():
+    assert issubclass(lens_vdb.LensDependencyError, ImportError)
+    assert issubclass(lens_vdb.LensInputError, ValueError)
+    for name in ("LensDependencyError", "LensInputError", "LensModelError", "LensSchemaError", "LensConnectionError"):
+        assert issubclass(getattr(lens_vdb, name), lens_vdb.LensError)
+
+
+def test_missing_optional_dependency_names_the_extra():
+    import pytest
+
+    from lens_vdb._deps import require
+
+    with pytest.raises(lens_vdb.LensDependencyError, match=r"lens-vdb\[milvus\]"):
+        require("surely_not_installed_module_xyz", "milvus")
