@@ -41,6 +41,13 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    run_demo(documents=args.documents)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lens-vdb", description="LENS lexicon embeddings for hybrid retrieval.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -66,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--device", default=None)
     embed.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     embed.set_defaults(func=_cmd_embed)
+
+    demo = commands.add_parser("demo", help="the main job on the embedded default (builds the default model once)")
+    demo.add_argument("--documents", type=int, default=40, help="BBC articles to embed")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 
