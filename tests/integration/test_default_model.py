@@ -1,0 +1,36 @@
+"""The offline default model (SmolLM2-135M-Instruct + LENS head) builds, loads and encodes real text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lens_vdb import LensEncoder
+from lens_vdb._datasets import load_bbc_news
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return LensEncoder(max_length=128)
+
+
+def test_default_model_encodes_real_news_with_explanations(encoder):
+    articles = load_bbc_news(limit=6)
+    docs = encoder.encode_documents([a.text for a in articles])
+    queries = encoder.encode_queries([a.title for a in articles])
+    assert docs.shape == queries.shape == (6, 4000) and docs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
+    explained = encoder.explain(docs[0], top=3)
+    assert len(explained) == 3 and all(item.tokens for item in explained)
+    assert encoder.tokenizer.eos_token == "<|im_end|>"  # the GGUF tokenizer's EOS is fixed from the config
+
+
+def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
+    everything = load_bbc_news(deduplicate=False)
+    distinct = load_bbc_news()
+    assert len(everything) == 2225
+    assert 2000 < len(distinct) < 2225 and len({a.text for a in distinct}) == len(distinct)
+    assert distinct[0].id == "business/001" and distinct[0].title and distinct[0].body
+    assert {a.topic for a in distinct} == {"business", "entertainment", "politics", "sports", "tech"}
