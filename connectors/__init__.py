@@ -1,1 +1,32 @@
-"""Vector-store connectors (``lens_vdb.connectors``): Qdrant and Milvus, built on the lens-vdb core."""
+"""Vector-store connectors (``lens_vdb.connectors``): LENS and dense named vectors in one collection.
+
+    >>> from lens_vdb.connectors import QdrantConnector
+    >>> with QdrantConnector("./data") as store:           # embedded qdrant-edge; or "http://host:6333"
+    ...     store.ingest(["first text", "second text"])
+    ...     hits = store.search("a query", fusion="rrf", explain=True)
+
+Engines load lazily: importing this package imports no vector-store client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["LensConnector", "QdrantConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
+
+_LAZY = {
+    "LensConnector": "._connector",
+    "QdrantConnector": "._qdrant",
+    "CollectionSpec": "._base",
+    "Document": "._base",
+    "Hit": "._base",
+    "IngestReport": "._base",
+    "point_id": "._base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'lens_vdb.connectors' has no attribute {name!r}")

@@ -1,0 +1,147 @@
+"""The connector all engines share: encode, ingest through the pipeline, hybrid search, hits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from lens_vdb import LensEncoder, LensInputError, to_sparse
+
+from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Document, Hit, IngestReport, Record
+from ._dense import DenseEmbedder, as_dense_embedder
+from ._documents import DocumentSource, read_documents
+from ._pipeline import ingest_documents
+from ._store import QueryVectors, Store, StoredHit
+
+__all__ = ["LensConnector"]
+
+
+class LensConnector:
+    """Hybrid LENS + dense retrieval over one collection of one engine.
+
+    Subclasses choose the engine (:class:`QdrantConnector`, :class:`MilvusConnector`); everything
+    else (encoding, ingestion, fusion, hits, explanations) is here, once.
+    """
+
+    def __init__(self, store: Store, *, encoder: LensEncoder | str | None = None, dense: Any = None,
+                 sparse_top: int = 0, on_disk: bool = False, float16: bool = False, int8: bool = False) -> None:
+        self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
+        self.dense: DenseEmbedder = as_dense_embedder(dense)
+        self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,
+                                   on_disk=on_disk, float16=float16, int8=int8)
+        self.store = store
+        try:
+            store.ensure(self.spec)
+        except BaseException:
+            store.close()
+            raise
+
+    # ---- ingestion -------------------------------------------------------------------------
+
+    def ingest(self, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
+               max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
+               id_field: str = "id") -> IngestReport:
+        """Embed and store documents (texts, dicts, Documents, or a JSONL/CSV/folder path).
+
+        Idempotent and resumable: documents already stored (same id, or same text when there is
+        no id) are skipped, so a re-run after a crash ends with every document stored once.
+        """
+        total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
+        documents = read_documents(source, text_field=text_field, id_field=id_field)
+        return ingest_documents(self.store, documents, self._records, batch_size=batch_size,
+                                write_workers=write_workers, max_retries=max_retries,
+                                show_progress=show_progress, total=total)
+
+    async def aingest(self, source: DocumentSource, **options: Any) -> IngestReport:
+        """:meth:`ingest` in a worker thread: the event loop is never blocked."""
+        return await asyncio.to_thread(self.ingest, source, **options)
+
+    def _records(self, documents: list[Document]) -> list[Record]:
+        texts = [d.text for d in documents]
+        lens = self.encoder.encode_documents(texts, batch_size=len(texts))
+        dense = self.dense.embed_documents(texts)
+        self._check_vectors(documents, lens, dense)
+        sparse = to_sparse(lens, top_k=self.spec.sparse_top) if self.spec.sparse_top else [None] * len(documents)
+        return [
+            Record(d.point_id, d, lens_row.tolist(), dense_row.tolist(),
+                   s.indices.tolist() if s is not None else None, s.values.tolist() if s is not None else None)
+            for d, lens_row, dense_row, s in zip(documents, lens, dense, sparse)
+        ]
+
+    def _check_vectors(self, documents: list[Document], lens: np.ndarray, dense: np.ndarray) -> None:
+        if dense.shape != (len(documents), self.spec.dense_dim):
+            raise LensInputError(f"The dense embedder returned shape {dense.shape}; the collection needs "
+                                 f"({len(documents)}, {self.spec.dense_dim}).")
+        for name, vectors in ((LENS, lens), ("dense", dense)):
+            bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1) | ~vectors.any(axis=1))
+            if bad.size:
+                doc = documents[int(bad[0])]
+                raise LensInputError(f"Document id={doc.id!r} ({doc.text[:40]!r}) has a NaN, infinite or all-zero "
+                                     f"{name} vector; nothing of its batch was written.")
+
+    # ---- search ----------------------------------------------------------------------------
+
+    def search(self, query: str, *, limit: int = 10, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
+               rrf_k: int = 60, prefetch_limit: int | None = None, use_sparse: bool = False,
+               filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None) -> list[Hit]:
+        """Hybrid search in one engine query: prefetch on ``lens`` (or ``lens_sparse``) and ``dense``, then fuse.
+
+        ``fusion``: ``"rrf"`` (reciprocal rank fusion with ``rrf_k`` and per-route ``weights``),
+        ``"dbsf"`` (distribution-based score fusion) or ``"weighted"`` (``w_lens * cos_lens +
+        w_dense * cos_dense``; at 1:1 it ranks like the paper's concatenation of the two
+        normalised vectors). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or
+        ``{"topic": ["sport", "tech"]}``.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
+        if fusion not in FUSIONS:
+            raise LensInputError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if use_sparse and not self.spec.sparse_top:
+            raise LensInputError("use_sparse=True needs a collection created with sparse_top > 0.")
+        if limit < 1:
+            raise LensInputError(f"limit must be positive, got {limit}")
+        lens = self.encoder.encode_queries([query], task=task)[0]
+        sparse = to_sparse(lens[None], top_k=self.spec.sparse_top)[0] if use_sparse else None
+        vectors = QueryVectors(lens.tolist(), self.dense.embed_query(query).tolist(),
+                               sparse.indices.tolist() if sparse is not None else None,
+                               sparse.values.tolist() if sparse is not None else None)
+        stored = self.store.query(vectors, limit=limit, prefetch_limit=prefetch_limit or max(limit * 5, 50),
+                                  fusion=fusion, weights=tuple(weights), rrf_k=rrf_k,
+                                  lens_route=LENS_SPARSE if use_sparse else LENS, filter=filter)
+        return [self._hit(s, lens, vectors.dense, explain) for s in stored]
+
+    async def asearch(self, query: str, **options: Any) -> list[Hit]:
+        """:meth:`search` in a worker thread: the event loop is never blocked."""
+        return await asyncio.to_thread(self.search, query, **options)
+
+    def _hit(self, stored: StoredHit, lens: np.ndarray, dense: list[float], explain: bool) -> Hit:
+        doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
+        scores = {}
+        if doc_lens is not None:
+            scores["lens"] = float(lens @ doc_lens)
+        if stored.dense is not None:
+            scores["dense"] = float(np.dot(dense, stored.dense))
+        explanation = None
+        if explain and doc_lens is not None:
+            explanation = [(e.cluster, e.weight, e.tokens) for e in self.encoder.explain(lens * doc_lens, top=5)]
+        payload = stored.payload
+        return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
+                   payload.get("metadata") or {}, explanation)
+
+    # ---- misc ------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Documents stored in the collection."""
+        return self.store.count()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> LensConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,90 @@
+"""Reading documents to ingest: iterables of texts or dicts, JSONL, CSV, or a folder of text files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from lens_vdb import LensInputError
+
+from ._base import Document
+
+__all__ = ["read_documents", "DocumentSource"]
+
+DocumentSource = Iterable[str | Mapping[str, Any] | Document] | str | Path
+
+
+def read_documents(source: DocumentSource, *, text_field: str = "text", id_field: str = "id") -> Iterator[Document]:
+    """Yield :class:`Document` s from ``source``, validating each as it is read.
+
+    ``source`` may be an iterable of strings, dicts (``{"id", "text", "metadata" | other keys}``) or
+    Documents; or a path: ``*.jsonl`` (one object per line), ``*.csv`` (a header row), or a
+    directory of ``*.txt`` files (the relative path is the id). A record without a usable text
+    raises :class:`LensInputError` naming it, before anything of its batch is written.
+    """
+    if isinstance(source, (str, Path)) and Path(source).exists():
+        path = Path(source)
+        if path.is_dir():
+            items: Iterable[Any] = _read_folder(path)
+        elif path.suffix == ".jsonl":
+            items = _read_jsonl(path)
+        elif path.suffix == ".csv":
+            items = _read_csv(path)
+        else:
+            raise LensInputError(f"Cannot ingest {path}: expected a .jsonl or .csv file, or a folder of .txt files.")
+    elif isinstance(source, (str, bytes)):
+        raise LensInputError(f"{str(source)[:80]!r} is neither an existing path nor a list of texts; wrap a "
+                             "single text in a list.")
+    else:
+        items = source
+    for position, item in enumerate(items):
+        yield _to_document(item, position, text_field, id_field)
+
+
+def _to_document(item: Any, position: int, text_field: str, id_field: str) -> Document:
+    if isinstance(item, Document):
+        document = item
+    elif isinstance(item, str):
+        document = Document(None, item)
+    elif isinstance(item, Mapping):
+        text = item.get(text_field)
+        if not isinstance(text, str):
+            raise LensInputError(f"Document #{position} (id={item.get(id_field)!r}) has no string {text_field!r} "
+                                 f"field; got {type(text).__name__}.")
+        raw_id = item.get(id_field)
+        metadata = dict(item.get("metadata") or {})
+        metadata.update({k: v for k, v in item.items() if k not in (text_field, id_field, "metadata")})
+        document = Document(None if raw_id is None else str(raw_id), text, metadata)
+    else:
+        raise LensInputError(f"Document #{position} is a {type(item).__name__}; expected str, dict or Document.")
+    if not document.text.strip():
+        raise LensInputError(f"Document #{position} (id={document.id!r}) has an empty text; nothing to embed.")
+    return document
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LensInputError(f"{path}:{line_number} is not valid JSON: {exc}") from exc
+            if not isinstance(value, dict):
+                raise LensInputError(f"{path}:{line_number} is a JSON {type(value).__name__}, expected an object.")
+            yield value
+
+
+def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _read_folder(path: Path) -> Iterator[dict[str, Any]]:
+    for file in sorted(path.rglob("*.txt")):
+        relative = file.relative_to(path).as_posix()
+        yield {"id": relative, "text": file.read_text(encoding="utf-8", errors="replace"), "source": relative}

@@ -1,0 +1,120 @@
+"""Bulk ingestion written once for every engine: batches, resume, pipelining, retries, progress, report.
+
+The calling thread reads and encodes batch N+1 while a thread pool writes batch N, so the
+encoder (the slow part) never waits for the store. Before a batch is encoded, ids already in
+the store are skipped: a re-run after a crash or Ctrl-C picks up where it stopped and ends
+with every document present exactly once (ids are deterministic, writes are upserts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tqdm.auto import tqdm
+
+from ._base import Document, IngestReport, Record
+from ._store import Store
+
+__all__ = ["ingest_documents"]
+
+logger = logging.getLogger(__name__)
+
+
+def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(documents)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def ingest_documents(
+    store: Store,
+    documents: Iterable[Document],
+    encode: Callable[[list[Document]], list[Record]],
+    *,
+    batch_size: int = 32,
+    write_workers: int = 2,
+    max_retries: int = 4,
+    show_progress: bool = True,
+    total: int | None = None,
+) -> IngestReport:
+    """Ingest ``documents`` into ``store``; ``encode`` turns a batch into records.
+
+    A batch whose write still fails after ``max_retries`` attempts is counted in
+    ``report.failed`` with its document ids (never dropped silently); a non-transient error
+    (bad input, wrong schema) stops the run at once and is raised.
+    """
+    if batch_size < 1 or write_workers < 1 or max_retries < 1:
+        raise ValueError("batch_size, write_workers and max_retries must be positive")
+    report = IngestReport()
+    start = time.perf_counter()
+    pending: list[tuple[Future, list[Record]]] = []
+    bar = tqdm(total=total, desc="ingest", unit="doc", disable=not show_progress)
+    with ThreadPoolExecutor(max_workers=write_workers, thread_name_prefix="lens-vdb-write") as pool:
+        try:
+            for batch in _batches(documents, batch_size):
+                stored = store.existing_ids([d.point_id for d in batch])
+                fresh = _unique([d for d in batch if d.point_id not in stored])
+                report.skipped += len(batch) - len(fresh)
+                bar.update(len(batch) - len(fresh))
+                if fresh:
+                    records = encode(fresh)
+                    pending.append((pool.submit(_write, store, records, max_retries, report), records))
+                while len(pending) > write_workers:
+                    _collect(pending.pop(0), report, bar)
+                bar.set_postfix(docs_per_s=f"{report.ingested / max(time.perf_counter() - start, 1e-9):.1f}")
+            while pending:
+                _collect(pending.pop(0), report, bar)
+        finally:
+            for future, _ in pending:  # an exception above: let in-flight writes finish, they are complete batches
+                future.cancel()
+            bar.close()
+    report.seconds = time.perf_counter() - start
+    if report.failed:
+        logger.error("%d document(s) failed to be written: %s", report.failed, report.errors[-1])
+    return report
+
+
+def _unique(documents: Sequence[Document]) -> list[Document]:
+    seen: dict[str, Document] = {}
+    for document in documents:
+        seen.setdefault(document.point_id, document)
+    return list(seen.values())
+
+
+def _write(store: Store, records: list[Record], max_retries: int, report: IngestReport) -> BaseException | None:
+    """Write with retries; return the last transient error if every attempt failed, raise any other."""
+    def count_retry(state) -> None:
+        report.retried += 1
+        logger.warning("write of %d records failed (%s); retrying", len(records), state.outcome.exception())
+
+    retrying = Retrying(
+        stop=stop_after_attempt(max_retries),
+        wait=wait_exponential(multiplier=0.2, max=5.0),
+        retry=retry_if_exception(store.is_transient),
+        before_sleep=count_retry,
+        reraise=True,
+    )
+    try:
+        retrying(store.upsert, records)
+    except Exception as exc:
+        if store.is_transient(exc):
+            return exc
+        raise
+    return None
+
+
+def _collect(item: tuple[Future, list[Record]], report: IngestReport, bar) -> None:
+    future, records = item
+    error = future.result()  # non-transient errors propagate from here
+    if error is None:
+        report.ingested += len(records)
+    else:
+        report.failed += len(records)
+        report.failed_ids.extend(r.document.id for r in records)
+        report.errors.append(f"{error.__class__.__name__}: {error}")
+    bar.update(len(records))

@@ -1,0 +1,66 @@
+"""QdrantConnector: LENS + dense named vectors in one Qdrant collection, embedded or on a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from lens_vdb import LensEncoder, LensInputError
+
+from ._connector import LensConnector
+
+__all__ = ["QdrantConnector"]
+
+
+class QdrantConnector(LensConnector):
+    """Hybrid LENS retrieval on Qdrant.
+
+    ``location`` picks the engine, and nothing else changes when you move:
+
+    - a folder (default ``"./lens-vdb-qdrant"``): the embedded engine, qdrant-edge (the Qdrant
+      Rust engine in-process; HNSW, quantization, a write-ahead log), one shard per collection
+      in ``<folder>/<collection>``;
+    - ``"http(s)://host:6333"``: a Qdrant server or cluster through qdrant-client (``api_key`` or
+      ``QDRANT_API_KEY``; ``prefer_grpc``; ``shard_number``, ``replication_factor`` and
+      ``write_consistency_factor`` are passed to collection creation);
+    - ``":memory:"``, or a folder with ``engine="client"``: qdrant-client's local mode.
+
+    Args:
+        encoder: a :class:`LensEncoder`, a model dir or hub id, or ``None`` for the default model.
+        dense: a LangChain ``Embeddings``, a ``callable(list[str])``, or ``None`` for all-MiniLM-L6-v2.
+        sparse_top: also store ``lens_sparse``, the top-N LENS dims as a sparse vector (0: off).
+        on_disk, float16, int8: storage options for the dense named vectors. Binary
+            quantization is not offered: LENS vectors are non-negative and collapse under it.
+    """
+
+    def __init__(self, location: str | Path = "./lens-vdb-qdrant", collection: str = "lens", *,
+                 engine: Literal["auto", "edge", "client"] = "auto", encoder: LensEncoder | str | None = None,
+                 dense: Any = None, sparse_top: int = 0, on_disk: bool = False, float16: bool = False,
+                 int8: bool = False, api_key: str | None = None, prefer_grpc: bool = False,
+                 shard_number: int | None = None, replication_factor: int | None = None,
+                 write_consistency_factor: int | None = None, timeout: int = 30) -> None:
+        location = str(location)
+        if not collection or "/" in collection:
+            raise LensInputError(f"collection must be a non-empty name without '/', got {collection!r}")
+        remote = location.startswith(("http://", "https://"))
+        if engine == "edge" and (remote or location == ":memory:"):
+            raise LensInputError(f"engine='edge' is embedded and needs a folder, not {location!r}")
+        if engine not in ("auto", "edge", "client"):
+            raise LensInputError(f"engine must be 'auto', 'edge' or 'client', got {engine!r}")
+        if engine == "client" or remote or location == ":memory:":
+            from ._qdrant_client import ClientStore
+
+            store: Any = ClientStore(location, collection, api_key=api_key, prefer_grpc=prefer_grpc,
+                                     shard_number=shard_number, replication_factor=replication_factor,
+                                     write_consistency_factor=write_consistency_factor, timeout=timeout)
+        else:
+            from ._qdrant_edge import EdgeStore
+
+            store = EdgeStore(Path(location) / collection)
+        self.location, self.collection = location, collection
+        super().__init__(store, encoder=encoder, dense=dense, sparse_top=sparse_top, on_disk=on_disk,
+                         float16=float16, int8=int8)
+
+    def __repr__(self) -> str:
+        where = self.location.split("@")[-1]
+        return f"QdrantConnector(location={where!r}, collection={self.collection!r}, k={self.spec.k})"
