@@ -26,8 +26,10 @@ class LensConnector:
     """
 
     def __init__(self, store: Store, *, encoder: LensEncoder | str | None = None, dense: Any = None,
-                 sparse_top: int = 0, on_disk: bool = False, float16: bool = False, int8: bool = False) -> None:
+                 task: str | None = None, sparse_top: int = 0, on_disk: bool = False, float16: bool = False,
+                 int8: bool = False) -> None:
         self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
+        self.task = task  # a symmetric task (sts, clustering...) instructs documents too
         self.dense: DenseEmbedder = as_dense_embedder(dense)
         self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,
                                    on_disk=on_disk, float16=float16, int8=int8)
@@ -60,7 +62,7 @@ class LensConnector:
 
     def _records(self, documents: list[Document]) -> list[Record]:
         texts = [d.text for d in documents]
-        lens = self.encoder.encode_documents(texts, batch_size=len(texts))
+        lens = self.encoder.encode_documents(texts, self.task, batch_size=len(texts))
         dense = self.dense.embed_documents(texts)
         self._check_vectors(documents, lens, dense)
         sparse = to_sparse(lens, top_k=self.spec.sparse_top) if self.spec.sparse_top else [None] * len(documents)
@@ -102,7 +104,7 @@ class LensConnector:
             raise LensInputError("use_sparse=True needs a collection created with sparse_top > 0.")
         if limit < 1:
             raise LensInputError(f"limit must be positive, got {limit}")
-        lens = self.encoder.encode_queries([query], task=task)[0]
+        lens = self.encoder.encode_queries([query], task=task or self.task)[0]
         sparse = to_sparse(lens[None], top_k=self.spec.sparse_top)[0] if use_sparse else None
         vectors = QueryVectors(lens.tolist(), self.dense.embed_query(query).tolist(),
                                sparse.indices.tolist() if sparse is not None else None,

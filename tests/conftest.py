@@ -51,3 +51,11 @@ def llama_encoder(built_dirs):
     from lens_vdb import LensEncoder
 
     return LensEncoder(built_dirs["llama"], batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 dense embedder from the offline package, loaded once."""
+    from lens_vdb.connectors._dense import MiniLMEmbedder
+
+    return MiniLMEmbedder(device="cpu")

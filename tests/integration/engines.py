@@ -1,0 +1,28 @@
+"""Every real engine a connector test runs on, each opened the same way: ``open_connector(engine, tmp, **kw)``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ENGINES = ["qdrant-edge", "qdrant-local"]
+if os.environ.get("QDRANT_URL"):
+    ENGINES.append("qdrant-server")
+
+
+def open_connector(engine: str, where: Path, collection: str = "docs", **options):
+    from lens_vdb.connectors import QdrantConnector
+
+    if engine == "qdrant-edge":
+        return QdrantConnector(where, collection, **options)
+    if engine == "qdrant-local":
+        return QdrantConnector(where, collection, engine="client", **options)
+    if engine == "qdrant-server":
+        return QdrantConnector(os.environ["QDRANT_URL"], f"{collection}_{where.name}", **options)
+    raise ValueError(engine)
+
+
+def engine_params():
+    return pytest.mark.parametrize("engine", ENGINES)

@@ -1,0 +1,258 @@
+"""One contract, every engine: round trip, idempotency, resume, schema, filters, fusion, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from lens_vdb.connectors import Document, point_id
+
+from lens_vdb import LensEncoder, LensInputError, LensSchemaError
+from tests.integration.engines import ENGINES, open_connector
+
+TOPICS = ["business", "sport", "tech"]
+TEXTS = [
+    "The Bank of England raised interest rates to curb inflation.",
+    "Chelsea won the cup final after extra time at Wembley.",
+    "The new phone has a faster chip and a better camera.",
+    "Parliament debated the budget and the tax on fuel.",
+    "Stocks fell sharply as investors worried about growth and oil prices.",
+    "The striker scored twice as the home side won the derby.",
+    "A start-up released an open-source database for vector search.",
+    "The central bank kept borrowing costs unchanged this month.",
+]
+
+
+def docs():
+    return [{"id": f"d{i}", "text": t, "topic": TOPICS[i % 3]} for i, t in enumerate(TEXTS)]
+
+
+@pytest.fixture(scope="module")
+def encoder(built_dirs):
+    return LensEncoder(built_dirs["llama"])
+
+
+@pytest.fixture(params=ENGINES)
+def connector(request, tmp_path, encoder, minilm):
+    with open_connector(request.param, tmp_path, encoder=encoder, dense=minilm, task="sts", sparse_top=8) as c:
+        yield c
+
+
+def test_round_trip_stores_vectors_payload_and_metadata(connector):
+    report = connector.ingest(docs(), batch_size=3, show_progress=False)
+    assert (report.ingested, report.skipped, report.failed) == (8, 0, 0)
+    assert connector.count() == 8
+    hits = connector.search(TEXTS[2], limit=3)
+    assert hits[0].doc_id == "d2" and hits[0].text == TEXTS[2] and hits[0].metadata == {"topic": "tech"}
+    assert hits[0].id == point_id("d2", TEXTS[2])
+    assert hits[0].scores["lens"] == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].scores["dense"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_reingest_is_idempotent(connector):
+    connector.ingest(docs(), show_progress=False)
+    again = connector.ingest(docs() + [{"id": "d99", "text": "One more document about tennis."}], show_progress=False)
+    assert (again.ingested, again.skipped) == (1, 8)
+    assert connector.count() == 9
+
+
+def test_texts_without_ids_get_content_ids_and_duplicates_are_stored_once(connector):
+    report = connector.ingest(["same text here", "same text here", "another text"], show_progress=False)
+    assert report.ingested == 2 and connector.count() == 2
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf", "weighted"])
+def test_a_document_matching_both_routes_ranks_first(connector, fusion):
+    connector.ingest(docs(), show_progress=False)
+    for i in (0, 5):
+        hits = connector.search(TEXTS[i], fusion=fusion, limit=4)
+        assert hits[0].doc_id == f"d{i}"
+        assert hits[0].score >= hits[1].score
+
+
+def test_sparse_route_and_weights(connector):
+    connector.ingest(docs(), show_progress=False)
+    hits = connector.search(TEXTS[4], use_sparse=True, weights=(3.0, 1.0), limit=3)
+    assert hits[0].doc_id == "d4"
+
+
+def test_filters_really_filter(connector):
+    connector.ingest(docs(), show_progress=False)
+    hits = connector.search(TEXTS[0], filter={"topic": "sport"}, limit=8)
+    assert hits and {h.metadata["topic"] for h in hits} == {"sport"}
+    hits = connector.search(TEXTS[0], filter={"topic": ["sport", "tech"]}, limit=8)
+    assert {h.metadata["topic"] for h in hits} <= {"sport", "tech"} and len(hits) == 5
+
+
+def test_explanations_name_shared_clusters(connector):
+    connector.ingest(docs(), show_progress=False)
+    hit = connector.search(TEXTS[1], explain=True, limit=1)[0]
+    assert hit.explanation and all(weight > 0 and tokens for _, weight, tokens in hit.explanation)
+
+
+def test_bad_input_names_the_document_and_writes_nothing_of_its_batch(connector, minilm):
+    assert connector.ingest([], show_progress=False).ingested == 0
+    with pytest.raises(LensInputError, match=r"Document #1 \(id='x2'\) has no string 'text'"):
+        connector.ingest([{"id": "x1", "text": "fine"}, {"id": "x2", "body": "no text"}], show_progress=False)
+    with pytest.raises(LensInputError, match="empty text"):
+        connector.ingest(["   "], show_progress=False)
+    assert connector.count() == 0
+    with pytest.raises(LensInputError, match="non-empty string"):
+        connector.search("")
+    with pytest.raises(LensInputError, match="fusion must be one of"):
+        connector.search("x", fusion="max")
+
+
+def test_nan_and_wrong_dimension_from_the_dense_embedder_are_refused(tmp_path, encoder, minilm):
+    def flaky(texts):
+        out = minilm.embed_documents(texts)
+        out[[i for i, t in enumerate(texts) if "poison" in t]] = np.nan
+        return out
+
+    for engine in ENGINES:
+        with open_connector(engine, tmp_path / engine, encoder=encoder, dense=flaky) as c:
+            with pytest.raises(LensInputError, match=r"id='bad'.*NaN"):
+                c.ingest([{"id": "ok", "text": "fine"}, {"id": "bad", "text": "poison pill"}], show_progress=False)
+            assert c.count() == 0
+
+    def shrinking(texts):
+        return minilm.embed_documents(texts)[:, : 384 if texts == ["dimension probe"] else 100]
+
+    with open_connector(ENGINES[0], tmp_path / "dims", encoder=encoder, dense=shrinking) as c:
+        with pytest.raises(LensInputError, match=r"shape \(1, 100\).*\(1, 384\)"):
+            c.ingest(["text"], show_progress=False)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reopening_with_another_schema_is_a_clear_error(tmp_path, engine, encoder, minilm, built_dirs):
+    open_connector(engine, tmp_path, encoder=encoder, dense=minilm).close()
+    with pytest.raises(LensSchemaError, match="another schema"):
+        open_connector(engine, tmp_path, encoder=encoder, dense=minilm, sparse_top=16)
+    other_k = LensEncoder(built_dirs["official"] if "official" in built_dirs else built_dirs["mistral"])
+    assert other_k.k == encoder.k  # same k: reopening with the same schema works
+    open_connector(engine, tmp_path, encoder=other_k, dense=minilm).close()
+
+
+def test_edge_and_client_give_the_same_hits_and_scores(tmp_path, encoder, minilm):
+    results = []
+    for engine in ("qdrant-edge", "qdrant-local"):
+        with open_connector(engine, tmp_path / engine, encoder=encoder, dense=minilm, sparse_top=8) as c:
+            c.ingest(docs(), show_progress=False)
+            results.append([c.search(q, fusion=f, limit=5) for q in TEXTS[:3] for f in ("rrf", "dbsf", "weighted")])
+    for edge_hits, client_hits in zip(*results):
+        assert [h.id for h in edge_hits] == [h.id for h in client_hits]
+        assert np.allclose([h.score for h in edge_hits], [h.score for h in client_hits], atol=1e-4)
+        assert np.allclose([h.scores["lens"] for h in edge_hits], [h.scores["lens"] for h in client_hits], atol=1e-5)
+
+
+CHILD = textwrap.dedent("""
+    import json, sys
+    from lens_vdb import LensEncoder
+    from lens_vdb.connectors._dense import MiniLMEmbedder
+    from tests.integration.engines import open_connector
+    from pathlib import Path
+    engine, where, model, path = sys.argv[1:5]
+    docs = [json.loads(line) for line in open(path)]
+    def announce():
+        for i, d in enumerate(docs):
+            if i == 24:
+                print("HALFWAY", flush=True)
+            yield d
+    c = open_connector(engine, Path(where), encoder=LensEncoder(model), dense=MiniLMEmbedder("cpu"))
+    c.ingest(announce(), batch_size=4, show_progress=False)
+    print("DONE", flush=True)
+""")
+
+
+@pytest.mark.parametrize("engine", ENGINES[:2])
+def test_resume_after_the_ingesting_process_is_killed(tmp_path, engine, encoder, minilm, built_dirs):
+    data = tmp_path / "docs.jsonl"
+    rows = [{"id": f"n{i}", "text": f"News item {i}: {TEXTS[i % 8]}"} for i in range(40)]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, engine, str(tmp_path / "db"), str(built_dirs["llama"]),
+                              str(data)], stdout=subprocess.PIPE, text=True, cwd=str(__import__("pathlib").Path.cwd()))
+    for line in child.stdout:
+        if "HALFWAY" in line:
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait(timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    with open_connector(engine, tmp_path / "db", encoder=encoder, dense=minilm) as c:
+        before = c.count()
+        assert 0 < before < 40
+        report = c.ingest(data, batch_size=4, show_progress=False)
+        assert report.skipped == before and report.ingested == 40 - before
+        assert c.count() == 40
+        assert c.ingest(data, show_progress=False).skipped == 40
+
+
+def test_documents_are_read_from_jsonl_csv_and_folders(tmp_path, encoder, minilm):
+    (tmp_path / "a.jsonl").write_text('{"id": "j1", "text": "from jsonl"}\n\n{"id": "j2", "text": "second"}\n')
+    (tmp_path / "b.csv").write_text("id,text,topic\nc1,from csv,tech\n")
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "f.txt").write_text("from a folder")
+    with open_connector("qdrant-edge", tmp_path / "db", encoder=encoder, dense=minilm) as c:
+        total = sum(c.ingest(src, show_progress=False).ingested for src in (tmp_path / "a.jsonl", tmp_path / "b.csv", folder))
+        assert total == 4 and c.count() == 4
+        hit = c.search("from csv", limit=4)
+        assert any(h.doc_id == "c1" and h.metadata == {"topic": "tech"} for h in hit)
+        assert any(h.doc_id == "sub/f.txt" for h in hit)
+        (tmp_path / "bad.jsonl").write_text('{"id": 1, "text": "ok"}\nnot json\n')
+        with pytest.raises(LensInputError, match=r"bad.jsonl:2 is not valid JSON"):
+            c.ingest(tmp_path / "bad.jsonl", show_progress=False)
+
+
+def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm):
+    import asyncio
+
+    async def main():
+        with open_connector("qdrant-edge", tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
+            ticks = 0
+
+            async def ticker():
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.005)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            report = await c.aingest(docs(), batch_size=2, show_progress=False)
+            hits = await c.asearch(TEXTS[3], limit=2)
+            task.cancel()
+            return report, hits, ticks
+
+    report, hits, ticks = asyncio.run(main())
+    assert report.ingested == 8 and hits[0].doc_id == "d3" and ticks > 5
+
+
+def test_documents_type_is_accepted(connector):
+    report = connector.ingest([Document("x", "a typed document", {"topic": "tech"})], show_progress=False)
+    assert report.ingested == 1
+
+
+def test_binary_quantization_is_refused_and_int8_float16_on_disk_work(tmp_path, encoder, minilm):
+    from lens_vdb.connectors import QdrantConnector
+
+    with pytest.raises(LensInputError, match="Binary quantization collapses LENS vectors"):
+        QdrantConnector(tmp_path / "b", encoder=encoder, dense=minilm, quantization="binary")
+    for engine in ENGINES:
+        with open_connector(engine, tmp_path / f"q-{engine}", encoder=encoder, dense=minilm, task="sts",
+                            quantization="int8", float16=True, on_disk=True) as c:
+            c.ingest(docs(), show_progress=False)
+            assert c.search(TEXTS[6], limit=1)[0].doc_id == "d6"
+
+
+def test_a_dead_server_is_a_connection_error(encoder, minilm):
+    from lens_vdb.connectors import QdrantConnector
+
+    from lens_vdb import LensConnectionError
+
+    with pytest.raises(LensConnectionError, match="Cannot reach Qdrant at http://127.0.0.1:9") as error:
+        QdrantConnector("http://127.0.0.1:9", encoder=encoder, dense=minilm, api_key="secret-key-123", timeout=2)
+    assert "secret-key-123" not in str(error.value)
