@@ -182,7 +182,7 @@ class LensEncoder:
                 f"{sum(batch.truncated)} text(s) are longer than max_length={self.max_length} tokens and were cut "
                 "(this warning is shown once per encoder).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
         size = batch_size or self.batch_size
         out = np.zeros((len(batch.ids), self.k), dtype=np.float32)

@@ -1,4 +1,9 @@
-"""The ``lens-vdb`` command line."""
+"""The ``lens-vdb`` command line.
+
+The CLI is the application layer: it wires the core, ``lens_vdb.connectors`` and
+``lens_vdb.export`` together, importing each inside the command that needs it. No other module
+of the core imports connectors or export (a test checks this).
+"""
 
 from __future__ import annotations
 
@@ -42,10 +47,45 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from lens_vdb.connectors._demo import run_demo
 
-    run_demo(documents=args.documents)
+    run_demo(documents=None if args.all else args.documents, location=args.location)
     return 0
+
+
+def _connector(args: argparse.Namespace):
+    from lens_vdb.connectors import QdrantConnector
+
+    return QdrantConnector(args.location, args.collection, encoder=args.model, sparse_top=args.sparse_top)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    with _connector(args) as store:
+        report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field)
+        print(report)
+    return 1 if report.failed else 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    where = dict(item.split("=", 1) for item in args.filter) if args.filter else None
+    with _connector(args) as store:
+        hits = store.search(args.query, limit=args.limit, fusion=args.fusion, filter=where, explain=args.explain,
+                            use_sparse=args.sparse)
+    for hit in hits:
+        row = {"id": hit.doc_id, "score": round(hit.score, 5), "scores": {k: round(v, 4) for k, v in hit.scores.items()},
+               "metadata": hit.metadata, "text": hit.text[:200]}
+        if hit.explanation:
+            row["shared_clusters"] = [{"cluster": c, "weight": round(w, 4), "tokens": list(t)} for c, w, t in hit.explanation]
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--location", default="./lens-vdb-data",
+                        help="folder for the embedded engine, or a server URL (http://host:6333)")
+    parser.add_argument("--collection", default="lens")
+    parser.add_argument("--model", default=None, help="LENS model dir or hub id; default: the offline default model")
+    parser.add_argument("--sparse-top", type=int, default=0, help="also store the top-N LENS dims as a sparse vector")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,9 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     embed.set_defaults(func=_cmd_embed)
 
-    demo = commands.add_parser("demo", help="the main job on the embedded default (builds the default model once)")
-    demo.add_argument("--documents", type=int, default=40, help="BBC articles to embed")
+    demo = commands.add_parser("demo", help="the main job: BBC News into embedded Qdrant, then hybrid queries")
+    demo.add_argument("--documents", type=int, default=200, help="BBC articles to ingest (default 200)")
+    demo.add_argument("--all", action="store_true", help="ingest all ~2,100 distinct articles")
+    demo.add_argument("--location", default="./lens-vdb-data", help="folder of the embedded Qdrant")
     demo.set_defaults(func=_cmd_demo)
+
+    ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")
+    ingest.add_argument("source", help="a .jsonl or .csv file, or a folder of .txt files")
+    ingest.add_argument("--batch-size", type=int, default=32)
+    ingest.add_argument("--text-field", default="text")
+    _store_options(ingest)
+    ingest.set_defaults(func=_cmd_ingest)
+
+    search = commands.add_parser("search", help="hybrid LENS + dense search")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=5)
+    search.add_argument("--fusion", choices=["rrf", "dbsf", "weighted"], default="rrf")
+    search.add_argument("--filter", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
+    search.add_argument("--explain", action="store_true", help="show the LENS clusters query and hit share")
+    search.add_argument("--sparse", action="store_true", help="use the lens_sparse route")
+    _store_options(search)
+    search.set_defaults(func=_cmd_search)
     return parser
 
 

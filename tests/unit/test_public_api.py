@@ -46,3 +46,21 @@ def test_missing_optional_dependency_names_the_extra():
 
     with pytest.raises(lens_vdb.LensDependencyError, match=r"lens-vdb\[milvus\]"):
         require("surely_not_installed_module_xyz", "milvus")
+
+
+def test_the_core_never_imports_connectors_or_export():
+    import ast
+    from pathlib import Path
+
+    core = Path(lens_vdb.__file__).parent
+    for module in core.rglob("*.py"):
+        if module.name == "cli.py":  # the application layer wires everything, lazily
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert not name.startswith(("lens_vdb.connectors", "lens_vdb.export", "connectors", "export")), module

@@ -1,0 +1,45 @@
+"""The main job on the embedded default: the default model, BBC News in embedded Qdrant, hybrid queries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from lens_vdb import LensEncoder
+from lens_vdb._datasets import load_bbc_news
+
+from ._qdrant import QdrantConnector
+
+__all__ = ["run_demo"]
+
+QUERIES = [
+    ("interest rates and inflation", None),
+    ("mobile phone technology", None),
+    ("election campaign promises", {"topic": "politics"}),
+    ("football match result", None),
+]
+
+
+def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", max_length: int = 256) -> None:
+    """Ingest ``documents`` BBC articles (all with ``None``) with LENS + dense vectors and run hybrid queries.
+
+    A re-run resumes: articles already in the collection are skipped.
+    """
+    start = time.perf_counter()
+    encoder = LensEncoder(max_length=max_length)
+    print(f"model: k={encoder.k}, base={encoder.config.base_model} (ready in {time.perf_counter() - start:.1f} s)")
+    articles = load_bbc_news(limit=documents)
+    rows = [{"id": a.id, "text": a.text, "topic": a.topic, "title": a.title} for a in articles]
+    collection = f"bbc-{Path(str(encoder.config.base_model)).name.split('.')[0].lower()}-k{encoder.k}"
+    with QdrantConnector(location, collection, encoder=encoder, sparse_top=256) as store:
+        print(f"ingesting {len(rows)} BBC News articles into embedded Qdrant at {location}/{collection}")
+        report = store.ingest(rows, batch_size=16)
+        print(f"ingest report: {report}; the collection holds {store.count()} articles")
+        for query, where in QUERIES:
+            print(f"\nquery: {query!r}" + (f"  filter: {where}" if where else ""))
+            for rank, hit in enumerate(store.search(query, limit=3, fusion="rrf", filter=where, explain=True), 1):
+                routes = ", ".join(f"{name} {score:.3f}" for name, score in hit.scores.items())
+                print(f"  {rank}. [{hit.metadata['topic']}] {hit.metadata['title']}  (rrf {hit.score:.4f}; {routes})")
+                if rank == 1 and hit.explanation:
+                    shared = "; ".join(f"{'/'.join(tokens[:3])} {weight:.1e}" for _, weight, tokens in hit.explanation[:3])
+                    print(f"     shared LENS clusters: {shared}")
