@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["LensConnector", "QdrantConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
+__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
 
 _LAZY = {
     "LensConnector": "._connector",
     "QdrantConnector": "._qdrant",
+    "MilvusConnector": "._milvus",
     "CollectionSpec": "._base",
     "Document": "._base",
     "Hit": "._base",

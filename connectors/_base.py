@@ -125,4 +125,4 @@ class IngestReport:
 
     def __str__(self) -> str:
         return (f"ingested {self.ingested}, skipped {self.skipped} (already stored), failed {self.failed}, "
-                f"retried {self.retried} batch write(s), {self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s")
+                f"{self.retried} store call(s) retried, {self.seconds:.1f} s, {self.docs_per_second:.1f} docs/s")

@@ -57,13 +57,17 @@ def ingest_documents(
     with ThreadPoolExecutor(max_workers=write_workers, thread_name_prefix="lens-vdb-write") as pool:
         try:
             for batch in _batches(documents, batch_size):
-                stored = store.existing_ids([d.point_id for d in batch])
+                stored = _call(store, store.existing_ids, [d.point_id for d in batch], max_retries, report)
+                if isinstance(stored, BaseException):  # the store is unreachable: this batch fails, go on
+                    _fail(report, [d.id for d in batch], stored)
+                    bar.update(len(batch))
+                    continue
                 fresh = _unique([d for d in batch if d.point_id not in stored])
                 report.skipped += len(batch) - len(fresh)
                 bar.update(len(batch) - len(fresh))
                 if fresh:
                     records = encode(fresh)
-                    pending.append((pool.submit(_write, store, records, max_retries, report), records))
+                    pending.append((pool.submit(_call, store, store.upsert, records, max_retries, report), records))
                 while len(pending) > write_workers:
                     _collect(pending.pop(0), report, bar)
                 bar.set_postfix(docs_per_s=f"{report.ingested / max(time.perf_counter() - start, 1e-9):.1f}")
@@ -86,11 +90,12 @@ def _unique(documents: Sequence[Document]) -> list[Document]:
     return list(seen.values())
 
 
-def _write(store: Store, records: list[Record], max_retries: int, report: IngestReport) -> BaseException | None:
-    """Write with retries; return the last transient error if every attempt failed, raise any other."""
+def _call(store: Store, method: Callable, argument: list, max_retries: int, report: IngestReport):
+    """Call a store method with retries; return the last transient error if every attempt failed, raise any other."""
+
     def count_retry(state) -> None:
         report.retried += 1
-        logger.warning("write of %d records failed (%s); retrying", len(records), state.outcome.exception())
+        logger.warning("%s failed (%s); retrying", method.__name__, state.outcome.exception())
 
     retrying = Retrying(
         stop=stop_after_attempt(max_retries),
@@ -100,21 +105,24 @@ def _write(store: Store, records: list[Record], max_retries: int, report: Ingest
         reraise=True,
     )
     try:
-        retrying(store.upsert, records)
+        return retrying(method, argument)
     except Exception as exc:
         if store.is_transient(exc):
             return exc
         raise
-    return None
+
+
+def _fail(report: IngestReport, ids: list[str | None], error: BaseException) -> None:
+    report.failed += len(ids)
+    report.failed_ids.extend(ids)
+    report.errors.append(f"{error.__class__.__name__}: {error}")
 
 
 def _collect(item: tuple[Future, list[Record]], report: IngestReport, bar) -> None:
     future, records = item
     error = future.result()  # non-transient errors propagate from here
-    if error is None:
-        report.ingested += len(records)
+    if isinstance(error, BaseException):
+        _fail(report, [r.document.id for r in records], error)
     else:
-        report.failed += len(records)
-        report.failed_ids.extend(r.document.id for r in records)
-        report.errors.append(f"{error.__class__.__name__}: {error}")
+        report.ingested += len(records)
     bar.update(len(records))

@@ -54,9 +54,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _connector(args: argparse.Namespace):
-    from lens_vdb.connectors import QdrantConnector
+    from lens_vdb.connectors import MilvusConnector, QdrantConnector
 
-    return QdrantConnector(args.location, args.collection, encoder=args.model, sparse_top=args.sparse_top)
+    if args.backend == "milvus":
+        location = args.location or "./lens-vdb-milvus.db"
+        return MilvusConnector(location, args.collection, encoder=args.model, sparse_top=args.sparse_top)
+    return QdrantConnector(args.location or "./lens-vdb-data", args.collection, encoder=args.model,
+                           sparse_top=args.sparse_top)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -81,8 +85,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--location", default="./lens-vdb-data",
-                        help="folder for the embedded engine, or a server URL (http://host:6333)")
+    parser.add_argument("--backend", choices=["qdrant", "milvus"], default="qdrant")
+    parser.add_argument("--location", default=None,
+                        help="embedded store (Qdrant: a folder, default ./lens-vdb-data; Milvus Lite: a .db file, "
+                             "default ./lens-vdb-milvus.db) or a server URL (http://host:6333, http://host:19530)")
     parser.add_argument("--collection", default="lens")
     parser.add_argument("--model", default=None, help="LENS model dir or hub id; default: the offline default model")
     parser.add_argument("--sparse-top", type=int, default=0, help="also store the top-N LENS dims as a sparse vector")

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-ENGINES = ["qdrant-edge", "qdrant-local"]
+ENGINES = ["qdrant-edge", "qdrant-local", "milvus-lite"]
 if os.environ.get("QDRANT_URL"):
     ENGINES.append("qdrant-server")
+if os.environ.get("MILVUS_URI"):
+    ENGINES.append("milvus-server")
 
 
 def open_connector(engine: str, where: Path, collection: str = "docs", **options):
-    from lens_vdb.connectors import QdrantConnector
+    from lens_vdb.connectors import MilvusConnector, QdrantConnector
 
     if engine == "qdrant-edge":
         return QdrantConnector(where, collection, **options)
@@ -21,6 +23,11 @@ def open_connector(engine: str, where: Path, collection: str = "docs", **options
         return QdrantConnector(where, collection, engine="client", **options)
     if engine == "qdrant-server":
         return QdrantConnector(os.environ["QDRANT_URL"], f"{collection}_{where.name}", **options)
+    if engine == "milvus-lite":
+        where.mkdir(parents=True, exist_ok=True)
+        return MilvusConnector(where / "milvus.db", collection, **options)
+    if engine == "milvus-server":
+        return MilvusConnector(os.environ["MILVUS_URI"], f"{collection}_{where.name}".replace("-", "_"), **options)
     raise ValueError(engine)
 
 

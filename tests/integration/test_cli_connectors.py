@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lens_vdb.cli import main
 
 
-def test_ingest_then_search_with_filter_and_explanations(tmp_path, capsys, built_dirs):
+@pytest.mark.parametrize("backend, location", [("qdrant", "db"), ("milvus", "m.db")])
+def test_ingest_then_search_with_filter_and_explanations(tmp_path, capsys, built_dirs, backend, location):
     data = tmp_path / "docs.jsonl"
     rows = [{"id": "a", "text": "The central bank raised interest rates.", "topic": "business"},
             {"id": "b", "text": "The striker scored twice in the derby.", "topic": "sport"},
             {"id": "c", "text": "The new phone has a faster chip.", "topic": "tech"}]
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    common = ["--location", str(tmp_path / "db"), "--model", str(built_dirs["llama"]), "--sparse-top", "8"]
+    common = ["--backend", backend, "--location", str(tmp_path / location), "--model", str(built_dirs["llama"]), "--sparse-top", "8"]
     assert main(["ingest", str(data), *common]) == 0
     assert "ingested 3, skipped 0" in capsys.readouterr().out
     assert main(["ingest", str(data), *common]) == 0

@@ -69,6 +69,10 @@ def test_texts_without_ids_get_content_ids_and_duplicates_are_stored_once(connec
 @pytest.mark.parametrize("fusion", ["rrf", "dbsf", "weighted"])
 def test_a_document_matching_both_routes_ranks_first(connector, fusion):
     connector.ingest(docs(), show_progress=False)
+    if fusion == "dbsf" and "Milvus" in type(connector).__name__:
+        with pytest.raises(LensInputError, match="Milvus has no DBSF"):
+            connector.search(TEXTS[0], fusion=fusion)
+        return
     for i in (0, 5):
         hits = connector.search(TEXTS[i], fusion=fusion, limit=4)
         assert hits[0].doc_id == f"d{i}"
@@ -77,8 +81,10 @@ def test_a_document_matching_both_routes_ranks_first(connector, fusion):
 
 def test_sparse_route_and_weights(connector):
     connector.ingest(docs(), show_progress=False)
-    hits = connector.search(TEXTS[4], use_sparse=True, weights=(3.0, 1.0), limit=3)
+    fusion = "weighted" if "Milvus" in type(connector).__name__ else "rrf"
+    hits = connector.search(TEXTS[4], use_sparse=True, weights=(3.0, 1.0), fusion=fusion, limit=3)
     assert hits[0].doc_id == "d4"
+    assert hits[0].scores["lens"] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_filters_really_filter(connector):
@@ -169,7 +175,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("engine", ENGINES[:2])
+@pytest.mark.parametrize("engine", ["qdrant-edge", "qdrant-local", "milvus-lite"])
 def test_resume_after_the_ingesting_process_is_killed(tmp_path, engine, encoder, minilm, built_dirs):
     data = tmp_path / "docs.jsonl"
     rows = [{"id": f"n{i}", "text": f"News item {i}: {TEXTS[i % 8]}"} for i in range(40)]
@@ -241,7 +247,7 @@ def test_binary_quantization_is_refused_and_int8_float16_on_disk_work(tmp_path, 
 
     with pytest.raises(LensInputError, match="Binary quantization collapses LENS vectors"):
         QdrantConnector(tmp_path / "b", encoder=encoder, dense=minilm, quantization="binary")
-    for engine in ENGINES:
+    for engine in [e for e in ENGINES if e.startswith("qdrant")]:
         with open_connector(engine, tmp_path / f"q-{engine}", encoder=encoder, dense=minilm, task="sts",
                             quantization="int8", float16=True, on_disk=True) as c:
             c.ingest(docs(), show_progress=False)

@@ -1,0 +1,195 @@
+"""Milvus: Milvus Lite (``file.db``, the embedded default) and Milvus servers or clusters by URI.
+
+Schema: VARCHAR primary key ``id``, ``doc_id``, ``text``, JSON ``metadata``, FLOAT_VECTOR ``lens``
+(k dims) and ``dense``, optional SPARSE_FLOAT_VECTOR ``lens_sparse``. Filters go on every
+``AnnSearchRequest``: a top-level filter on ``hybrid_search`` is silently ignored by Milvus Lite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from lens_vdb import LensConnectionError, LensEncoder, LensInputError, LensSchemaError
+from lens_vdb._deps import require
+
+from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
+from ._connector import LensConnector
+from ._store import QueryVectors, StoredHit
+
+__all__ = ["MilvusConnector", "MilvusStore"]
+
+MAX_DIM = 32768  # Milvus servers refuse more; Milvus Lite accepts it, so lens-vdb enforces it
+MAX_TEXT_BYTES = 65535
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # inserts are chunked well under the 64 MB gRPC cap
+DEFAULT_INDEX = {"lite": "FLAT", "server": "AUTOINDEX"}
+
+
+class MilvusStore:
+    """A LENS collection in Milvus Lite or a Milvus server."""
+
+    def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
+                 consistency_level: str = "Strong", index_type: str | None = None, timeout: float = 30) -> None:
+        pymilvus = require("pymilvus", "milvus")
+        self.pm = pymilvus
+        self.collection = collection
+        self.remote = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+        self.index_type = index_type or DEFAULT_INDEX["server" if self.remote else "lite"]
+        self.shards, self.consistency_level = shards, consistency_level
+        self._where = uri.split("@")[-1]
+        try:
+            self.client = pymilvus.MilvusClient(uri=uri, token=token or os.environ.get("MILVUS_TOKEN", ""),
+                                                timeout=timeout)
+        except Exception as exc:
+            raise LensConnectionError(f"Cannot reach Milvus at {self._where}: {exc.__class__.__name__}: {exc}") from exc
+
+    def ensure(self, spec: CollectionSpec) -> None:
+        for name, dim in ((LENS, spec.k), (DENSE, spec.dense_dim)):
+            if dim > MAX_DIM:
+                raise LensInputError(f"Milvus vectors have at most {MAX_DIM} dims; {name} would have {dim}.")
+        if spec.float16 or spec.int8 or spec.on_disk:
+            raise LensInputError("float16, int8 and on_disk are Qdrant storage options; on Milvus choose the index "
+                                 "with index_type (e.g. 'IVF_SQ8' on a server for int8-style compression).")
+        try:
+            exists = self.client.has_collection(self.collection)
+        except Exception as exc:
+            raise LensConnectionError(f"Cannot reach Milvus at {self._where}: {exc.__class__.__name__}: {exc}") from exc
+        if exists:
+            self._check(spec)
+            self.client.load_collection(self.collection)  # a reopened collection starts released
+            return
+        DataType = self.pm.DataType
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("doc_id", DataType.VARCHAR, max_length=1024, nullable=True)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+        schema.add_field("metadata", DataType.JSON)
+        schema.add_field(LENS, DataType.FLOAT_VECTOR, dim=spec.k)
+        schema.add_field(DENSE, DataType.FLOAT_VECTOR, dim=spec.dense_dim)
+        index = self.client.prepare_index_params()
+        index.add_index(LENS, index_type=self.index_type, metric_type="COSINE")
+        index.add_index(DENSE, index_type=self.index_type, metric_type="COSINE")
+        if spec.sparse_top:
+            schema.add_field(LENS_SPARSE, DataType.SPARSE_FLOAT_VECTOR)
+            index.add_index(LENS_SPARSE, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        options = {"num_shards": self.shards} if self.shards else {}
+        self.client.create_collection(self.collection, schema=schema, index_params=index,
+                                      consistency_level=self.consistency_level, **options)
+
+    def _check(self, spec: CollectionSpec) -> None:
+        fields = {f["name"]: f for f in self.client.describe_collection(self.collection)["fields"]}
+        found = {name: fields[name].get("params", {}).get("dim") for name in (LENS, DENSE) if name in fields}
+        wanted = {LENS: spec.k, DENSE: spec.dense_dim}
+        if found != wanted or (LENS_SPARSE in fields) != bool(spec.sparse_top) or "text" not in fields:
+            raise LensSchemaError(
+                f"Milvus collection {self.collection!r} has another schema: vectors {found}, sparse "
+                f"{LENS_SPARSE in fields}; asked for {wanted}, sparse {bool(spec.sparse_top)}. Use another "
+                "collection name, or drop this one to rebuild it."
+            )
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        return {row["id"] for row in self.client.get(self.collection, ids=list(ids), output_fields=["id"])}
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        rows, size = [], 0
+        for record in records:
+            if len(record.document.text.encode()) > MAX_TEXT_BYTES:
+                raise LensInputError(f"Document id={record.document.id!r} has over {MAX_TEXT_BYTES} bytes of text, "
+                                     "Milvus' VARCHAR limit; split it into chunks.")
+            row: dict[str, Any] = {"id": record.id, "doc_id": record.document.id, "text": record.document.text,
+                                   "metadata": record.document.metadata, LENS: record.lens, DENSE: record.dense}
+            if record.sparse_indices is not None:
+                row[LENS_SPARSE] = dict(zip(record.sparse_indices, record.sparse_values))
+            row_bytes = 4 * (len(record.lens) + len(record.dense)) + len(row["text"].encode()) + 1024
+            if rows and size + row_bytes > MAX_MESSAGE_BYTES:
+                self.client.upsert(self.collection, rows)
+                rows, size = [], 0
+            rows.append(row)
+            size += row_bytes
+        if rows:
+            self.client.upsert(self.collection, rows)
+
+    def count(self) -> int:
+        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    def query(
+        self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
+        rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
+    ) -> list[StoredHit]:
+        pm = self.pm
+        expr = self._filter(filter)
+        if lens_route == LENS_SPARSE:
+            lens_request = pm.AnnSearchRequest(data=[dict(zip(vectors.sparse_indices, vectors.sparse_values))],
+                                               anns_field=LENS_SPARSE, param={"metric_type": "IP"},
+                                               limit=prefetch_limit, expr=expr)
+        else:
+            lens_request = pm.AnnSearchRequest(data=[vectors.lens], anns_field=LENS, param={"metric_type": "COSINE"},
+                                               limit=prefetch_limit, expr=expr)
+        dense_request = pm.AnnSearchRequest(data=[vectors.dense], anns_field=DENSE, param={"metric_type": "COSINE"},
+                                            limit=prefetch_limit, expr=expr)
+        if fusion == "dbsf":
+            raise LensInputError("Milvus has no DBSF fusion; use fusion='rrf' or 'weighted'.")
+        if fusion == "rrf":
+            if tuple(weights) != (1.0, 1.0):
+                raise LensInputError("Milvus' RRFRanker takes no weights; use fusion='weighted' to weight the routes.")
+            ranker = pm.RRFRanker(rrf_k)
+        else:
+            ranker = pm.WeightedRanker(*weights, norm_score=False)
+        result = self.client.hybrid_search(self.collection, [lens_request, dense_request], ranker, limit=limit,
+                                           output_fields=["doc_id", "text", "metadata", LENS, DENSE])
+        hits = []
+        for row in result[0]:
+            entity = row["entity"]
+            payload = {"doc_id": entity.get("doc_id"), "text": entity.get("text"), "metadata": entity.get("metadata")}
+            hits.append(StoredHit(str(row["id"]), float(row["distance"]), payload, entity.get(LENS), entity.get(DENSE)))
+        return hits
+
+    @staticmethod
+    def _filter(filter: dict[str, Any] | None) -> str:
+        clauses = []
+        for key, value in (filter or {}).items():
+            if not key.replace("_", "").isalnum():
+                raise LensInputError(f"Filter field names are letters, digits and '_'; got {key!r}.")
+            field = f'metadata["{key}"]'
+            if isinstance(value, (list, tuple, set)):  # Milvus Lite takes no JSON path left of 'in'
+                clauses.append("(" + " or ".join(f"{field} == {json.dumps(v)}" for v in value) + ")")
+            else:
+                clauses.append(f"{field} == {json.dumps(value)}")
+        return " and ".join(clauses)
+
+    def is_transient(self, error: BaseException) -> bool:
+        text = f"{error.__class__.__name__} {error}"
+        return any(mark in text for mark in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Connection refused",
+                                             "connect", "Fail connecting", "RpcError"))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class MilvusConnector(LensConnector):
+    """Hybrid LENS retrieval on Milvus, with the same contract as :class:`QdrantConnector`.
+
+    ``location`` is a Milvus Lite file (default ``"./lens-vdb-milvus.db"``, the embedded engine) or
+    a server URI (``"http://host:19530"``, ``token`` or ``MILVUS_TOKEN``). ``shards`` and
+    ``consistency_level`` pass through to collection creation; ``index_type`` defaults to FLAT on
+    Milvus Lite and AUTOINDEX on servers (the sparse field always uses SPARSE_INVERTED_INDEX).
+    Fusion: ``"rrf"`` (RRFRanker(k)) or ``"weighted"`` (WeightedRanker, raw cosines).
+    """
+
+    def __init__(self, location: str | Path = "./lens-vdb-milvus.db", collection: str = "lens", *,
+                 encoder: LensEncoder | str | None = None, dense: Any = None, task: str | None = None,
+                 sparse_top: int = 0, token: str | None = None, shards: int | None = None,
+                 consistency_level: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong",
+                 index_type: str | None = None, timeout: float = 30) -> None:
+        if not collection.replace("_", "").isalnum():
+            raise LensInputError(f"Milvus collection names are letters, digits and '_'; got {collection!r}.")
+        self.location, self.collection = str(location), collection
+        store = MilvusStore(self.location, collection, token=token, shards=shards,
+                            consistency_level=consistency_level, index_type=index_type, timeout=timeout)
+        super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top)
+
+    def __repr__(self) -> str:
+        return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection!r})"

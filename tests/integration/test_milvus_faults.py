@@ -1,0 +1,82 @@
+"""A Milvus Lite server process killed with SIGKILL mid-ingest: failures are reported, a re-run completes exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from lens_vdb.connectors import MilvusConnector
+
+from lens_vdb import LensConnectionError, LensEncoder
+
+pytestmark = pytest.mark.skipif(shutil.which("milvus-lite") is None, reason="needs the milvus-lite server command")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(data_dir, port) -> subprocess.Popen:
+    server = subprocess.Popen(["milvus-lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("milvus-lite server did not start")
+
+
+def _connect_when_ready(uri, encoder, minilm) -> MilvusConnector:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return MilvusConnector(uri, "faults", encoder=encoder, dense=minilm, timeout=10)
+        except LensConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_sigkill_mid_ingest_then_rerun_stores_every_document_once(tmp_path, built_dirs, minilm):
+    port = _free_port()
+    server = _start(tmp_path / "data", port)
+    rows = [{"id": f"n{i}", "text": f"News item {i} about markets, sport and technology."} for i in range(40)]
+    killed = {}
+
+    def killing_midway():
+        for i, row in enumerate(rows):
+            if i == 16:
+                server.send_signal(signal.SIGKILL)
+                server.wait()
+                killed["at"] = i
+            yield row
+
+    uri = f"http://127.0.0.1:{port}"
+    encoder = LensEncoder(built_dirs["llama"])
+    try:
+        connector = _connect_when_ready(uri, encoder, minilm)
+        first = connector.ingest(killing_midway(), batch_size=4, max_retries=2, show_progress=False)
+        assert killed["at"] == 16
+        assert first.ingested + first.failed == 40 and first.failed >= 24 and first.retried > 0
+        assert len(first.failed_ids) == first.failed and "n39" in first.failed_ids
+        connector.close()
+
+        server = _start(tmp_path / "data", port)
+        connector = _connect_when_ready(uri, encoder, minilm)
+        second = connector.ingest(rows, batch_size=4, show_progress=False)
+        assert second.failed == 0 and second.skipped == first.ingested and second.ingested == first.failed
+        assert connector.count() == 40
+        assert connector.ingest(rows, show_progress=False).skipped == 40
+        connector.close()
+    finally:
+        server.kill()
