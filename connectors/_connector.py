@@ -132,6 +132,14 @@ class LensConnector:
         return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
                    payload.get("metadata") or {}, explanation)
 
+    def as_retriever(self, *, k: int = 4, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
+                     filter: dict[str, Any] | None = None, use_sparse: bool = False) -> Any:
+        """A LangChain retriever over this connector's hybrid search (needs ``lens-vdb[langchain]``)."""
+        from lens_vdb.integrations.langchain import LensRetriever
+
+        return LensRetriever(connector=self, k=k, fusion=fusion, weights=weights, filter=filter,
+                             use_sparse=use_sparse)
+
     # ---- misc ------------------------------------------------------------------------------
 
     def count(self) -> int:

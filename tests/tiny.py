@@ -92,3 +92,20 @@ def make_causal_lm(directory: Path, family: str = "llama", *, seed: int = 0) -> 
     torch.manual_seed(seed)
     AutoModelForCausalLM.from_config(tiny_config(family, len(tokenizer))).save_pretrained(directory)
     return directory
+
+
+_TINY_LENS: Path | None = None
+
+
+def tiny_lens_dir() -> Path:
+    """A tiny k=32 LENS model built once per process (for test classes that take constructor params)."""
+    global _TINY_LENS
+    if _TINY_LENS is None:
+        import tempfile
+
+        from lens_vdb import build_lens_model
+
+        root = Path(tempfile.mkdtemp(prefix="lens-vdb-tiny-"))
+        base = make_causal_lm(root / "base", "llama")
+        _TINY_LENS = build_lens_model(base, k=32, seed=0, niter=10).save_pretrained(root / "lens")
+    return _TINY_LENS

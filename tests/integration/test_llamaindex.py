@@ -1,0 +1,71 @@
+"""LlamaIndex: LensEmbedding, and LENS sparse functions in a hybrid QdrantVectorStore index."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from lens_vdb.integrations.llamaindex import LensEmbedding, lens_sparse_functions
+from tests.tiny import tiny_lens_dir
+
+
+@pytest.fixture(scope="module")
+def embed_model():
+    return LensEmbedding(str(tiny_lens_dir()), embed_batch_size=4)
+
+
+def test_query_text_batch_and_async_embeddings(embed_model):
+    query = np.array(embed_model.get_query_embedding("interest rates"))
+    text = np.array(embed_model.get_text_embedding("interest rates"))
+    batch = np.array(embed_model.get_text_embedding_batch(["interest rates", "Ünïcödé 東京", "interest rates"]))
+    assert query.shape == text.shape == (32,) and batch.shape == (3, 32)
+    assert np.allclose(batch[0], text, atol=1e-6) and np.array_equal(batch[0], batch[2])
+    assert np.abs(query - text).max() > 1e-4  # the query carries the instruction
+    assert np.allclose(asyncio.run(embed_model.aget_query_embedding("interest rates")), query, atol=1e-6)
+    assert np.allclose(asyncio.run(embed_model.aget_text_embedding_batch(["interest rates"]))[0], text, atol=1e-6)
+    with pytest.raises(TypeError, match=r"texts\[0\] is int"):
+        embed_model.get_text_embedding_batch([3])
+
+
+def test_sparse_functions_shape():
+    documents, queries = lens_sparse_functions(str(tiny_lens_dir()), top_k=5)
+    indices, values = documents(["one text", "another text"])
+    assert len(indices) == len(values) == 2 and all(len(i) == 5 for i in indices)
+    q_indices, q_values = queries(["a query"])
+    assert len(q_indices[0]) == 5 and all(v > 0 for v in q_values[0])
+
+
+def test_hybrid_vector_store_index_over_embedded_qdrant(minilm):
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    class MiniLMEmbedding(BaseEmbedding):  # the dense side: the real MiniLM
+        @classmethod
+        def class_name(cls):
+            return "MiniLM"
+
+        def _get_query_embedding(self, query):
+            return minilm.embed_query(query).tolist()
+
+        def _get_text_embedding(self, text):
+            return minilm.embed_query(text).tolist()
+
+        async def _aget_query_embedding(self, query):
+            return self._get_query_embedding(query)
+
+    doc_fn, query_fn = lens_sparse_functions(str(tiny_lens_dir()), top_k=16)
+    client = QdrantClient(location=":memory:")
+    store = QdrantVectorStore(collection_name="hybrid", client=client, enable_hybrid=True,
+                              sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)
+    texts = ["The central bank raised interest rates to curb inflation.", "The striker scored twice in the derby.",
+             "The new phone has a faster chip and a better camera."]
+    index = VectorStoreIndex.from_documents([Document(text=t) for t in texts],
+                                            storage_context=StorageContext.from_defaults(vector_store=store),
+                                            embed_model=MiniLMEmbedding())
+    retriever = index.as_retriever(similarity_top_k=1, sparse_top_k=3, vector_store_query_mode="hybrid")
+    assert retriever.retrieve("Who scored the goals?")[0].node.get_content() == texts[1]
+    assert client.count("hybrid").count == 3
