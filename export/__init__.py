@@ -1,1 +1,26 @@
-"""Model export (``lens_vdb.export``): ONNX and TensorRT graphs of LENS models, built on the lens-vdb core."""
+"""Model export (``lens_vdb.export``): LENS models as self-contained ONNX graphs, for ONNX Runtime and TensorRT.
+
+    >>> from lens_vdb.export import export_onnx
+    >>> export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")
+    >>> LensEncoder("my-lens-onnx", backend="onnx")
+
+Needs ``pip install 'lens-vdb[onnx]'`` (``[gpu]`` for the CUDA and TensorRT providers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["export_onnx", "Manifest"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "export_onnx":
+        from ._onnx import export_onnx
+
+        return export_onnx
+    if name == "Manifest":
+        from ._manifest import Manifest
+
+        return Manifest
+    raise AttributeError(f"module 'lens_vdb.export' has no attribute {name!r}")

@@ -25,9 +25,11 @@ def attention_bias(attention_mask: Tensor, dtype: torch.dtype, *, causal: bool) 
     tokens = attention_mask.shape[1]
     allowed = keys.expand(-1, 1, tokens, -1)
     if causal:
-        lower = torch.ones(tokens, tokens, dtype=torch.bool, device=attention_mask.device).tril()
+        # index comparisons rather than tril/eye: they export to ONNX ops every runtime implements
+        index = torch.arange(tokens, device=attention_mask.device)
+        lower = index[None, :] <= index[:, None]
         # a padding row with no real key at or before it would be empty: let it see itself
-        allowed = (allowed & lower) | torch.eye(tokens, dtype=torch.bool, device=attention_mask.device)
+        allowed = (allowed & lower) | (index[None, :] == index[:, None])
     zero = torch.zeros((), dtype=dtype, device=attention_mask.device)
     blocked = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=attention_mask.device)
     return torch.where(allowed, zero, blocked)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
-from ._model import LensModel
+from ._config import LensConfig
+from ._model import ClusterMap, LensModel
 
-__all__ = ["Backend", "TorchBackend", "make_backend", "resolve_device", "resolve_dtype", "BackendName"]
+__all__ = ["Backend", "TorchBackend", "Loaded", "load_backend", "resolve_device", "resolve_dtype", "BackendName"]
 
-BackendName = Literal["torch"]
-BACKENDS: tuple[str, ...] = ("torch",)
+BackendName = Literal["torch", "onnx"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -56,8 +59,36 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
     return resolved
 
 
-def make_backend(name: str, model: LensModel, *, device: str, dtype: torch.dtype) -> Backend:
-    """The one place a backend name becomes a backend."""
+@dataclass(frozen=True)
+class Loaded:
+    """A backend ready to run, and what the encoder needs beside it."""
+
+    backend: Backend
+    tokenizer: Any
+    config: LensConfig
+    cluster_map: ClusterMap | None
+
+
+def load_backend(name: str, model: LensModel | str | Path, *, device: str | None, dtype: str | torch.dtype,
+                 provider: str | None = None) -> Loaded:
+    """The one place a backend name becomes a backend.
+
+    ``"torch"`` takes a :class:`LensModel` or anything :meth:`LensModel.from_pretrained` loads;
+    ``"onnx"`` takes a directory written by :func:`lens_vdb.export.export_onnx` and needs no
+    torch weights (``provider``: ``"cpu"``, ``"cuda"`` or ``"tensorrt"``).
+    """
     if name == "torch":
-        return TorchBackend(model, device, dtype)
+        if provider is not None:
+            raise ValueError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
+        if not isinstance(model, LensModel):
+            model = LensModel.from_pretrained(model)
+        resolved = resolve_device(device)
+        backend = TorchBackend(model, resolved, resolve_dtype(dtype, resolved))
+        return Loaded(backend, model.tokenizer, model.config, model.cluster_map)
+    if name == "onnx":
+        from ._onnx_runtime import load_onnx
+
+        if isinstance(model, LensModel):
+            raise ValueError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
+        return load_onnx(Path(model), provider=provider or ("cuda" if device and device.startswith("cuda") else "cpu"))
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._backends import make_backend, resolve_device, resolve_dtype
+from ._backends import TorchBackend, load_backend
 from ._features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
 from ._instructions import Task, get_task
 from ._model import LensModel
@@ -40,7 +40,10 @@ class LensEncoder:
         dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
         max_length: tokens per text, special tokens included; longer texts are cut (warned once).
-        backend: ``"torch"``.
+        backend: ``"torch"``, or ``"onnx"`` for a directory written by
+            :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed).
+        provider: ONNX Runtime provider for ``backend="onnx"``: ``"cpu"`` (default), ``"cuda"``
+            or ``"tensorrt"`` (fp16, engine cache, shape profiles; from ``lens-vdb[gpu]``).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class LensEncoder:
         batch_size: int = 32,
         max_length: int | None = None,
         backend: str = "torch",
+        provider: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -59,21 +63,26 @@ class LensEncoder:
             from ._default import default_model_dir
 
             model = default_model_dir()
-        if not isinstance(model, LensModel):
-            model = LensModel.from_pretrained(model)
-        self.model = model
-        self.tokenizer = model.tokenizer
-        self.config = model.config
+        loaded = load_backend(backend, model, device=device, dtype=dtype, provider=provider)
+        self._backend = loaded.backend
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.cluster_map = loaded.cluster_map
+        self.backend = backend
         self.batch_size = batch_size
-        self.max_length = max_length or model.config.max_length
+        self.max_length = max_length or self.config.max_length
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self._backend = make_backend(backend, model, device=self.device, dtype=self.dtype)
         self._warned_truncation = False
         pad = self.tokenizer.pad_token_id
         self._pad_id = int(pad if pad is not None else self.tokenizer.eos_token_id)
+
+    @property
+    def model(self) -> LensModel:
+        """The torch model (``backend="torch"`` only)."""
+        if not isinstance(self._backend, TorchBackend):
+            raise AttributeError(f"backend={self.backend!r} runs an exported graph; there is no torch model")
+        return self._backend.model
 
     @property
     def k(self) -> int:
@@ -214,7 +223,7 @@ class LensEncoder:
         if dense.shape != (self.k,):
             raise ValueError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
         clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
-        cluster_map = self.model.cluster_map
+        cluster_map = self.cluster_map
         out = []
         for cluster in clusters:
             tokens: tuple[str, ...] = ()

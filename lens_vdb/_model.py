@@ -99,11 +99,12 @@ class LensModel(nn.Module):
     def k(self) -> int:
         return self.config.k
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, *, chunked: bool = True) -> Tensor:
+        """``[batch, k]`` LENS embeddings; ``chunked=False`` is the traceable form the exporters use."""
         hidden = self.hidden_states(input_ids, attention_mask)
         mask = pooling_mask(input_ids, attention_mask, self.query_token_id, self.config.pooling)
         reduction = "sum" if self.config.pooling == "sum" else "max"
-        pooled = lexicon_pool(hidden, self.head.weight, mask, reduction)
+        pooled = lexicon_pool(hidden, self.head.weight, mask, reduction, chunked=chunked)
         if self.config.normalize:
             pooled = nn.functional.normalize(pooled, p=2, dim=1)
         return pooled

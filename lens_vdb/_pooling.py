@@ -50,15 +50,25 @@ def pooling_mask(
     return mask
 
 
-def lexicon_pool(hidden: Tensor, head_weight: Tensor, mask: Tensor, pooling: str = "max") -> Tensor:
+def lexicon_pool(
+    hidden: Tensor, head_weight: Tensor, mask: Tensor, pooling: str = "max", *, chunked: bool = True
+) -> Tensor:
     """Pooled ``log(1 + relu(hidden @ head_weight.T))`` over masked positions, as float32 ``[batch, k]``.
 
     The head is applied to a chunk of positions at a time; for max pooling only the running max
     of the raw logits is kept. A row with no pooled position gives the zero vector.
+    ``chunked=False`` applies the head in one step: the graph exporters trace that form, since a
+    Python loop over the sequence would be frozen at the trace-time length.
     """
     batch, tokens, _ = hidden.shape
     k = head_weight.shape[0]
-    step = max(1, _CHUNK_ELEMENTS // max(1, batch * k))
+    step = max(1, _CHUNK_ELEMENTS // max(1, batch * k)) if chunked else None
+    if step is None:
+        logits = torch.nn.functional.linear(hidden, head_weight).float()
+        if pooling == "sum":
+            return torch.where(mask[:, :, None], torch.log1p(torch.relu(logits)), 0.0).sum(dim=1)
+        best = torch.where(mask[:, :, None], logits, float("-inf")).amax(dim=1)
+        return torch.log1p(torch.relu(best))
     if pooling == "sum":
         total = hidden.new_zeros((batch, k), dtype=torch.float32)
         for start in range(0, tokens, step):

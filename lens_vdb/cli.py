@@ -84,6 +84,20 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lens_vdb.export import export_onnx
+
+    source = args.model
+    if source is None:
+        from ._default import default_model_dir
+
+        source = default_model_dir()
+    out = export_onnx(source, args.out, dtype=args.dtype, quantize=args.quantize, opset=args.opset,
+                      overwrite=args.overwrite)
+    print((out / "manifest.json").read_text())
+    return 0
+
+
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["qdrant", "milvus"], default="qdrant")
     parser.add_argument("--location", default=None,
@@ -142,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--sparse", action="store_true", help="use the lens_sparse route")
     _store_options(search)
     search.set_defaults(func=_cmd_search)
+
+    export = commands.add_parser("export", help="export a LENS model to a validated ONNX graph")
+    export.add_argument("--model", default=None, help="model dir or hub id; default: the offline default model")
+    export.add_argument("--out", required=True, help="directory to write the graph, manifest and tokenizer to")
+    export.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32")
+    export.add_argument("--quantize", choices=["int8"], default=None, help="dynamic int8 quantization")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--overwrite", action="store_true")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

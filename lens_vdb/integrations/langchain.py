@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lens_vdb._deps import require
 
@@ -28,9 +28,6 @@ from pydantic import ConfigDict  # noqa: E402
 from lens_vdb._encoder import LensEncoder  # noqa: E402
 
 from ._shared import embed, make_encoder, sparse_pairs  # noqa: E402
-
-if TYPE_CHECKING:
-    from lens_vdb.connectors import LensConnector
 
 __all__ = ["LensEmbeddings", "LensSparseEmbeddings", "LensRetriever"]
 
@@ -114,7 +111,7 @@ class LensRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    connector: Any
+    connector: Any  # a lens_vdb.connectors.LensConnector (not imported: the core never imports connectors)
     k: int = 4
     fusion: str = "rrf"
     weights: tuple[float, float] = (1.0, 1.0)
@@ -122,8 +119,7 @@ class LensRetriever(BaseRetriever):
     use_sparse: bool = False
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        connector: LensConnector = self.connector
-        hits = connector.search(query, limit=self.k, fusion=self.fusion, weights=self.weights, filter=self.filter,
+        hits = self.connector.search(query, limit=self.k, fusion=self.fusion, weights=self.weights, filter=self.filter,
                                 use_sparse=self.use_sparse)
         return [Document(page_content=hit.text, id=hit.id,
                          metadata={**hit.metadata, "doc_id": hit.doc_id, "score": hit.score, "scores": hit.scores})

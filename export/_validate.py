@@ -1,0 +1,58 @@
+"""Validation of an exported graph against the torch model it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lens_vdb import LensModel, LensModelError
+from lens_vdb._backends import TorchBackend
+from lens_vdb._features import pad_batch, tokenize_documents, tokenize_queries
+from lens_vdb._onnx_runtime import GRAPH_NAME, open_graph
+
+__all__ = ["validate_export", "ValidationReport", "VALIDATION_QUERIES", "VALIDATION_DOCUMENTS"]
+
+VALIDATION_QUERIES = ["bank rates", "who won the cup final at Wembley after extra time and penalties", "fox"]
+VALIDATION_DOCUMENTS = [
+    "The Bank of England raised interest rates to curb inflation, the third rise this year.",
+    "Chelsea won.",
+    " ".join(["Hybrid search fuses sparse and dense scores with reciprocal rank fusion."] * 6),
+    "Stocks fell sharply as investors worried about growth, oil prices and the strength of the dollar.",
+]
+FP32_MAX_ABS_DIFF = 1e-4
+LOSSY_MIN_COSINE = 0.99
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    max_abs_diff: float
+    min_cosine: float
+    texts: int
+
+
+def validate_export(model: LensModel, directory: Path, *, texts: list[str] | None = None,
+                    fp32: bool) -> ValidationReport:
+    """Encode fixed queries and documents with torch and with ONNX Runtime; raise if they disagree."""
+    reference = TorchBackend(model, "cpu", model.head.weight.dtype)
+    exported = open_graph(directory / GRAPH_NAME, k=model.k)
+    documents = texts or VALIDATION_DOCUMENTS
+    batches = [tokenize_queries(model.tokenizer, VALIDATION_QUERIES, model.config.query_instruction, 128),
+               tokenize_documents(model.tokenizer, documents, model.config.max_length)]
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.tokenizer.eos_token_id
+    expected, got = [], []
+    for batch in batches:  # each batch mixes lengths, and all differ from the trace-time length
+        input_ids, attention_mask = pad_batch(batch.ids, pad)
+        expected.append(reference.run(input_ids, attention_mask))
+        got.append(exported.run(input_ids, attention_mask))
+    expected, got = np.vstack(expected), np.vstack(got)
+    max_abs_diff = float(np.abs(expected - got).max())
+    min_cosine = float((expected * got).sum(axis=1).min())
+    if fp32 and max_abs_diff > FP32_MAX_ABS_DIFF:
+        raise LensModelError(f"The fp32 graph differs from torch by {max_abs_diff:.2e} (> {FP32_MAX_ABS_DIFF}); "
+                             "not written.")
+    if min_cosine < LOSSY_MIN_COSINE:
+        raise LensModelError(f"The exported graph's cosine to torch fell to {min_cosine:.4f} "
+                             f"(< {LOSSY_MIN_COSINE}); not written.")
+    return ValidationReport(max_abs_diff, min_cosine, len(expected))
