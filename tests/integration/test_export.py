@@ -137,3 +137,17 @@ def test_gpu_providers_match_cpu(exported, provider):
     cpu = LensEncoder(exported, backend="onnx")
     floor = 0.99 if provider == "tensorrt" else 0.9999  # TensorRT runs in fp16
     assert (gpu.encode_documents(DOCS) * cpu.encode_documents(DOCS)).sum(1).min() > floor
+
+
+def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, exported, minilm):
+    from lens_vdb.connectors import QdrantConnector
+
+    from lens_vdb.integrations.langchain import LensEmbeddings
+
+    onnx_embeddings = LensEmbeddings(str(exported), backend="onnx")
+    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()))
+    assert np.abs(np.array(onnx_embeddings.embed_documents(DOCS)) - torch_embeddings.embed_documents(DOCS)).max() < 1e-4
+    encoder = LensEncoder(exported, backend="onnx")
+    with QdrantConnector(tmp_path, encoder=encoder, dense=minilm, task="sts") as store:
+        store.ingest(DOCS, show_progress=False)
+        assert store.search(DOCS[0], limit=1)[0].text == DOCS[0]
