@@ -96,6 +96,30 @@ class LensConnector:
         normalised vectors). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or
         ``{"topic": ["sport", "tech"]}``.
         """
+        vectors, options = self._prepare(query, limit, fusion, weights, rrf_k, prefetch_limit, use_sparse, filter, task)
+        return [self._hit(s, vectors, explain) for s in self.store.query(vectors, **options)]
+
+    async def asearch(self, query: str, *, limit: int = 10, fusion: str = "rrf",
+                      weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60, prefetch_limit: int | None = None,
+                      use_sparse: bool = False, filter: dict[str, Any] | None = None, explain: bool = False,
+                      task: str | None = None) -> list[Hit]:
+        """:meth:`search` without blocking the event loop.
+
+        The query is encoded in a worker thread; on a Qdrant server the query itself goes through
+        ``AsyncQdrantClient``; embedded engines run it in a worker thread.
+        """
+        vectors, options = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k,
+                                                   prefetch_limit, use_sparse, filter, task)
+        if getattr(self.store, "async_client", None) is not None:
+            stored = await self.store.aquery(vectors, **options)
+        else:
+            stored = await asyncio.to_thread(self.store.query, vectors, **options)
+        return [self._hit(s, vectors, explain) for s in stored]
+
+    def _prepare(self, query: str, limit: int, fusion: str, weights: tuple[float, float], rrf_k: int,
+                 prefetch_limit: int | None, use_sparse: bool, filter: dict[str, Any] | None,
+                 task: str | None) -> tuple[QueryVectors, dict[str, Any]]:
+        """Validate a search and encode the query: the part shared by sync and async search."""
         if not isinstance(query, str) or not query.strip():
             raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
         if fusion not in FUSIONS:
@@ -109,16 +133,13 @@ class LensConnector:
         vectors = QueryVectors(lens.tolist(), self.dense.embed_query(query).tolist(),
                                sparse.indices.tolist() if sparse is not None else None,
                                sparse.values.tolist() if sparse is not None else None)
-        stored = self.store.query(vectors, limit=limit, prefetch_limit=prefetch_limit or max(limit * 5, 50),
-                                  fusion=fusion, weights=tuple(weights), rrf_k=rrf_k,
-                                  lens_route=LENS_SPARSE if use_sparse else LENS, filter=filter)
-        return [self._hit(s, lens, vectors.dense, explain) for s in stored]
+        options = {"limit": limit, "prefetch_limit": prefetch_limit or max(limit * 5, 50), "fusion": fusion,
+                   "weights": tuple(weights), "rrf_k": rrf_k, "lens_route": LENS_SPARSE if use_sparse else LENS,
+                   "filter": filter}
+        return vectors, options
 
-    async def asearch(self, query: str, **options: Any) -> list[Hit]:
-        """:meth:`search` in a worker thread: the event loop is never blocked."""
-        return await asyncio.to_thread(self.search, query, **options)
-
-    def _hit(self, stored: StoredHit, lens: np.ndarray, dense: list[float], explain: bool) -> Hit:
+    def _hit(self, stored: StoredHit, vectors: QueryVectors, explain: bool) -> Hit:
+        lens, dense = np.asarray(vectors.lens, dtype=np.float32), vectors.dense
         doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
         scores = {}
         if doc_lens is not None:

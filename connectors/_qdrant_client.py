@@ -34,9 +34,12 @@ class ClientStore:
         self.cluster = {"shard_number": shard_number, "replication_factor": replication_factor,
                         "write_consistency_factor": write_consistency_factor}
         self.remote = location.startswith(("http://", "https://"))
+        self.async_client: Any = None
         if self.remote:
             key = api_key or os.environ.get("QDRANT_API_KEY")
             self.client = qc.QdrantClient(url=location, api_key=key, prefer_grpc=prefer_grpc, timeout=timeout)
+            self.async_client = qc.AsyncQdrantClient(url=location, api_key=key, prefer_grpc=prefer_grpc,
+                                                     timeout=timeout)
         elif location == ":memory:":
             self.client = qc.QdrantClient(location=":memory:")
         else:
@@ -101,6 +104,19 @@ class ClientStore:
         self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
+        request = self._query_request(vectors, limit, prefetch_limit, fusion, weights, rrf_k, lens_route, filter)
+        return self._hits(self.client.query_points(self.collection, **request))
+
+    async def aquery(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
+        """:meth:`query` through ``AsyncQdrantClient`` (servers only: local mode allows one client per folder)."""
+        if self.async_client is None:
+            raise RuntimeError("aquery is for Qdrant servers; local mode runs queries in a worker thread")
+        request = self._query_request(vectors, **options)
+        return self._hits(await self.async_client.query_points(self.collection, **request))
+
+    def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limit: int, fusion: str,
+                       weights: tuple[float, float], rrf_k: int, lens_route: str,
+                       filter: dict[str, Any] | None) -> dict[str, Any]:
         m = self.models
         condition = self._filter(filter)
         lens_query: Any = (m.SparseVector(indices=vectors.sparse_indices, values=vectors.sparse_values)
@@ -109,10 +125,11 @@ class ClientStore:
             m.Prefetch(query=lens_query, using=lens_route, limit=prefetch_limit, filter=condition),
             m.Prefetch(query=vectors.dense, using=DENSE, limit=prefetch_limit, filter=condition),
         ]
-        response = self.client.query_points(
-            self.collection, prefetch=prefetch, query=self._fusion(fusion, weights, rrf_k), query_filter=condition,
-            limit=limit, with_payload=True, with_vectors=[LENS, DENSE],
-        )
+        return {"prefetch": prefetch, "query": self._fusion(fusion, weights, rrf_k), "query_filter": condition,
+                "limit": limit, "with_payload": True, "with_vectors": [LENS, DENSE]}
+
+    @staticmethod
+    def _hits(response: Any) -> list[StoredHit]:
         return [StoredHit(str(p.id), float(p.score), dict(p.payload or {}), (p.vector or {}).get(LENS),
                           (p.vector or {}).get(DENSE)) for p in response.points]
 
@@ -146,3 +163,6 @@ class ClientStore:
 
     def close(self) -> None:
         self.client.close()
+        if self.async_client is not None:
+            # AsyncQdrantClient.close is a coroutine; its HTTP pool is freed with the object otherwise
+            self.async_client = None

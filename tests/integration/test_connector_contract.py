@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -262,3 +263,14 @@ def test_a_dead_server_is_a_connection_error(encoder, minilm):
     with pytest.raises(LensConnectionError, match="Cannot reach Qdrant at http://127.0.0.1:9") as error:
         QdrantConnector("http://127.0.0.1:9", encoder=encoder, dense=minilm, api_key="secret-key-123", timeout=2)
     assert "secret-key-123" not in str(error.value)
+
+
+@pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="set QDRANT_URL to test AsyncQdrantClient on a server")
+def test_async_search_on_a_server_uses_async_qdrant_client(tmp_path, encoder, minilm):
+    import asyncio
+
+    with open_connector("qdrant-server", tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
+        assert c.store.async_client is not None
+        c.ingest(docs(), show_progress=False)
+        hits = asyncio.run(c.asearch(TEXTS[3], limit=2, filter={"topic": "business"}))
+        assert hits[0].doc_id == "d3"
