@@ -152,9 +152,16 @@ def test_edge_and_client_give_the_same_hits_and_scores(tmp_path, encoder, minilm
             c.ingest(docs(), show_progress=False)
             results.append([c.search(q, fusion=f, limit=5) for q in TEXTS[:3] for f in ("rrf", "dbsf", "weighted")])
     for edge_hits, client_hits in zip(*results):
-        assert [h.id for h in edge_hits] == [h.id for h in client_hits]
         assert np.allclose([h.score for h in edge_hits], [h.score for h in client_hits], atol=1e-4)
-        assert np.allclose([h.scores["lens"] for h in edge_hits], [h.scores["lens"] for h in client_hits], atol=1e-5)
+        edge_scores = {h.id: h.scores["lens"] for h in edge_hits}
+        for rank, (edge, client) in enumerate(zip(edge_hits, client_hits)):
+            if edge.id != client.id:  # only a tie (equal fused scores) may swap places, never the top hit
+                assert rank >= 1 and abs(edge.score - client.score) < 1e-4, (rank, edge, client)
+        shared = set(edge_scores) & {h.id for h in client_hits}
+        assert len(shared) >= len(edge_hits) - 1
+        for hit in client_hits:
+            if hit.id in edge_scores:
+                assert abs(edge_scores[hit.id] - hit.scores["lens"]) < 1e-5
 
 
 CHILD = textwrap.dedent("""
