@@ -67,7 +67,7 @@ def main() -> None:
             figures["queries"] = np.load(prefix + "_queries.npy")
             results[name] = figures
     base = results["torch eager"]
-    print(f"{args.docs} BBC articles, batch 32, max_length 256, default SmolLM2 LENS model (k=4000)")
+    print(f"{args.docs} BBC articles, batch 32, max_length 256, model {Path(source).name}")
     print("| backend | docs/s | ratio to torch | peak RSS (MiB) | max abs diff | MRR@10 |\n|---|---|---|---|---|---|")
     for name, r in results.items():
         diff = float(np.abs(r["docs"] - base["docs"]).max())
