@@ -47,12 +47,12 @@ def mrr_at_10(queries: np.ndarray, docs: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=96)
+    parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
     args = parser.parse_args()
+    from lens_vdb._default import default_model_dir
     from lens_vdb.export import export_onnx
 
-    from lens_vdb._default import default_model_dir
-
-    source = default_model_dir()
+    source = args.model or default_model_dir()
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         graphs = {"ORT fp32": export_onnx(source, work / "fp32"), "ORT int8": export_onnx(source, work / "int8", quantize="int8")}
