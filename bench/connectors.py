@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lens_vdb.connectors import MilvusConnector, QdrantConnector
-from lens_vdb.connectors._dense import MiniLMEmbedder
 
 from lens_vdb import LensEncoder, to_sparse
 from lens_vdb._datasets import load_bbc_news
+from lens_vdb.connectors import MilvusConnector, QdrantConnector
+from lens_vdb.connectors._dense import MiniLMEmbedder
 
 
 def ingest_figures(encoder: LensEncoder, dense: MiniLMEmbedder, texts: list[str], work: Path) -> None:
@@ -73,6 +73,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
     lens_queries = encoder.encode_queries([a.title for a in corpus])
     dense_queries = dense.embed_documents([a.title for a in corpus])
     import qdrant_edge as qe
+
     from lens_vdb.connectors._base import CollectionSpec, Document, Record, point_id
     from lens_vdb.connectors._qdrant_edge import EdgeStore
     from lens_vdb.connectors._store import QueryVectors

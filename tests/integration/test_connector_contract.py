@@ -11,9 +11,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from lens_vdb.connectors import Document, point_id
 
 from lens_vdb import LensEncoder, LensInputError, LensSchemaError
+from lens_vdb.connectors import Document, point_id
 from tests.integration.engines import ENGINES, open_connector
 
 TOPICS = ["business", "sport", "tech"]
@@ -263,9 +263,8 @@ def test_binary_quantization_is_refused_and_int8_float16_on_disk_work(tmp_path, 
 
 
 def test_a_dead_server_is_a_connection_error(encoder, minilm):
-    from lens_vdb.connectors import QdrantConnector
-
     from lens_vdb import LensConnectionError
+    from lens_vdb.connectors import QdrantConnector
 
     with pytest.raises(LensConnectionError, match="Cannot reach Qdrant at http://127.0.0.1:9") as error:
         QdrantConnector("http://127.0.0.1:9", encoder=encoder, dense=minilm, api_key="secret-key-123", timeout=2)

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from lens_vdb.export import export_onnx
 
 from lens_vdb import LensEncoder, LensError, LensModel, LensModelError
 from lens_vdb.cli import main
+from lens_vdb.export import export_onnx
 from tests.tiny import tiny_lens_dir
 
 QUERIES = ["bank rates", "who scored twice in the derby at the weekend, and who missed the penalty?"]
@@ -141,7 +141,6 @@ def test_gpu_providers_match_cpu(exported, provider):
 
 def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, exported, minilm):
     from lens_vdb.connectors import QdrantConnector
-
     from lens_vdb.integrations.langchain import LensEmbeddings
 
     onnx_embeddings = LensEmbeddings(str(exported), backend="onnx")

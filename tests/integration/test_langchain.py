@@ -134,9 +134,9 @@ def test_rag_chain_over_the_hybrid_retriever_finds_the_article_for_its_headline(
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnablePassthrough
     from langchain_text_splitters import RecursiveCharacterTextSplitter
-    from lens_vdb.connectors import QdrantConnector
 
     from lens_vdb._datasets import load_bbc_news
+    from lens_vdb.connectors import QdrantConnector
 
     articles = load_bbc_news(limit=30)
     splitter = RecursiveCharacterTextSplitter(chunk_size=600, chunk_overlap=60)

@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
-from lens_vdb.connectors import MilvusConnector
 
 from lens_vdb import LensConnectionError, LensEncoder
+from lens_vdb.connectors import MilvusConnector
 
 pytestmark = pytest.mark.skipif(shutil.which("milvus-lite") is None, reason="needs the milvus-lite server command")
 
