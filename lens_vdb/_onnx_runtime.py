@@ -15,7 +15,7 @@ import numpy as np
 
 from ._config import LensConfig
 from ._deps import require
-from ._errors import LensModelError
+from ._errors import LensDependencyError, LensModelError
 from ._model import ClusterMap
 
 __all__ = ["OnnxBackend", "load_onnx", "open_graph", "MANIFEST_NAME", "GRAPH_NAME", "CLUSTER_MAP_NAME", "INPUTS", "OUTPUT"]
@@ -86,6 +86,12 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     """An ONNX Runtime session over ``path``, after checking its inputs and output width."""
     ort = require("onnxruntime", "onnx")
     directory = path.parent
+    wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}.get(provider)
+    if wanted is not None and wanted not in ort.get_available_providers():
+        raise LensDependencyError(
+            f"provider={provider!r} needs {wanted}, which this onnxruntime build lacks (it has "
+            f"{ort.get_available_providers()}). Install the GPU build: pip install 'lens-vdb[gpu]'"
+        )
     try:
         options = ort.SessionOptions()
         session = ort.InferenceSession(str(path), options, providers=_providers(provider, directory, max_length))

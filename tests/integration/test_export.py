@@ -118,6 +118,17 @@ def test_corrupt_or_mismatched_graphs_fail_on_load(tmp_path, exported):
         LensEncoder(exported, backend="tensorflow")
 
 
+def test_a_gpu_provider_missing_from_onnxruntime_is_a_clear_error(exported):
+    import onnxruntime
+
+    from lens_vdb import LensDependencyError
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    with pytest.raises(LensDependencyError, match=r"provider='cuda' needs CUDAExecutionProvider.*lens-vdb\[gpu\]"):
+        LensEncoder(exported, backend="onnx", provider="cuda")
+
+
 def test_cli_export(tmp_path, capsys):
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli"), "--quantize", "int8"]) == 0
     assert json.loads(capsys.readouterr().out)["quantize"] == "int8"
