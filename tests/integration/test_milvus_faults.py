@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from lens_vdb import LensConnectionError, LensEncoder
 from lens_vdb.connectors import MilvusConnector
 
-pytestmark = pytest.mark.skipif(shutil.which("milvus-lite") is None, reason="needs the milvus-lite server command")
+pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus])")
 
 
 def _free_port() -> int:
@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 
 def _start(data_dir, port) -> subprocess.Popen:
-    server = subprocess.Popen(["milvus-lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
