@@ -105,12 +105,13 @@ class LensConnector:
                       task: str | None = None) -> list[Hit]:
         """:meth:`search` without blocking the event loop.
 
-        The query is encoded in a worker thread; on a Qdrant server the query itself goes through
-        ``AsyncQdrantClient``; embedded engines run it in a worker thread.
+        The query is encoded in a worker thread; the engine query goes through the engine's async
+        client where there is one (AsyncQdrantClient on Qdrant servers, AsyncMilvusClient on Milvus
+        Lite and servers) and through a worker thread otherwise (qdrant-edge, qdrant local mode).
         """
         vectors, options = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k,
                                                    prefetch_limit, use_sparse, filter, task)
-        if getattr(self.store, "async_client", None) is not None:
+        if getattr(self.store, "native_async", False):
             stored = await self.store.aquery(vectors, **options)
         else:
             stored = await asyncio.to_thread(self.store.query, vectors, **options)

@@ -26,23 +26,27 @@ MAX_DIM = 32768  # Milvus servers refuse more; Milvus Lite accepts it, so lens-v
 MAX_TEXT_BYTES = 65535
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # inserts are chunked well under the 64 MB gRPC cap
 DEFAULT_INDEX = {"lite": "FLAT", "server": "AUTOINDEX"}
+OUTPUT_FIELDS = ["doc_id", "text", "metadata", LENS, DENSE]
 
 
 class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
-                 consistency_level: str = "Strong", index_type: str | None = None, timeout: float = 30) -> None:
+                 consistency_level: str = "Strong", index_type: str | None = None, timeout: float = 30,
+                 norm_score: bool = False) -> None:
         pymilvus = require("pymilvus", "milvus")
         self.pm = pymilvus
         self.collection = collection
+        self.uri, self.timeout, self.norm_score = uri, timeout, norm_score
+        self.token = token or os.environ.get("MILVUS_TOKEN", "")
+        self._async: tuple[Any, Any] | None = None
         self.remote = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
         self.index_type = index_type or DEFAULT_INDEX["server" if self.remote else "lite"]
         self.shards, self.consistency_level = shards, consistency_level
         self._where = uri.split("@")[-1]
         try:
-            self.client = pymilvus.MilvusClient(uri=uri, token=token or os.environ.get("MILVUS_TOKEN", ""),
-                                                timeout=timeout)
+            self.client = pymilvus.MilvusClient(uri=uri, token=self.token, timeout=timeout)
         except Exception as exc:
             raise LensConnectionError(f"Cannot reach Milvus at {self._where}: {exc.__class__.__name__}: {exc}") from exc
 
@@ -115,10 +119,32 @@ class MilvusStore:
     def count(self) -> int:
         return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
-    def query(
+    native_async = True  # asearch goes through AsyncMilvusClient (Milvus Lite and servers alike)
+
+    def query(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
+        requests, ranker, limit = self._search_request(vectors, **options)
+        result = self.client.hybrid_search(self.collection, requests, ranker, limit=limit, output_fields=OUTPUT_FIELDS)
+        return self._hits(result)
+
+    async def aquery(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
+        requests, ranker, limit = self._search_request(vectors, **options)
+        result = await self._async_client().hybrid_search(self.collection, requests, ranker, limit=limit,
+                                                          output_fields=OUTPUT_FIELDS)
+        return self._hits(result)
+
+    def _async_client(self) -> Any:
+        """One AsyncMilvusClient per event loop (a client is bound to the loop it was made in)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            self._async = (loop, self.pm.AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout))
+        return self._async[1]
+
+    def _search_request(
         self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
-    ) -> list[StoredHit]:
+    ) -> tuple[list[Any], Any, int]:
         pm = self.pm
         expr = self._filter(filter)
         if lens_route == LENS_SPARSE:
@@ -137,9 +163,11 @@ class MilvusStore:
                 raise LensInputError("Milvus' RRFRanker takes no weights; use fusion='weighted' to weight the routes.")
             ranker = pm.RRFRanker(rrf_k)
         else:
-            ranker = pm.WeightedRanker(*weights, norm_score=False)
-        result = self.client.hybrid_search(self.collection, [lens_request, dense_request], ranker, limit=limit,
-                                           output_fields=["doc_id", "text", "metadata", LENS, DENSE])
+            ranker = pm.WeightedRanker(*weights, norm_score=self.norm_score)
+        return [lens_request, dense_request], ranker, limit
+
+    @staticmethod
+    def _hits(result: Any) -> list[StoredHit]:
         hits = []
         for row in result[0]:
             entity = row["entity"]
@@ -167,6 +195,7 @@ class MilvusStore:
 
     def close(self) -> None:
         self.client.close()
+        self._async = None
 
 
 class MilvusConnector(LensConnector):
@@ -176,19 +205,21 @@ class MilvusConnector(LensConnector):
     a server URI (``"http://host:19530"``, ``token`` or ``MILVUS_TOKEN``). ``shards`` and
     ``consistency_level`` pass through to collection creation; ``index_type`` defaults to FLAT on
     Milvus Lite and AUTOINDEX on servers (the sparse field always uses SPARSE_INVERTED_INDEX).
-    Fusion: ``"rrf"`` (RRFRanker(k)) or ``"weighted"`` (WeightedRanker, raw cosines).
+    Fusion: ``"rrf"`` (RRFRanker(k)) or ``"weighted"`` (WeightedRanker over raw cosines, or
+    ``norm_score=True`` to let Milvus normalise them first). ``asearch`` uses AsyncMilvusClient.
     """
 
     def __init__(self, location: str | Path = "./lens-vdb-milvus.db", collection: str = "lens", *,
                  encoder: LensEncoder | str | None = None, dense: Any = None, task: str | None = None,
                  sparse_top: int = 0, token: str | None = None, shards: int | None = None,
                  consistency_level: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong",
-                 index_type: str | None = None, timeout: float = 30) -> None:
+                 index_type: str | None = None, norm_score: bool = False, timeout: float = 30) -> None:
         if not collection.replace("_", "").isalnum():
             raise LensInputError(f"Milvus collection names are letters, digits and '_'; got {collection!r}.")
         self.location, self.collection = str(location), collection
         store = MilvusStore(self.location, collection, token=token, shards=shards,
-                            consistency_level=consistency_level, index_type=index_type, timeout=timeout)
+                            consistency_level=consistency_level, index_type=index_type, timeout=timeout,
+                            norm_score=norm_score)
         super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top)
 
     def __repr__(self) -> str:

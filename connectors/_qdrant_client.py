@@ -45,6 +45,7 @@ class ClientStore:
         else:
             self.client = qc.QdrantClient(path=location)
         self._where = location if not self.remote else location.split("@")[-1]
+        self.native_async = self.remote  # AsyncQdrantClient on servers; local mode allows one client per folder
 
     def ensure(self, spec: CollectionSpec) -> None:
         try:

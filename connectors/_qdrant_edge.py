@@ -27,6 +27,8 @@ SPEC_FILE = "lens_vdb_collection.json"
 class EdgeStore:
     """A LENS collection in a qdrant-edge shard directory."""
 
+    native_async = False  # in-process engine: async calls run in a worker thread
+
     def __init__(self, path: str | Path) -> None:
         self.qe = require("qdrant_edge", "qdrant")
         self.path = Path(path)

@@ -33,7 +33,13 @@ class StoredHit:
 
 
 class Store(Protocol):
-    """One collection in one engine."""
+    """One collection in one engine.
+
+    An engine with an async client sets ``native_async = True`` and adds ``async aquery(...)``
+    taking the arguments of :meth:`query`.
+    """
+
+    native_async: bool
 
     def ensure(self, spec: CollectionSpec) -> None:
         """Create the collection, or check that the existing one matches ``spec`` (LensSchemaError if not)."""

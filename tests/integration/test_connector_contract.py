@@ -222,11 +222,12 @@ def test_documents_are_read_from_jsonl_csv_and_folders(tmp_path, encoder, minilm
             c.ingest(tmp_path / "bad.jsonl", show_progress=False)
 
 
-def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm, engine):
     import asyncio
 
     async def main():
-        with open_connector("qdrant-edge", tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
+        with open_connector(engine, tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
             ticks = 0
 
             async def ticker():
@@ -238,6 +239,9 @@ def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm):
             task = asyncio.create_task(ticker())
             report = await c.aingest(docs(), batch_size=2, show_progress=False)
             hits = await c.asearch(TEXTS[3], limit=2)
+            assert [h.id for h in hits] == [h.id for h in c.search(TEXTS[3], limit=2)]
+            filtered = await c.asearch(TEXTS[3], limit=8, filter={"topic": "sport"})
+            assert {h.metadata["topic"] for h in filtered} == {"sport"}
             task.cancel()
             return report, hits, ticks
 

@@ -80,3 +80,22 @@ def test_sigkill_mid_ingest_then_rerun_stores_every_document_once(tmp_path, buil
         connector.close()
     finally:
         server.kill()
+
+
+def test_milvus_limits_are_enforced_and_large_inserts_are_chunked(tmp_path, built_dirs, minilm, monkeypatch):
+    import lens_vdb.connectors._milvus as milvus
+    from lens_vdb import LensInputError
+    from lens_vdb.connectors import CollectionSpec
+
+    store = milvus.MilvusStore(str(tmp_path / "limits.db"), "limits")
+    with pytest.raises(LensInputError, match="at most 32768 dims; lens would have 40000"):
+        store.ensure(CollectionSpec(k=40000, dense_dim=384))
+    with pytest.raises(LensInputError, match="Qdrant storage options"):
+        store.ensure(CollectionSpec(k=32, dense_dim=384, int8=True))
+    store.close()
+    monkeypatch.setattr(milvus, "MAX_MESSAGE_BYTES", 1)  # every record in its own insert message
+    with MilvusConnector(tmp_path / "chunked.db", "chunked", encoder=str(built_dirs["llama"]), dense=minilm) as c:
+        assert c.ingest([f"text number {i}" for i in range(7)], show_progress=False).ingested == 7
+        assert c.count() == 7
+    with pytest.raises(LensInputError, match="letters, digits and '_'"):
+        MilvusConnector(tmp_path / "x.db", "bad-name", encoder=str(built_dirs["llama"]), dense=minilm)
