@@ -224,29 +224,15 @@ def test_documents_are_read_from_jsonl_csv_and_folders(tmp_path, encoder, minilm
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm, engine):
-    import asyncio
+    from tests.event_loop import run_counting_ticks
 
-    async def main():
-        with open_connector(engine, tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
-            ticks = 0
-
-            async def ticker():
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.005)
-                    ticks += 1
-
-            task = asyncio.create_task(ticker())
-            report = await c.aingest(docs(), batch_size=2, show_progress=False)
-            hits = await c.asearch(TEXTS[3], limit=2)
-            assert [h.id for h in hits] == [h.id for h in c.search(TEXTS[3], limit=2)]
-            filtered = await c.asearch(TEXTS[3], limit=8, filter={"topic": "sport"})
-            assert {h.metadata["topic"] for h in filtered} == {"sport"}
-            task.cancel()
-            return report, hits, ticks
-
-    report, hits, ticks = asyncio.run(main())
-    assert report.ingested == 8 and hits[0].doc_id == "d3" and ticks > 5
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
+        report, ticks = run_counting_ticks(lambda: c.aingest(docs(), batch_size=2, show_progress=False))
+        assert report.ingested == 8 and ticks > 5
+        hits, _ = run_counting_ticks(lambda: c.asearch(TEXTS[3], limit=2))
+        assert hits[0].doc_id == "d3" and [h.id for h in hits] == [h.id for h in c.search(TEXTS[3], limit=2)]
+        filtered, _ = run_counting_ticks(lambda: c.asearch(TEXTS[3], limit=8, filter={"topic": "sport"}))
+        assert {h.metadata["topic"] for h in filtered} == {"sport"}
 
 
 def test_documents_type_is_accepted(connector):
