@@ -101,11 +101,14 @@ def tiny_lens_dir() -> Path:
     """A tiny k=32 LENS model built once per process (for test classes that take constructor params)."""
     global _TINY_LENS
     if _TINY_LENS is None:
+        import atexit
+        import shutil
         import tempfile
 
         from lens_vdb import build_lens_model
 
         root = Path(tempfile.mkdtemp(prefix="lens-vdb-tiny-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
         base = make_causal_lm(root / "base", "llama")
         _TINY_LENS = build_lens_model(base, k=32, seed=0, niter=10).save_pretrained(root / "lens")
     return _TINY_LENS
