@@ -28,13 +28,13 @@ class LensConnector:
     def __init__(self, store: Store, *, encoder: LensEncoder | str | None = None, dense: Any = None,
                  task: str | None = None, sparse_top: int = 0, on_disk: bool = False, float16: bool = False,
                  int8: bool = False) -> None:
-        self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
-        self.task = task  # a symmetric task (sts, clustering...) instructs documents too
-        self.dense: DenseEmbedder = as_dense_embedder(dense)
-        self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,
-                                   on_disk=on_disk, float16=float16, int8=int8)
         self.store = store
-        try:
+        try:  # whatever fails here, the engine is released
+            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
+            self.task = task  # a symmetric task (sts, clustering...) instructs documents too
+            self.dense: DenseEmbedder = as_dense_embedder(dense)
+            self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,
+                                       on_disk=on_disk, float16=float16, int8=int8)
             store.ensure(self.spec)
         except BaseException:
             store.close()
