@@ -1,0 +1,113 @@
+"""The ``train``, ``wordnet-pairs`` and ``eval`` subcommands of ``lens-vdb`` (thin; work is imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_train_commands"]
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    config = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                         negatives=args.negatives, learning_rate=args.lr, attention=args.attention,
+                         precision=args.precision, device=args.device, save_every=args.save_every, seed=args.seed,
+                         gradient_checkpointing=not args.no_gradient_checkpointing,
+                         query_max_length=args.query_max_length, doc_max_length=args.doc_max_length,
+                         center_head=not args.no_center_head)
+    result = train(_model_source(args.model), args.data, args.out, config, resume=not args.restart,
+                   show_progress=True)
+    tail = result.losses[-10:]
+    loss = f"{sum(tail) / len(tail):.4f}" if tail else "n/a (nothing left to do)"
+    print(f"step {result.step}; mean loss of the last steps {loss}")
+    print(f"adapter + head: {result.adapter_dir}\nmerged model:   {result.model_dir}")
+    return 0
+
+
+def _cmd_wordnet(args: argparse.Namespace) -> int:
+    from .train import write_wordnet_pairs
+
+    count = write_wordnet_pairs(args.out, args.wordnet_dir, seed=args.seed)
+    print(f"wrote {count} examples to {args.out}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ._encoder import LensEncoder
+    from .eval import LensSystem, MiniLMSystem, bbc_corpus, evaluate
+
+    models = args.model or ["default"]
+    labels = args.label or []
+    systems = []
+    for index, source in enumerate(models):
+        label = labels[index] if index < len(labels) else f"LENS {source if source in _NAMED else Path(source).name}"
+        encoder = LensEncoder(_model_source(source), device=args.device, max_length=args.max_length,
+                              batch_size=args.batch_size)
+        systems.append(LensSystem(label, encoder))
+    corpus = bbc_corpus(limit=args.articles or None)
+    report = evaluate(corpus, systems, dense=None if args.no_dense else MiniLMSystem(device=args.device),
+                      bm25=not args.no_bm25, cache_dir=args.cache)
+    print(report.table())
+    if args.json:
+        print(f"written to {report.to_json(args.json)}")
+    return 0
+
+
+_NAMED = ("default", "untrained")
+
+
+def _model_source(source: str) -> str | Path:
+    """``default`` = the shipped trained model, ``untrained`` = its k-means starting point, else a dir/hub id."""
+    from ._default import default_model_dir
+
+    if source == "default":
+        return default_model_dir()
+    if source == "untrained":
+        return default_model_dir(trained=False)
+    return source
+
+
+def add_train_commands(commands) -> None:
+    """Register the subcommands on the CLI's subparsers."""
+    train = commands.add_parser("train", help="fine-tune a LENS model (InfoNCE + LoRA) on JSONL pairs")
+    train.add_argument("data", nargs="+", help="JSONL files: query, pos, neg, task|instruction[, dataset, kind]")
+    train.add_argument("--model", default="untrained",
+                       help="LENS model dir to start from; 'untrained' (default) = SmolLM2 + k-means head")
+    train.add_argument("--out", required=True, help="run directory: checkpoint/, adapter/, model/")
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--max-steps", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--negatives", type=int, default=7, help="hard negatives per example (up to)")
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--attention", choices=["bidirectional", "causal"], default=None)
+    train.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    train.add_argument("--device", default=None)
+    train.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--query-max-length", type=int, default=128)
+    train.add_argument("--doc-max-length", type=int, default=256)
+    train.add_argument("--no-center-head", action="store_true", help="keep the head as it is (see TrainConfig)")
+    train.add_argument("--no-gradient-checkpointing", action="store_true")
+    train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    train.set_defaults(func=_cmd_train)
+
+    wordnet = commands.add_parser("wordnet-pairs", help="write WordNet gloss training pairs (JSONL)")
+    wordnet.add_argument("--out", required=True, help="output .jsonl (or .jsonl.gz)")
+    wordnet.add_argument("--wordnet-dir", default="/usr/share/wordnet", help="WordNet database (wordnet-base)")
+    wordnet.add_argument("--seed", type=int, default=0)
+    wordnet.set_defaults(func=_cmd_wordnet)
+
+    evaluate = commands.add_parser("eval", help="BBC News retrieval/classification/clustering: LENS vs BM25/MiniLM")
+    evaluate.add_argument("--model", action="append", help="LENS model dir, 'default' or 'untrained' (repeatable)")
+    evaluate.add_argument("--label", action="append", help="row name for each --model")
+    evaluate.add_argument("--articles", type=int, default=500, help="BBC articles (0: all ~2,096)")
+    evaluate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--no-dense", action="store_true", help="skip all-MiniLM-L6-v2 and the hybrids")
+    evaluate.add_argument("--no-bm25", action="store_true")
+    evaluate.add_argument("--cache", default=None, help="folder to cache embeddings in")
+    evaluate.add_argument("--json", default=None, help="write the results as JSON here")
+    evaluate.set_defaults(func=_cmd_eval)

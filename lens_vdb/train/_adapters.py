@@ -1,0 +1,70 @@
+"""LoRA through peft on a LENS backbone: attach, export the small artifacts, merge into a plain model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .._config import HEAD_NAME
+from .._deps import require
+from .._lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from .._model import LensModel
+
+__all__ = ["attach_lora", "export_adapter", "merge_trained", "LORA_TARGETS"]
+
+# attention and MLP projections of Llama/Mistral/Qwen2-style decoders
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def attach_lora(model: LensModel, *, r: int, alpha: int, dropout: float, targets: tuple[str, ...],
+                train_head: bool, gradient_checkpointing: bool) -> LensModel:
+    """Freeze the backbone, wrap it with LoRA adapters, and leave the head trainable if asked."""
+    peft = require("peft", "train")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    backbone = model.backbone
+    if gradient_checkpointing:
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), bias="none")
+    model.backbone = peft.get_peft_model(backbone, config)
+    model.head.weight.requires_grad_(train_head)
+    return model
+
+
+def export_adapter(model: LensModel, directory: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:
+    """Write what a trained model adds to its base: the LoRA adapter, the head (+ cluster map) and config.
+
+    These few tens of MB are all that must be kept or shipped: base weights + this = the model.
+    """
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    peft_model = model.backbone
+    weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
+    save_file(weights, str(directory / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+    config = peft_model.peft_config["default"].to_dict()
+    config = {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}
+    (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+    head = {"weight": model.head.weight.detach().to("cpu", dtype).contiguous()}
+    if model.cluster_map is not None:
+        head["cluster_tokens"] = model.cluster_map.tokens.to(torch.int32).contiguous()
+        head["cluster_offsets"] = model.cluster_map.offsets.contiguous()
+    save_file(head, str(directory / HEAD_NAME), metadata={"format": "lens-vdb"})
+    model.config.replace(has_cluster_map=model.cluster_map is not None).save(directory)
+    return directory
+
+
+def merge_trained(model: LensModel) -> LensModel:
+    """A plain :class:`LensModel` with the LoRA updates merged into the backbone (no peft at load time)."""
+    backbone = model.backbone
+    if hasattr(backbone, "merge_and_unload"):
+        backbone = backbone.merge_and_unload()
+    if getattr(backbone, "is_gradient_checkpointing", False):
+        backbone.gradient_checkpointing_disable()
+    head = model.head.weight.detach().clone()
+    merged = LensModel(backbone, head, model.config, model.tokenizer, model.cluster_map)
+    return merged.eval()
