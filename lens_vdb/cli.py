@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--opset", type=int, default=17)
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(func=_cmd_export)
+
+    from ._cli_train import add_train_commands
+
+    add_train_commands(commands)  # train, wordnet-pairs, eval
     return parser
 
 
