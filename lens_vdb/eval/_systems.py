@@ -45,6 +45,25 @@ class LensSystem:
 
     def __init__(self, name: str, encoder: LensEncoder, *, task: str = "retrieval") -> None:
         self.name, self.encoder, self.task = name, encoder, task
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights, so a cache never serves vectors of another model under the same name."""
+        if self._fingerprint is None:
+            import json
+            from dataclasses import asdict
+
+            import torch
+
+            model = self.encoder.model
+            digest = hashlib.sha1(json.dumps(asdict(model.config), sort_keys=True).encode())
+            digest.update(model.head.weight.detach().float().cpu().numpy().tobytes())
+            with torch.no_grad():
+                digest.update(repr([float(p.double().sum()) for p in model.backbone.parameters()]).encode())
+            digest.update(f"{self.task}:{self.encoder.max_length}".encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encoder.encode_queries(list(texts), self.task)
@@ -85,7 +104,8 @@ def minilm_path() -> Path:
 
 
 class CachedEmbedder:
-    """Wraps an embedder: vectors are kept as ``.npy`` under ``directory``, keyed by name, side and texts.
+    """Wraps an embedder: vectors are kept as ``.npy`` under ``directory``, keyed by name, side and texts
+    (and the weights' ``fingerprint`` where the embedder has one, as :class:`LensSystem` does).
 
     Re-running the harness (or running it elsewhere with the cache carried along) reuses them;
     ``seconds`` and ``texts_encoded`` count only real encoding work.
@@ -103,7 +123,8 @@ class CachedEmbedder:
         return self._cached("documents", texts, self.inner.embed_documents)
 
     def _cached(self, side: str, texts: Sequence[str], encode) -> np.ndarray:
-        digest = hashlib.sha1("\x00".join(texts).encode()).hexdigest()[:16]
+        key = "\x00".join([getattr(self.inner, "fingerprint", ""), *texts])
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)
         path = self.directory / f"{slug}-{side}-{digest}.npy" if self.directory is not None else None
         if path is not None and path.is_file():

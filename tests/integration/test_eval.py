@@ -34,7 +34,7 @@ def corpus():
     return bbc_corpus(limit=40, doc_words=64)
 
 
-def test_harness_compares_systems_side_by_side(corpus, llama_encoder, minilm, tmp_path):
+def test_harness_compares_systems_side_by_side(corpus, llama_encoder, built_dirs, minilm, tmp_path):
     dense = MiniLMSystem()
     dense._model = minilm.model  # the session's loaded all-MiniLM-L6-v2
     report = evaluate(corpus, [LensSystem("tiny LENS", llama_encoder)], dense=dense, cache_dir=tmp_path / "cache")
@@ -55,6 +55,12 @@ def test_harness_compares_systems_side_by_side(corpus, llama_encoder, minilm, tm
     cached = CachedEmbedder(LensSystem("tiny LENS", llama_encoder), tmp_path / "cache")
     assert np.array_equal(cached.embed_documents(corpus.documents), llama_encoder.encode_documents(corpus.documents))
     assert cached.texts_encoded == 0
+    # the same name over other weights is another cache entry, never the old vectors
+    from lens_vdb import LensEncoder
+
+    other = CachedEmbedder(LensSystem("tiny LENS", LensEncoder(built_dirs["qwen2"])), tmp_path / "cache")
+    other.embed_documents(corpus.documents)
+    assert other.texts_encoded == len(corpus.documents)
 
 
 def test_eval_command_prints_the_table_and_writes_json(built_dirs, tmp_path, capsys):
