@@ -8,7 +8,9 @@ The API key comes from the argument or ``QDRANT_API_KEY`` and is never logged.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from lens_vdb import LensConnectionError, LensSchemaError
@@ -46,10 +48,14 @@ class ClientStore:
             self.client = qc.QdrantClient(path=location)
         self._where = location if not self.remote else location.split("@")[-1]
         self.native_async = self.remote  # AsyncQdrantClient on servers; local mode allows one client per folder
+        # Local mode keeps its points in one SQLite connection and dicts, neither safe to share between threads:
+        # the ingest pipeline writes from a thread pool while the caller looks up ids, so calls take turns here.
+        self._turn: AbstractContextManager = nullcontext() if self.remote else threading.Lock()
 
     def ensure(self, spec: CollectionSpec) -> None:
         try:
-            exists = self.client.collection_exists(self.collection)
+            with self._turn:
+                exists = self.client.collection_exists(self.collection)
         except Exception as exc:
             raise LensConnectionError(f"Cannot reach Qdrant at {self._where}: {exc.__class__.__name__}: {exc}") from exc
         if exists:
@@ -85,7 +91,8 @@ class ClientStore:
             )
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        found = self.client.retrieve(self.collection, list(ids), with_payload=False, with_vectors=False)
+        with self._turn:
+            found = self.client.retrieve(self.collection, list(ids), with_payload=False, with_vectors=False)
         return {str(p.id) for p in found}
 
     def upsert(self, records: Sequence[Record]) -> None:
@@ -96,17 +103,20 @@ class ClientStore:
             if record.sparse_indices is not None:
                 vector[LENS_SPARSE] = m.SparseVector(indices=record.sparse_indices, values=record.sparse_values)
             points.append(m.PointStruct(id=record.id, vector=vector, payload=record.payload))
-        self.client.upsert(self.collection, points, wait=True)
+        with self._turn:
+            self.client.upsert(self.collection, points, wait=True)
 
     def count(self) -> int:
-        return int(self.client.count(self.collection, exact=True).count)
+        with self._turn:
+            return int(self.client.count(self.collection, exact=True).count)
 
     def query(
         self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         request = self._query_request(vectors, limit, prefetch_limit, fusion, weights, rrf_k, lens_route, filter)
-        return self._hits(self.client.query_points(self.collection, **request))
+        with self._turn:
+            return self._hits(self.client.query_points(self.collection, **request))
 
     async def aquery(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
         """:meth:`query` through ``AsyncQdrantClient`` (servers only: local mode allows one client per folder)."""

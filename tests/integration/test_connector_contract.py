@@ -115,6 +115,34 @@ def test_bad_input_names_the_document_and_writes_nothing_of_its_batch(connector,
         connector.search("x", fusion="max")
 
 
+def test_the_store_takes_concurrent_writes_and_lookups(connector):
+    """The pipeline writes from a thread pool while the caller looks ids up; every engine must take that.
+
+    qdrant-client's local mode shares one SQLite connection and fails here ("SystemError: error
+    return without exception set") unless its calls take turns.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lens_vdb.connectors._base import Record
+
+    rng = np.random.default_rng(0)
+    spec = connector.spec
+
+    def write_then_look_up(i):
+        records = []
+        for j in range(3):
+            document = Document(f"c{i}-{j}", f"concurrent {i} {j}", {"topic": "tech"})
+            lens, dense = rng.random(spec.k) + 0.01, rng.random(spec.dense_dim) + 0.01
+            records.append(Record(document.point_id, document, (lens / np.linalg.norm(lens)).tolist(),
+                                  (dense / np.linalg.norm(dense)).tolist(), [0, 1], [0.5, 0.25]))
+        connector.store.upsert(records)
+        return connector.store.existing_ids([r.id for r in records]) == {r.id for r in records}
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert all(pool.map(write_then_look_up, range(48)))
+    assert connector.count() == 48 * 3
+
+
 def test_nan_and_wrong_dimension_from_the_dense_embedder_are_refused(tmp_path, encoder, minilm):
     def flaky(texts):
         out = minilm.embed_documents(texts)
