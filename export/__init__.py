@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
 
         return export_onnx
     if name == "Manifest":
-        from ._manifest import Manifest
+        from ._base import Manifest
 
         return Manifest
     raise AttributeError(f"module 'lens_vdb.export' has no attribute {name!r}")

@@ -6,14 +6,18 @@ mask, positions over real tokens, the backbone (eager attention, so the mask is 
 add), the centroid head, the query-only pooling mask computed from the ``<query>`` token id,
 shift-by-one max pooling of ``log(1 + relu(logits))``, and the normalisation. The query mask is
 in the graph, not a third input: callers send exactly what they send to any embedding graph.
+
+Optimum's ``main_export``/``onnx_export_from_model`` take transformers models of a registered
+architecture; a LENS model is a wrapper around one, so this module gives Optimum an
+:class:`OnnxConfig` of its own and drives its ``export_pytorch`` exporter with it.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from importlib import metadata
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
@@ -22,12 +26,16 @@ from lens_vdb import LensError, LensModel
 from lens_vdb._deps import require
 from lens_vdb._onnx_runtime import CLUSTER_MAP_NAME, GRAPH_NAME, INPUTS, OUTPUT
 
-from ._manifest import Manifest, model_hash
+from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
+from ._files import save_graph, uses_external_data
+from ._quantize import quantize_int8
 from ._validate import validate_export
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "DEFAULT_OPSET"]
 
 DEFAULT_OPSET = 17
+# Dummy shapes for tracing; validation then runs other batch sizes and lengths.
+TRACE_SHAPES = {"batch_size": 2, "sequence_length": 16}
 
 
 def _onnx_config_class():
@@ -52,12 +60,6 @@ def _onnx_config_class():
     return LensOnnxConfig
 
 
-def __getattr__(name: str):
-    if name == "LensOnnxConfig":
-        return _onnx_config_class()
-    raise AttributeError(name)
-
-
 class _LensGraph(nn.Module):
     """What is traced: the LENS forward with the head applied in one step (no Python loop over length)."""
 
@@ -74,47 +76,50 @@ def export_onnx(
     model: LensModel | str | Path,
     out_dir: str | Path,
     *,
-    dtype: Literal["fp32", "fp16"] = "fp32",
-    quantize: Literal["int8"] | None = None,
+    dtype: ExportDtype = "fp32",
+    quantize: Quantization | None = None,
     opset: int = DEFAULT_OPSET,
+    external_data: bool | None = None,
     texts: list[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Export, validate and write ``out_dir`` (graph, manifest, config, tokenizer, cluster map).
 
+    ``dtype="fp16"`` halves the weights (inputs and output stay int64/float32), for GPUs;
+    ``quantize="int8"`` quantizes the fp32 graph's weights dynamically, for CPUs.
+    ``external_data``: ``None`` keeps the graph in one file unless it is over 2 GB (then the
+    weights go to ``model.onnx_data``); ``True`` always writes them there.
+
     Validation runs the graph in ONNX Runtime on fixed queries and documents of mixed lengths
-    (or ``texts``) and compares with the torch model: fp32 must stay within 1e-4 max abs
+    (plus ``texts``) and compares with the torch model: fp32 must stay within 1e-4 max abs
     difference; fp16 and int8 must keep every cosine >= 0.99. Everything is written to a
     temporary folder and moved into place only when validation passed, so a failed export
     leaves nothing that looks like a success. Returns ``out_dir``.
     """
-    if dtype not in ("fp32", "fp16"):
-        raise ValueError(f"dtype must be 'fp32' or 'fp16', got {dtype!r}")
-    if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
-    if quantize and dtype != "fp32":
-        raise ValueError("int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize='int8'")
+    check_options(dtype, quantize)
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise LensError(f"{out_dir} exists and is not empty; pass overwrite=True to replace it.")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise LensError(f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
     if not isinstance(model, LensModel):
         model = LensModel.from_pretrained(model)
     model = model.float().eval()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        external = _export_fp32(model, staging, opset)
+        _export_fp32(model, staging, opset, external_data)
         if dtype == "fp16":
-            _to_fp16(staging / GRAPH_NAME)
+            _to_fp16(staging / GRAPH_NAME, external_data)
         if quantize == "int8":
-            _quantize_int8(staging)
+            quantize_int8(staging, backbone_config=model.backbone.config,
+                          head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
         _write_side_files(model, staging)
         report = validate_export(model, staging, texts=texts, fp32=(dtype == "fp32" and quantize is None))
         Manifest(source_model_hash=model_hash(model), base_model=model.config.base_model, k=model.k, opset=opset,
                  dtype=dtype, quantize=quantize, max_abs_diff=report.max_abs_diff, min_cosine=report.min_cosine,
-                 validated_texts=report.texts, external_data=external).save(staging)
+                 validated_texts=report.texts, external_data=uses_external_data(staging / GRAPH_NAME),
+                 versions=_versions()).save(staging)
         if out_dir.exists():
-            shutil.rmtree(out_dir)
+            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
         staging.rename(out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -122,7 +127,7 @@ def export_onnx(
     return out_dir
 
 
-def _export_fp32(model: LensModel, directory: Path, opset: int) -> bool:
+def _export_fp32(model: LensModel, directory: Path, opset: int, external: bool | None) -> None:
     from optimum.exporters.onnx.convert import export_pytorch
 
     backbone_config = model.backbone.config
@@ -130,41 +135,27 @@ def _export_fp32(model: LensModel, directory: Path, opset: int) -> bool:
     backbone_config._attn_implementation = "eager"  # the mask is a plain add; SDPA's mask path can fail to trace
     try:
         config = _onnx_config_class()(backbone_config, task="feature-extraction")
-        export_pytorch(_LensGraph(model), config, opset, directory / GRAPH_NAME,
-                       input_shapes={"batch_size": 2, "sequence_length": 16})
+        # Optimum moves the weights to model.onnx_data itself when the graph is over 2 GB
+        export_pytorch(_LensGraph(model), config, opset, directory / GRAPH_NAME, input_shapes=TRACE_SHAPES)
     finally:
         backbone_config._attn_implementation = previous
-    return any(p.name != GRAPH_NAME and p.name.startswith(GRAPH_NAME) for p in directory.iterdir())
+    if external and not uses_external_data(directory / GRAPH_NAME):
+        import onnx
+
+        save_graph(onnx.load(str(directory / GRAPH_NAME)), directory / GRAPH_NAME, external=True)
 
 
-def _to_fp16(path: Path) -> None:
+def _to_fp16(path: Path, external: bool | None) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    graph = onnx.load(str(path))
-    converted = convert_float_to_float16(graph, keep_io_types=True)
-    large = converted.ByteSize() > 2**31 - 1 if hasattr(converted, "ByteSize") else False
-    onnx.save(converted, str(path), save_as_external_data=large, location=f"{GRAPH_NAME}_data" if large else None)
-
-
-def _quantize_int8(directory: Path) -> None:
-    """Dynamic int8 quantization of the weights through Optimum's ORTQuantizer."""
-    require("optimum.onnxruntime", "onnx")
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-    quantizer = ORTQuantizer.from_pretrained(directory, file_name=GRAPH_NAME)
-    config = AutoQuantizationConfig.avx2(is_static=False, per_channel=True)
-    quantized_dir = directory / "int8"
-    quantizer.quantize(save_dir=quantized_dir, quantization_config=config)
-    produced = next(quantized_dir.glob("*.onnx"))
-    for leftover in directory.glob(f"{GRAPH_NAME}*"):
-        leftover.unlink()
-    produced.rename(directory / GRAPH_NAME)
-    shutil.rmtree(quantized_dir)
+    graph = onnx.load(str(path))  # with its external data, if any
+    # keep_io_types: callers still send int64 ids and get float32 vectors
+    save_graph(convert_float_to_float16(graph, keep_io_types=True), path, external=external)
 
 
 def _write_side_files(model: LensModel, directory: Path) -> None:
+    """What the ONNX backend needs beside the graph: the LENS config, the tokenizer, the cluster map."""
     from safetensors.torch import save_file
 
     model.config.replace(has_cluster_map=model.cluster_map is not None).save(directory)
@@ -174,3 +165,11 @@ def _write_side_files(model: LensModel, directory: Path) -> None:
                    "cluster_offsets": model.cluster_map.offsets.contiguous()}, str(directory / CLUSTER_MAP_NAME))
 
 
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("lens-vdb", "torch", "transformers", "optimum-onnx", "onnx", "onnxruntime"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

@@ -34,15 +34,16 @@ class ValidationReport:
 
 def validate_export(model: LensModel, directory: Path, *, texts: list[str] | None = None,
                     fp32: bool) -> ValidationReport:
-    """Encode fixed queries and documents with torch and with ONNX Runtime; raise if they disagree."""
+    """Encode fixed queries and documents (and ``texts``) with torch and ONNX Runtime; raise if they disagree."""
     reference = TorchBackend(model, "cpu", model.head.weight.dtype)
     exported = open_graph(directory / GRAPH_NAME, k=model.k)
-    documents = texts or VALIDATION_DOCUMENTS
+    documents = VALIDATION_DOCUMENTS + list(texts or [])
     batches = [tokenize_queries(model.tokenizer, VALIDATION_QUERIES, model.config.query_instruction, 128),
-               tokenize_documents(model.tokenizer, documents, model.config.max_length)]
+               tokenize_documents(model.tokenizer, documents, model.config.max_length),
+               tokenize_documents(model.tokenizer, documents[-1:], model.config.max_length)]  # a batch of one
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.tokenizer.eos_token_id
     expected, got = [], []
-    for batch in batches:  # each batch mixes lengths, and all differ from the trace-time length
+    for batch in batches:  # batch sizes and lengths other than the trace-time ones
         input_ids, attention_mask = pad_batch(batch.ids, pad)
         expected.append(reference.run(input_ids, attention_mask))
         got.append(exported.run(input_ids, attention_mask))

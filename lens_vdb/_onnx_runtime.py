@@ -1,13 +1,16 @@
 """The ONNX Runtime backend: runs a graph written by ``lens_vdb.export.export_onnx``, no torch weights needed.
 
 An export directory holds ``model.onnx`` (``input_ids``, ``attention_mask`` -> ``lens_embedding``,
-with the bidirectional mask, centroid head, pooling and normalisation inside), ``manifest.json``,
-``lens_config.json``, the tokenizer, and ``cluster_map.safetensors`` when the model has one.
+with the bidirectional mask, centroid head, pooling and normalisation inside; ``model.onnx_data``
+beside it for graphs over 2 GB), ``manifest.json``, ``lens_config.json``, the tokenizer, and
+``cluster_map.safetensors`` when the model has one. Everything is checked when the directory is
+opened, so a corrupt or mismatched export fails before any text is encoded.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,87 +18,174 @@ import numpy as np
 
 from ._config import LensConfig
 from ._deps import require
-from ._errors import LensDependencyError, LensModelError
+from ._errors import LensDependencyError, LensInputError, LensModelError
 from ._model import ClusterMap
 
-__all__ = ["OnnxBackend", "load_onnx", "open_graph", "MANIFEST_NAME", "GRAPH_NAME", "CLUSTER_MAP_NAME", "INPUTS", "OUTPUT"]
+__all__ = [
+    "OnnxBackend", "load_onnx", "open_graph", "read_manifest", "tensorrt_profile", "PROVIDERS",
+    "MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "GRAPH_NAME", "CLUSTER_MAP_NAME", "INPUTS", "OUTPUT",
+]
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "lens-vdb-onnx"
+MANIFEST_VERSION = 1
 GRAPH_NAME = "model.onnx"
 CLUSTER_MAP_NAME = "cluster_map.safetensors"
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "lens_embedding"
 PROVIDERS = ("cpu", "cuda", "tensorrt")
+_ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+# TensorRT builds its engine for a range of shapes; batches above the range are split, never refused.
+TRT_MAX_BATCH = 64
+TRT_OPT_BATCH, TRT_OPT_LENGTH = 32, 256
 
 
 class OnnxBackend:
-    """An ONNX Runtime session over a LENS graph."""
+    """An ONNX Runtime session over a LENS graph.
 
-    def __init__(self, session: Any) -> None:
+    ``max_batch``/``max_length`` bound the shapes the session was built for (TensorRT's profile):
+    larger batches run in slices, longer inputs are refused with the limit named.
+    """
+
+    def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None) -> None:
         self.session = session
+        self.max_batch = max_batch
+        self.max_length = max_length
+
+    @property
+    def provider(self) -> str:
+        """The ONNX Runtime provider that runs the graph first (``"CPUExecutionProvider"``...)."""
+        return self.session.get_providers()[0]
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run([OUTPUT], {"input_ids": input_ids, "attention_mask": attention_mask})
+        if self.max_length is not None and input_ids.shape[1] > self.max_length:
+            raise LensInputError(
+                f"A batch of {input_ids.shape[1]} tokens exceeds the {self.max_length} tokens this graph's "
+                "TensorRT profile was built for; lower the encoder's max_length."
+            )
+        step = self.max_batch or max(1, input_ids.shape[0])
+        parts = [self._run(input_ids[i : i + step], attention_mask[i : i + step])
+                 for i in range(0, input_ids.shape[0], step)]
+        return np.vstack(parts) if parts else np.zeros((0, self.session.get_outputs()[0].shape[-1]), np.float32)
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids.astype(np.int64, copy=False),
+                "attention_mask": attention_mask.astype(np.int64, copy=False)}
+        (out,) = self.session.run([OUTPUT], feed)
         return np.asarray(out, dtype=np.float32)
 
 
+def tensorrt_profile(max_length: int) -> dict[str, str]:
+    """TensorRT's min/opt/max shapes for both inputs: batch 1..64 (opt 32), length 1..max_length (opt 256)."""
+    opt_length = min(TRT_OPT_LENGTH, max_length)
+    shapes = {"min": (1, 1), "opt": (TRT_OPT_BATCH, opt_length), "max": (TRT_MAX_BATCH, max_length)}
+    return {f"trt_profile_{name}_shapes": ",".join(f"{i}:{b}x{t}" for i in INPUTS) for name, (b, t) in shapes.items()}
+
+
+def _trt_cache_dir(directory: Path) -> Path:
+    """The engine cache: inside the export dir when writable, else under ``LENS_VDB_HOME``."""
+    if os.access(directory, os.W_OK):
+        return directory / "trt_cache"
+    from ._default import cache_home
+
+    return cache_home() / "trt_cache" / directory.resolve().as_posix().strip("/").replace("/", "_")
+
+
 def _providers(provider: str, directory: Path, max_length: int) -> list[Any]:
-    if provider not in PROVIDERS:
-        raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
     if provider == "cpu":
         return ["CPUExecutionProvider"]
     if provider == "cuda":
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    shapes = {"min": (1, 8), "opt": (32, 256), "max": (64, max_length)}
-    profile = {f"trt_profile_{name}_shapes": ",".join(f"{i}:{b}x{t}" for i in INPUTS) for name, (b, t) in shapes.items()}
     options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-               "trt_engine_cache_path": str(directory / "trt_cache"), **profile}
+               "trt_engine_cache_path": str(_trt_cache_dir(directory)), "trt_timing_cache_enable": True,
+               **tensorrt_profile(max_length)}
     return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """``manifest.json`` of an export dir, checked for format, version and the fields the loader needs."""
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        raise LensModelError(f"{directory} has no {MANIFEST_NAME}: the graph was never validated; export it again "
+                             "with `lens-vdb export`.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LensModelError(f"{path} is not valid JSON ({exc}); export the model again.") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise LensModelError(f"{path} is not a lens-vdb export manifest (format {found!r}, "
+                             f"expected {MANIFEST_FORMAT!r}).")
+    if manifest.get("version", 0) > MANIFEST_VERSION:
+        raise LensModelError(f"{path} has version {manifest['version']}; this lens-vdb reads up to "
+                             f"{MANIFEST_VERSION}. Upgrade lens-vdb.")
+    missing = [key for key in ("k", "dtype", "opset", "source_model_hash") if key not in manifest]
+    if missing:
+        raise LensModelError(f"{path} lacks {missing}; export the model again.")
+    return manifest
 
 
 def load_onnx(directory: Path, *, provider: str = "cpu"):
     """Open an export directory, checking it is complete and consistent before any text is encoded."""
     from ._backends import Loaded
 
-    manifest_path = directory / MANIFEST_NAME
+    if not directory.is_dir():
+        raise LensModelError(f"{directory} is not a directory; backend='onnx' takes a dir written by `lens-vdb export`.")
     if not (directory / GRAPH_NAME).is_file():
         raise LensModelError(f"{directory} has no {GRAPH_NAME}; export one with `lens-vdb export`.")
-    if not manifest_path.is_file():
-        raise LensModelError(f"{directory} has no {MANIFEST_NAME}: the graph was never validated; export it again.")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise LensModelError(f"{manifest_path} is not valid JSON: {exc}") from exc
+    manifest = read_manifest(directory)
     config = LensConfig.load(directory)
-    if manifest.get("k") != config.k:
-        raise LensModelError(f"{manifest_path} says k={manifest.get('k')} but lens_config.json says k={config.k}.")
+    if manifest["k"] != config.k:
+        raise LensModelError(f"{directory / MANIFEST_NAME} says k={manifest['k']} but lens_config.json says "
+                             f"k={config.k}; the files come from different exports.")
     backend = open_graph(directory / GRAPH_NAME, k=config.k, provider=provider, max_length=config.max_length)
+    return Loaded(backend, _tokenizer(directory), config, _cluster_map(directory, config.k))
+
+
+def _tokenizer(directory: Path) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    cluster_map = None
-    if (directory / CLUSTER_MAP_NAME).is_file():
-        from safetensors.torch import load_file
+    try:
+        return AutoTokenizer.from_pretrained(directory)
+    except Exception as exc:  # transformers raises OSError, ValueError or its own errors here
+        raise LensModelError(f"{directory} has no usable tokenizer ({exc}); export the model again.") from exc
 
-        tensors = load_file(str(directory / CLUSTER_MAP_NAME))
+
+def _cluster_map(directory: Path, k: int) -> ClusterMap | None:
+    path = directory / CLUSTER_MAP_NAME
+    if not path.is_file():
+        return None
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
         cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
-    return Loaded(backend, tokenizer, config, cluster_map)
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
+        raise LensModelError(f"{path} is corrupt ({exc}); export the model again.") from exc
+    if cluster_map.k != k:
+        raise LensModelError(f"{path} has {cluster_map.k} clusters but the model has k={k}.")
+    return cluster_map
 
 
 def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512) -> OnnxBackend:
-    """An ONNX Runtime session over ``path``, after checking its inputs and output width."""
+    """An ONNX Runtime session over ``path``, after checking its inputs and output width.
+
+    A GPU provider missing from the installed onnxruntime is an error, never a silent CPU run.
+    """
+    if provider not in PROVIDERS:
+        raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
     ort = require("onnxruntime", "onnx")
-    directory = path.parent
-    wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}.get(provider)
-    if wanted is not None and wanted not in ort.get_available_providers():
+    wanted = _ORT_NAMES[provider]
+    if wanted not in ort.get_available_providers():
         raise LensDependencyError(
             f"provider={provider!r} needs {wanted}, which this onnxruntime build lacks (it has "
             f"{ort.get_available_providers()}). Install the GPU build: pip install 'lens-vdb[gpu]'"
         )
     try:
-        options = ort.SessionOptions()
-        session = ort.InferenceSession(str(path), options, providers=_providers(provider, directory, max_length))
-    except Exception as exc:
+        session = ort.InferenceSession(str(path), ort.SessionOptions(),
+                                       providers=_providers(provider, path.parent, max_length))
+    except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise LensModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
     names = tuple(i.name for i in session.get_inputs())
     if set(names) != set(INPUTS):
@@ -103,4 +193,6 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     outputs = {o.name: o.shape for o in session.get_outputs()}
     if OUTPUT not in outputs or outputs[OUTPUT][-1] != k:
         raise LensModelError(f"{path} outputs {outputs}; expected {OUTPUT} of width k={k}.")
+    if provider == "tensorrt":
+        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length)
     return OnnxBackend(session)

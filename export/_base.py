@@ -1,0 +1,82 @@
+"""What every exporter shares: the options, the manifest it writes, and the hash of the source model.
+
+An exporter turns a :class:`~lens_vdb.LensModel` into a directory that a lens-vdb backend opens
+without the torch weights, and writes :class:`Manifest` into it only after the graph passed
+validation against the torch model. The runtime (``lens_vdb._onnx_runtime``) reads the manifest
+back and refuses a directory without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from lens_vdb._onnx_runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
+
+__all__ = ["Manifest", "ExportDtype", "Quantization", "model_hash", "check_options"]
+
+ExportDtype = Literal["fp32", "fp16"]
+Quantization = Literal["int8"]
+DTYPES: tuple[str, ...] = ("fp32", "fp16")
+QUANTIZATIONS: tuple[str | None, ...] = (None, "int8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """Written as ``manifest.json`` beside the graph, only after validation passed.
+
+    ``max_abs_diff`` and ``min_cosine`` compare the exported graph with the torch model on the
+    validation texts; ``source_model_hash`` is :func:`model_hash` of the model that was exported.
+    """
+
+    format: str = MANIFEST_FORMAT
+    version: int = MANIFEST_VERSION
+    source_model_hash: str
+    base_model: str | None
+    k: int
+    opset: int
+    dtype: str
+    quantize: str | None
+    max_abs_diff: float
+    min_cosine: float
+    validated_texts: int
+    external_data: bool
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def save(self, directory: Path) -> Path:
+        path = directory / MANIFEST_NAME
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Manifest:
+        """The manifest of an export dir (checked by the runtime's reader first)."""
+        from lens_vdb._onnx_runtime import read_manifest
+
+        data = read_manifest(Path(directory))
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def check_options(dtype: str, quantize: str | None) -> None:
+    """Refuse unknown or contradictory precision options, naming the valid ones."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if quantize and dtype != "fp32":
+        raise ValueError("int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize='int8'")
+
+
+def model_hash(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
