@@ -103,3 +103,16 @@ def test_core_merge_of_the_exported_adapter_equals_peft_merge(built_dirs, data, 
     (result.adapter_dir / "adapter_model.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(LensModelError, match="Cannot read the LoRA adapter"):
         merge_lora_adapter(base.backbone, result.adapter_dir)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on CI); run on a GPU machine")
+def test_training_on_cuda_in_bf16_with_gradient_checkpointing(built_dirs, data, tmp_path):
+    """The GPU path of the recipe: bf16 autocast, gradient checkpointing, then a merged model that encodes anywhere."""
+    from dataclasses import replace
+
+    config = replace(CONFIG, epochs=6, device="cuda", precision="auto", gradient_checkpointing=True)
+    result = train(built_dirs["llama"], data, tmp_path / "run", config)
+    assert np.mean(result.losses[-6:]) < 0.5 * np.mean(result.losses[:6]), result.losses
+    cpu, gpu = LensEncoder(result.model_dir, device="cpu"), LensEncoder(result.model_dir, device="cuda")
+    assert (cpu.encode_documents(SENTENCES) * gpu.encode_documents(SENTENCES)).sum(1).min() > 0.9999
