@@ -19,6 +19,7 @@ _LAZY = {
     "EvalReport": "._harness",
     "EvalRow": "._harness",
     "bbc_corpus": "._harness",
+    "load_bbc_news": ".._datasets",
     "evaluate": "._harness",
     "LensSystem": "._systems",
     "MiniLMSystem": "._systems",
@@ -38,11 +39,13 @@ __all__ = [
     "bbc_corpus",
     "bm25_scores",
     "evaluate",
+    "load_bbc_news",
     "retrieval_metrics",
     "rrf_scores",
 ]
 
 if TYPE_CHECKING:
+    from .._datasets import load_bbc_news
     from ._harness import Corpus, EvalReport, EvalRow, bbc_corpus, evaluate
     from ._metrics import retrieval_metrics, rrf_scores
     from ._systems import CachedEmbedder, LensSystem, MiniLMSystem, bm25_scores
