@@ -21,9 +21,9 @@ from lens_vdb._onnx_runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERS
 __all__ = ["Manifest", "ExportDtype", "Quantization", "model_hash", "check_options"]
 
 ExportDtype = Literal["fp32", "fp16"]
-Quantization = Literal["int8"]
+Quantization = Literal["int8", "int8-dynamic"]
 DTYPES: tuple[str, ...] = ("fp32", "fp16")
-QUANTIZATIONS: tuple[str | None, ...] = (None, "int8")
+QUANTIZATIONS: tuple[str | None, ...] = (None, "int8", "int8-dynamic")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +69,7 @@ def check_options(dtype: str, quantize: str | None) -> None:
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize and dtype != "fp32":
-        raise ValueError("int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize='int8'")
+        raise ValueError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
 
 
 def model_hash(model: torch.nn.Module) -> str:

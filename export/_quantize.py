@@ -1,14 +1,24 @@
-"""Dynamic int8 quantization of an exported LENS graph through Optimum's ORTQuantizer.
+"""int8 quantization of an exported LENS graph, for CPUs (GPUs take fp16).
 
-Weights become int8 per output channel (symmetric); activations are quantized on the fly
-(``DynamicQuantizeLinear`` + ``MatMulInteger``), so no calibration data is needed. The centroid
-head stays in fp32: its output is max-pooled over every position, so rounding noise there goes
-straight into the vector, while it is a small share of the compute (``k x hidden`` against the
-backbone's layers). Int8 graphs are for CPUs; GPUs take fp16.
+Two methods; the export validates either against torch and refuses a graph that drifts:
+
+- ``"int8"`` (the default int8): ONNX Runtime's ``MatMulNBits`` with 8-bit weights in blocks of
+  128 along the input dimension (symmetric, one scale per block), run with int8 compute
+  (``accuracy_level=4``): activations are quantized on the fly per block too. Measured on the
+  trained default model: min cosine to torch 0.997 and 1.7x the fp32 graph's speed on 2 cores.
+- ``"int8-dynamic"``: Optimum's ``ORTQuantizer``, dynamic per-channel int8 weights with one
+  activation scale per tensor (``DynamicQuantizeLinear`` + ``MatMulInteger``). Fastest, but one
+  scale per tensor cannot hold the activation outliers of a trained decoder (SmolLM2's
+  ``down_proj`` inputs reach 1000x their mean): on the default model the cosine falls to 0.94
+  and validation refuses the graph. It suits models without such outliers.
+
+Both leave the centroid head in fp32: its output is max-pooled over every position, so rounding
+noise there lands straight in the vector, while it is a small share of the compute.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,7 +30,60 @@ from lens_vdb._onnx_runtime import GRAPH_NAME
 
 from ._files import save_graph
 
-__all__ = ["quantize_int8", "head_nodes"]
+__all__ = ["quantize_graph", "head_nodes", "BLOCK_SIZE"]
+
+BLOCK_SIZE = 128
+
+
+def quantize_graph(directory: Path, method: str, *, backbone_config: Any, head_weight: np.ndarray,
+                   external: bool | None) -> bool:
+    """Replace ``directory/model.onnx`` by its int8 form (``method``: "int8" or "int8-dynamic").
+
+    Returns whether the graph's data went to an external file.
+    """
+    source = directory / GRAPH_NAME
+    excluded = head_nodes(source, head_weight)
+    if method == "int8":
+        return _blockwise_int8(source, excluded, external)
+    if method == "int8-dynamic":
+        return _dynamic_int8(directory, excluded, backbone_config, external)
+    raise ValueError(f"unknown quantization {method!r}")
+
+
+def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> bool:
+    require("onnx_ir", "onnx")  # onnxruntime's MatMulNBits quantizer is written over onnx-ir
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=BLOCK_SIZE, is_symmetric=True,
+                                     accuracy_level=4, nodes_to_exclude=excluded)
+    chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)  # it logs a line per node at INFO
+    try:
+        quantizer.process()
+    finally:
+        chatty.setLevel(level)
+    return save_graph(quantizer.model.model, source, external=external)
+
+
+def _dynamic_int8(directory: Path, excluded: list[str], backbone_config: Any, external: bool | None) -> bool:
+    require("optimum.onnxruntime", "onnx")
+    import onnx
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    source = directory / GRAPH_NAME
+    config = AutoQuantizationConfig.avx2(is_static=False, per_channel=True, nodes_to_exclude=excluded)
+    work = directory / ".int8"
+    big = any(directory.glob(f"{GRAPH_NAME}_data*"))
+    ORTQuantizer(source, config=backbone_config).quantize(
+        save_dir=work, quantization_config=config, use_external_data_format=big)
+    quantized = onnx.load(str(next(work.glob("*.onnx"))))  # loads its external data, if any
+    written = save_graph(quantized, source, external=external)
+    shutil.move(str(work / "ort_config.json"), str(directory / "ort_config.json"))  # the quantization settings
+    shutil.rmtree(work)
+    return written
 
 
 def head_nodes(graph_path: Path, head_weight: np.ndarray) -> list[str]:
@@ -50,24 +113,3 @@ def _has_external(graph: Any) -> bool:
 
 def _same(tensor: np.ndarray, head_weight: np.ndarray) -> bool:
     return any(tensor.shape == w.shape and np.array_equal(tensor, w) for w in (head_weight, head_weight.T))
-
-
-def quantize_int8(directory: Path, *, backbone_config: Any, head_weight: np.ndarray, external: bool | None) -> bool:
-    """Replace ``directory/model.onnx`` by its dynamic int8 form; returns whether its data is external."""
-    require("optimum.onnxruntime", "onnx")
-    import onnx
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
-
-    source = directory / GRAPH_NAME
-    config = AutoQuantizationConfig.avx2(is_static=False, per_channel=True,
-                                         nodes_to_exclude=head_nodes(source, head_weight))
-    work = directory / ".int8"
-    big = any(directory.glob(f"{GRAPH_NAME}_data*"))
-    ORTQuantizer(source, config=backbone_config).quantize(
-        save_dir=work, quantization_config=config, use_external_data_format=big)
-    quantized = onnx.load(str(next(work.glob("*.onnx"))))  # loads its external data, if any
-    written = save_graph(quantized, source, external=external)
-    shutil.move(str(work / "ort_config.json"), str(directory / "ort_config.json"))  # the quantization settings
-    shutil.rmtree(work)
-    return written

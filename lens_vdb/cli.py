@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, help="model dir or hub id; default: the offline default model")
     export.add_argument("--out", required=True, help="directory to write the graph, manifest and tokenizer to")
     export.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32")
-    export.add_argument("--quantize", choices=["int8"], default=None, help="dynamic int8 quantization")
+    export.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                        help="int8 for CPUs: blockwise weights (int8), or Optimum's per-tensor dynamic (int8-dynamic)")
     export.add_argument("--opset", type=int, default=17)
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(func=_cmd_export)

@@ -51,7 +51,7 @@ def test_every_backbone_family_exports_within_1e4(tmp_path, built_dirs, family):
     assert _max_diff(graph, built_dirs[family]) < 1e-4
 
 
-@pytest.mark.parametrize("options", [{"quantize": "int8"}, {"dtype": "fp16"}])
+@pytest.mark.parametrize("options", [{"quantize": "int8"}, {"quantize": "int8-dynamic"}, {"dtype": "fp16"}])
 def test_lossy_graphs_keep_cosine_above_099(tmp_path, exported, options):
     graph = export_onnx(str(tiny_lens_dir()), tmp_path / "lossy", **options)
     manifest = json.loads((graph / "manifest.json").read_text())
@@ -64,24 +64,39 @@ def test_lossy_graphs_keep_cosine_above_099(tmp_path, exported, options):
     assert smaller
 
 
-def test_int8_quantizes_the_backbone_and_keeps_the_head_in_fp32(tmp_path):
-    import onnx
+def _float_matmul_weights(proto):
     from onnx import numpy_helper
+
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.initializer}
+    return [weights[i] for n in proto.node if n.op_type == "MatMul" for i in n.input if i in weights]
+
+
+@pytest.mark.parametrize("method, op", [("int8", "MatMulNBits"), ("int8-dynamic", "MatMulInteger")])
+def test_int8_quantizes_the_backbone_and_keeps_the_head_in_fp32(tmp_path, method, op):
+    import onnx
 
     from lens_vdb import LensModel
 
-    graph = export_onnx(str(tiny_lens_dir()), tmp_path / "int8", quantize="int8")
+    graph = export_onnx(str(tiny_lens_dir()), tmp_path / "int8", quantize=method)
     proto = onnx.load(str(graph / "model.onnx")).graph
-    assert sum(n.op_type == "MatMulInteger" for n in proto.node) >= 14  # 2 layers x 7 projections
-    weights = {t.name: numpy_helper.to_array(t) for t in proto.initializer}
-    float_matmuls = [weights[i] for n in proto.node if n.op_type == "MatMul" for i in n.input if i in weights]
+    quantized = [n.name for n in proto.node if n.op_type == op]
+    projections = [n for n in quantized if n.split("/")[-2].endswith("_proj")]
+    assert len(projections) == 14  # 2 layers x 7 projections
+    if method == "int8":  # weights only: rotary frequencies and attention products stay float
+        assert quantized == projections
     head = LensModel.from_pretrained(tiny_lens_dir()).head.weight.detach().numpy()
     # one float MatMul with a weight left: the centroid head, unchanged (the tiny k/v projections share its shape)
-    assert len(float_matmuls) == 1 and np.array_equal(float_matmuls[0].reshape(head.T.shape), head.T)
-    assert json.loads((graph / "ort_config.json").read_text())["quantization"]["per_channel"] is True
+    (remaining,) = _float_matmul_weights(proto)
+    assert np.array_equal(remaining.reshape(head.T.shape), head.T)
+    if method == "int8":
+        blockwise = [n for n in proto.node if n.op_type == "MatMulNBits"]
+        assert all({a.name: a.i for a in n.attribute}["bits"] == 8 for n in blockwise)
+        assert all({a.name: a.i for a in n.attribute}["accuracy_level"] == 4 for n in blockwise)
+    else:
+        assert json.loads((graph / "ort_config.json").read_text())["quantization"]["per_channel"] is True
 
 
-@pytest.mark.parametrize("options", [{}, {"dtype": "fp16"}, {"quantize": "int8"}])
+@pytest.mark.parametrize("options", [{}, {"dtype": "fp16"}, {"quantize": "int8"}, {"quantize": "int8-dynamic"}])
 def test_external_data_keeps_the_weights_beside_the_graph(tmp_path, options):
     """Graphs over 2 GB must keep their weights outside the protobuf; forced here on the tiny model."""
     graph = export_onnx(str(tiny_lens_dir()), tmp_path / "ext", external_data=True, **options)
@@ -135,8 +150,9 @@ def test_export_refuses_bad_options_and_busy_folders(tmp_path):
         export_onnx(str(tiny_lens_dir()), tmp_path / "x", dtype="bf16")
     with pytest.raises(ValueError, match="quantize must be one of"):
         export_onnx(str(tiny_lens_dir()), tmp_path / "x", quantize="int4")
-    with pytest.raises(ValueError, match="starts from the fp32 graph"):
-        export_onnx(str(tiny_lens_dir()), tmp_path / "x", dtype="fp16", quantize="int8")
+    for method in ("int8", "int8-dynamic"):
+        with pytest.raises(ValueError, match="starts from the fp32 graph"):
+            export_onnx(str(tiny_lens_dir()), tmp_path / "x", dtype="fp16", quantize=method)
     with pytest.raises(LensModelError):
         export_onnx(str(tmp_path / "busy"), tmp_path / "x")  # not a model
     assert sorted(os.listdir(tmp_path)) == ["busy"]
