@@ -53,8 +53,12 @@ def quantize_graph(directory: Path, method: str, *, backbone_config: Any, head_w
 def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> bool:
     require("onnx_ir", "onnx")  # onnxruntime's MatMulNBits quantizer is written over onnx-ir
     import onnx
+
+    root = logging.getLogger()
+    handlers, root_level = root.handlers[:], root.level
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    root.handlers[:], root.level = handlers, root_level  # its import calls logging.basicConfig(level=INFO)
     quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=BLOCK_SIZE, is_symmetric=True,
                                      accuracy_level=4, nodes_to_exclude=excluded)
     chatty = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")

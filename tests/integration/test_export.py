@@ -175,3 +175,17 @@ def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, e
     with QdrantConnector(tmp_path, encoder=encoder, dense=minilm, task="sts") as store:
         store.ingest(DOCS, show_progress=False)
         assert store.search(DOCS[0], limit=1)[0].text == DOCS[0]
+
+
+def test_quantizing_leaves_the_applications_logging_alone(tmp_path):
+    """onnxruntime's MatMulNBits module calls logging.basicConfig(level=INFO) on import; lens-vdb undoes it."""
+    import logging
+    import subprocess
+    import sys
+
+    script = ("import logging; from lens_vdb.export import export_onnx; "
+              f"export_onnx({str(tiny_lens_dir())!r}, {str(tmp_path / 'q')!r}, quantize='int8'); "
+              "root = logging.getLogger(); print(root.level, len(root.handlers))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [str(logging.WARNING), "0"]
+    assert "[INFO]" not in done.stderr
