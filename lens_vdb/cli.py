@@ -49,7 +49,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from lens_vdb.connectors._demo import run_demo
 
-    run_demo(documents=None if args.all else args.documents, location=args.location)
+    run_demo(documents=None if args.all else args.documents, location=args.location, backend=args.backend)
     return 0
 
 
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--documents", type=int, default=200, help="BBC articles to ingest (default 200)")
     demo.add_argument("--all", action="store_true", help="ingest all ~2,100 distinct articles")
     demo.add_argument("--location", default="./lens-vdb-data", help="folder of the embedded Qdrant")
+    demo.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                      help="auto: torch on a GPU, else the default model's int8 ONNX graph (exported once)")
     demo.set_defaults(func=_cmd_demo)
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")

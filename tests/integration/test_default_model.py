@@ -34,3 +34,17 @@ def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
     assert 2000 < len(distinct) < 2225 and len({a.text for a in distinct}) == len(distinct)
     assert distinct[0].id == "business/001" and distinct[0].title and distinct[0].body
     assert {a.topic for a in distinct} == {"business", "entertainment", "politics", "sports", "tech"}
+
+
+def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
+    """`make demo` at small scale: the default model on the fastest CPU backend (its int8 ONNX graph,
+    exported once), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run resumes."""
+    from lens_vdb.cli import main
+
+    assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data")]) == 0
+    first = capsys.readouterr().out
+    assert "backend=onnx" in first and "ingested 10, skipped 0" in first and "holds 10 articles" in first
+    assert first.count("query: ") == 4 and "shared LENS clusters:" in first
+    assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
+    second = capsys.readouterr().out
+    assert "backend=torch" in second and "ingested 0, skipped 10" in second  # resumed: nothing encoded twice
