@@ -34,6 +34,12 @@ CLUSTER_MAP_NAME = "cluster_map.safetensors"
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "lens_embedding"
 PROVIDERS = ("cpu", "cuda", "tensorrt")
+_MISSING_LIBRARIES = {
+    "cpu": "",
+    "cuda": "Its CUDA and cuDNN libraries must match the onnxruntime-gpu build: pip install 'onnxruntime-gpu[cuda,cudnn]'.",
+    "tensorrt": "It needs the TensorRT 10 libraries (libnvinfer) on the library path, e.g. pip install tensorrt-cu13 "
+                "(tensorrt-cu12 for a CUDA 12 build of onnxruntime-gpu).",
+}
 _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 # TensorRT builds its engine for a range of shapes; batches above the range are split, never refused.
 TRT_MAX_BATCH = 64
@@ -187,6 +193,11 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
                                        providers=_providers(provider, path.parent, max_length))
     except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise LensModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+    if session.get_providers()[0] != wanted:  # onnxruntime falls back, with a log line only, when an EP fails
+        raise LensDependencyError(
+            f"provider={provider!r}: ONNX Runtime could not start {wanted} and fell back to "
+            f"{session.get_providers()}. {_MISSING_LIBRARIES[provider]}"
+        )
     names = tuple(i.name for i in session.get_inputs())
     if set(names) != set(INPUTS):
         raise LensModelError(f"{path} takes inputs {names}; a LENS graph takes {INPUTS}.")

@@ -214,13 +214,34 @@ def test_a_gpu_provider_missing_from_onnxruntime_is_a_clear_error(exported):
 GPU_REASON = "needs a CUDA device and onnxruntime-gpu (none on CI)"
 
 
+def _has_tensorrt_libraries() -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
+
+
 def _gpu_provider_or_skip(provider):
     import onnxruntime
 
     wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[provider]
     if wanted not in onnxruntime.get_available_providers():
-        pytest.skip(f"{wanted} is not in this onnxruntime build (install lens-vdb[gpu]; TensorRT also needs "
-                    "the TensorRT 10 libraries)")
+        pytest.skip(f"{wanted} is not in this onnxruntime build (install lens-vdb[gpu])")
+    if provider == "tensorrt" and not _has_tensorrt_libraries():
+        pytest.skip("the TensorRT 10 libraries (libnvinfer.so.10) are not installed here")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=GPU_REASON)
+def test_tensorrt_without_its_libraries_is_a_clear_error_not_a_silent_cuda_run(exported):
+    _gpu_provider_or_skip("cuda")
+    if _has_tensorrt_libraries():
+        pytest.skip("the TensorRT libraries are installed here")
+    with pytest.raises(LensDependencyError, match="could not start TensorrtExecutionProvider.*TensorRT 10"):
+        LensEncoder(exported, backend="onnx", provider="tensorrt")
 
 
 @pytest.mark.gpu
