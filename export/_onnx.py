@@ -167,8 +167,9 @@ def _write_side_files(model: LensModel, directory: Path) -> None:
 
 
 def _versions() -> dict[str, str]:
+    """The versions that made and validated the graph (onnxruntime-gpu where that build is installed)."""
     out = {}
-    for name in ("lens-vdb", "torch", "transformers", "optimum-onnx", "onnx", "onnxruntime"):
+    for name in ("lens-vdb", "torch", "transformers", "optimum-onnx", "onnx", "onnxruntime", "onnxruntime-gpu"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

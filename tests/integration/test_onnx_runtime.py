@@ -174,7 +174,8 @@ def test_corrupt_or_mismatched_exports_fail_on_load(tmp_path, exported):
     node = helper.make_node("Identity", ["x"], ["lens_embedding"])
     graph = helper.make_graph([node], "other", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
                               [helper.make_tensor_value_info("lens_embedding", TensorProto.FLOAT, [1, 32])])
-    onnx.save(helper.make_model(graph), str(wrong_inputs / "model.onnx"))
+    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]),
+              str(wrong_inputs / "model.onnx"))  # IR 8: what any onnxruntime reads, whatever onnx writes by default
     refused(wrong_inputs, "takes inputs \\('x',\\)")
 
     wrong_width = _copy(exported, tmp_path / "wrong_width")
@@ -183,7 +184,8 @@ def test_corrupt_or_mismatched_exports_fail_on_load(tmp_path, exported):
     out = helper.make_tensor_value_info("lens_embedding", TensorProto.INT64, ["b", "t"])
     graph = helper.make_graph([helper.make_node("Add", ["input_ids", "attention_mask"], ["lens_embedding"])],
                               "other", [ids, attn], [out])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(wrong_width / "model.onnx"))
+    onnx.save(helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)]),
+              str(wrong_width / "model.onnx"))
     refused(wrong_width, "expected lens_embedding of width k=32")
 
     no_tokenizer = _copy(exported, tmp_path / "no_tokenizer")
