@@ -119,15 +119,22 @@ class LensEncoder:
     ) -> np.ndarray | list[SparseVector]:
         """Embed queries as ``<instruct>{instruction}\\n<query>{text}``, pooled over the query tokens only.
 
-        ``task`` names an instruction in the registry (default ``"retrieval"``); ``instruction``
-        overrides it with free text, and ``instruction=""`` embeds the bare ``<query>{text}``.
+        ``task`` names an instruction in the registry; without one, the instruction the model was
+        trained and saved with (``config.query_instruction``; the paper's retrieval instruction for
+        the official and default models). ``instruction`` overrides both with free text;
+        ``instruction=""`` gives ``<instruct>\n<query>{text}``, the official prompt left empty.
         Returns float32 ``[n, k]`` (L2-normalised), or sparse vectors with ``sparse=True``.
         """
         texts = validate_texts(texts, what="queries")
-        chosen = get_task(task).instruction if instruction is None else instruction
+        chosen = instruction if instruction is not None else self._query_instruction(task)
         vectors = self._encode(texts, lambda t: tokenize_queries(self.tokenizer, t, chosen, self.max_length),
                                batch_size, show_progress)
         return self._finish(vectors, sparse, top_k, threshold)
+
+    def _query_instruction(self, task: str | Task | None) -> str:
+        if task is None and self.config.query_instruction:
+            return self.config.query_instruction
+        return get_task(task).instruction
 
     @overload
     def encode_documents(

@@ -29,10 +29,10 @@ def pooling_mask(
 ) -> Tensor:
     """Boolean ``[batch, tokens]`` mask of the positions whose outputs are pooled.
 
-    Rows holding ``query_token_id`` are queries, pooled from their first ``<query>`` token on
-    (the prompt's own; a ``<query>`` string inside the user's text comes later). For
-    ``pooling="last"`` only the final real position (the EOS output) is kept, as in the
-    official ``cls-pooling``.
+    Rows holding ``query_token_id`` are queries, pooled from their last ``<query>`` token on, as
+    the official code does (``special_pos[-1]``), so a ``<query>`` string typed inside a query
+    moves the start exactly as it does there. For ``pooling="last"`` only the final real
+    position (the EOS output) is kept, as in the official ``cls-pooling``.
     """
     real = attention_mask.bool()
     rank = torch.cumsum(real.long(), dim=1)  # 1-based index among real tokens
@@ -43,10 +43,9 @@ def pooling_mask(
     if query_token_id is not None:
         is_anchor = (input_ids == query_token_id) & real
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-        big = torch.full_like(positions, input_ids.shape[1])
-        first_anchor = torch.where(is_anchor, positions, big).amin(dim=1, keepdim=True)
-        has_anchor = is_anchor.any(dim=1, keepdim=True)
-        mask = mask & (~has_anchor | (positions >= first_anchor))
+        # -1 where a row has no anchor (a document): every position passes
+        last_anchor = torch.where(is_anchor, positions, torch.full_like(positions, -1)).amax(dim=1, keepdim=True)
+        mask = mask & (positions >= last_anchor)
     return mask
 
 

@@ -128,5 +128,23 @@ def test_bad_device_dtype_batch_size_are_clear_errors(built_dirs):
 
 
 def test_special_token_strings_inside_documents_stay_plain_text(llama_encoder):
-    out = llama_encoder.encode_documents(["a <query> b", "a query b"])
-    assert out[0].any()
+    from lens_vdb._features import tokenize_documents
+
+    tokenizer = llama_encoder.tokenizer
+    special = {tokenizer.convert_tokens_to_ids(t) for t in ("<query>", "<instruct>")}
+    (ids,) = tokenize_documents(tokenizer, ["a <query> b <instruct> c"], 64).ids
+    assert not special & set(ids)  # else the document would be pooled like a query, from the anchor on
+    assert ids.count(tokenizer.eos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
+    assert llama_encoder.encode_documents(["a <query> b"])[0].any()
+
+
+def test_queries_default_to_the_instruction_the_model_was_saved_with(built_dirs, tmp_path):
+    from lens_vdb import LensModel
+
+    model = LensModel.from_pretrained(built_dirs["llama"])
+    model.config = model.config.replace(query_instruction="Given a headline, find the news article.")
+    encoder = LensEncoder(LensModel.from_pretrained(model.save_pretrained(tmp_path / "custom")))
+    own = encoder.encode_queries(["bank rates"])
+    assert np.abs(own - encoder.encode_queries(["bank rates"], instruction="Given a headline, find the news article.")
+                  ).max() < 1e-6
+    assert np.abs(own - encoder.encode_queries(["bank rates"], task="retrieval")).max() > 1e-4  # a task still wins

@@ -8,7 +8,9 @@ import pytest
 from lens_vdb import LensEncoder
 from tests.official_reference import OfficialLens
 
-QUERIES = ["bank rates", "who won the cup final at Wembley after extra time", "fox", "tax on fuel budget debate"]
+# the last one types the <query> token itself: both implementations pool from the last one
+QUERIES = ["bank rates", "who won the cup final at Wembley after extra time", "fox", "tax on fuel budget debate",
+           "rates <query> inflation outlook"]
 DOCS = [
     "The Bank of England raised interest rates to curb inflation.",
     "Chelsea won.",
@@ -51,3 +53,12 @@ def test_official_head_pitfall_two_eos_would_change_vectors(reference, official_
     tokenizer = LensEncoder(official_dir).tokenizer
     ids = tokenizer(f"<instruct>{INSTRUCTION}\n<query>bank rates</s>").input_ids
     assert ids[-2:] == [tokenizer.eos_token_id] * 2
+
+
+def test_a_query_without_instruction_matches_official_with_an_empty_instruction(official_dir_plain_tokenizer):
+    """`instruction=""` is the official prompt with nothing between <instruct> and the newline, pooled from <query>."""
+    encoder = LensEncoder(official_dir_plain_tokenizer, batch_size=3)
+    ours = encoder.encode_queries(QUERIES, instruction="")
+    official = OfficialLens(official_dir_plain_tokenizer, "").encode_queries(QUERIES)
+    assert np.abs(ours - official).max() < 1e-5
+    assert np.abs(ours - encoder.encode_queries(QUERIES)).max() > 1e-4  # the instruction does condition the query

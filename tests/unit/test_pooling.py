@@ -19,11 +19,16 @@ def test_document_mask_drops_the_last_two_real_positions_for_any_padding_side():
     assert mask.int().tolist() == [[1, 1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 0, 0]]
 
 
-def test_query_mask_starts_at_the_first_query_token():
-    # <s> <instruct> a \n <query> q1 q2 <query-in-text> q3 </s>
-    ids = torch.tensor([[1, 97, 5, 6, QUERY_ID, 20, 21, QUERY_ID, 22, 2]])
-    mask = pooling_mask(ids, torch.ones_like(ids), QUERY_ID)
-    assert mask.int().tolist() == [[0, 0, 0, 0, 1, 1, 1, 1, 0, 0]]
+def test_query_mask_starts_at_the_last_query_token_as_the_official_code():
+    # <s> <instruct> a \n <query> q1 q2 <query-in-text> q3 </s>, then the same left-padded, then a document
+    ids = torch.tensor([[1, 97, 5, 6, QUERY_ID, 20, 21, QUERY_ID, 22, 2],
+                        [0, 0, 1, 97, QUERY_ID, 20, QUERY_ID, 22, 23, 2],
+                        [1, 20, 21, 22, 23, 24, 25, 26, 27, 2]])
+    attention = torch.tensor([[1] * 10, [0, 0] + [1] * 8, [1] * 10])
+    mask = pooling_mask(ids, attention, QUERY_ID)
+    assert mask.int().tolist() == [[0, 0, 0, 0, 0, 0, 0, 1, 0, 0],
+                                   [0, 0, 0, 0, 0, 0, 1, 1, 0, 0],
+                                   [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]]
 
 
 def test_last_pooling_keeps_only_the_eos_output():
