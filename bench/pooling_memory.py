@@ -35,7 +35,7 @@ from lens_vdb._default import default_model_dir
 from lens_vdb._pooling import naive_lexicon_pool
 model = LensModel.from_pretrained(default_model_dir())
 if VARIANT == "naive":
-    model_module.lexicon_pool = lambda h, w, m, r: naive_lexicon_pool(h, w, m.float(), r)
+    model_module.lexicon_pool = lambda h, w, m, r, chunked=True: naive_lexicon_pool(h, w, m.float(), r)
 ids = torch.randint(10, 40000, (32, 512)); mask = torch.ones_like(ids)
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with torch.inference_mode():
