@@ -13,7 +13,7 @@ of the text when there is none), so re-ingesting the same data is idempotent.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from lens_vdb import LensInputError
@@ -53,6 +53,20 @@ class CollectionSpec:
         if self.k < 1 or self.dense_dim < 1 or self.sparse_top < 0:
             raise LensInputError(f"Invalid collection spec: k={self.k}, dense_dim={self.dense_dim}, "
                                  f"sparse_top={self.sparse_top}")
+
+    def to_json(self) -> dict[str, Any]:
+        """What every engine stores with the collection, so that reopening it can be checked."""
+        return asdict(self)
+
+    def differences(self, stored: Any) -> dict[str, tuple[Any, Any]]:
+        """``{field: (stored, asked)}`` for each field ``stored`` records and this spec asks otherwise.
+
+        Fields a store did not record (an older lens-vdb wrote fewer) are not compared.
+        """
+        if not isinstance(stored, dict):
+            return {}
+        return {name: (stored[name], value) for name, value in asdict(self).items()
+                if name in stored and stored[name] != value}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ MAX_TEXT_BYTES = 65535
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024  # inserts are chunked well under the 64 MB gRPC cap
 DEFAULT_INDEX = {"lite": "FLAT", "server": "AUTOINDEX"}
 OUTPUT_FIELDS = ["doc_id", "text", "metadata", LENS, DENSE]
+SPEC_PROPERTY = "lens_vdb.collection_spec"
 
 
 class MilvusStore:
@@ -80,11 +81,21 @@ class MilvusStore:
             schema.add_field(LENS_SPARSE, DataType.SPARSE_FLOAT_VECTOR)
             index.add_index(LENS_SPARSE, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         options = {"num_shards": self.shards} if self.shards else {}
+        # the spec travels as a collection property, so that reopening the collection can check it
+        # (Milvus Lite keeps properties but drops descriptions)
         self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                      consistency_level=self.consistency_level, **options)
+                                      consistency_level=self.consistency_level,
+                                      properties={SPEC_PROPERTY: json.dumps(spec.to_json())}, **options)
 
     def _check(self, spec: CollectionSpec) -> None:
-        fields = {f["name"]: f for f in self.client.describe_collection(self.collection)["fields"]}
+        described = self.client.describe_collection(self.collection)
+        diff = spec.differences(_stored_spec((described.get("properties") or {}).get(SPEC_PROPERTY)))
+        if diff:
+            raise LensSchemaError(
+                f"Milvus collection {self.collection!r} has another schema: (stored, asked) = {diff}. Use another "
+                "collection name, or drop this one to rebuild it."
+            )
+        fields = {f["name"]: f for f in described["fields"]}
         found = {name: fields[name].get("params", {}).get("dim") for name in (LENS, DENSE) if name in fields}
         wanted = {LENS: spec.k, DENSE: spec.dense_dim}
         if found != wanted or (LENS_SPARSE in fields) != bool(spec.sparse_top) or "text" not in fields:
@@ -224,3 +235,11 @@ class MilvusConnector(LensConnector):
 
     def __repr__(self) -> str:
         return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection!r})"
+
+
+def _stored_spec(text: str | None) -> dict[str, Any] | None:
+    """The spec lens-vdb stored with a collection, if it stored one."""
+    try:
+        return json.loads(text or "")
+    except ValueError:
+        return None

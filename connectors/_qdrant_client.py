@@ -73,12 +73,19 @@ class ClientStore:
         sparse = {LENS_SPARSE: m.SparseVectorParams()} if spec.sparse_top else None
         self.client.create_collection(
             self.collection, vectors_config={LENS: params(spec.k), DENSE: params(spec.dense_dim)},
-            sparse_vectors_config=sparse, metadata={"lens_vdb": {"sparse_top": spec.sparse_top}} if self.remote else None,
+            sparse_vectors_config=sparse, metadata={"lens_vdb": spec.to_json()},
             **{k: v for k, v in self.cluster.items() if v is not None},
         )
 
     def _check(self, spec: CollectionSpec) -> None:
-        params = self.client.get_collection(self.collection).config.params
+        config = self.client.get_collection(self.collection).config
+        diff = spec.differences((getattr(config, "metadata", None) or {}).get("lens_vdb"))
+        if diff:
+            raise LensSchemaError(
+                f"Qdrant collection {self.collection!r} has another schema: (stored, asked) = {diff}. Use another "
+                "collection name, or delete this one to rebuild it."
+            )
+        params = config.params
         vectors = params.vectors if isinstance(params.vectors, dict) else {}
         sparse = params.sparse_vectors or {}
         found = {name: (v.size, str(v.distance)) for name, v in vectors.items()}

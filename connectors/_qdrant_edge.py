@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,8 @@ class EdgeStore:
     def ensure(self, spec: CollectionSpec) -> None:
         spec_file = self.path / SPEC_FILE
         if spec_file.is_file():
-            stored = json.loads(spec_file.read_text())
-            if stored != asdict(spec):
-                diff = {k: (stored.get(k), v) for k, v in asdict(spec).items() if stored.get(k) != v}
+            diff = spec.differences(json.loads(spec_file.read_text()))
+            if diff:
                 raise LensSchemaError(
                     f"The collection at {self.path} has another schema: (stored, asked) = {diff}. Use another "
                     "collection name or path, or delete this one to rebuild it."
@@ -51,7 +49,7 @@ class EdgeStore:
         if self.path.exists() and any(self.path.iterdir()):
             raise LensSchemaError(f"{self.path} exists and is not a lens-vdb collection; choose an empty path.")
         self.shard = self.qe.EdgeShard.create(str(self.path), self._config(spec))
-        spec_file.write_text(json.dumps(asdict(spec), indent=2))
+        spec_file.write_text(json.dumps(spec.to_json(), indent=2))
 
     def _config(self, spec: CollectionSpec) -> Any:
         qe = self.qe

@@ -168,6 +168,11 @@ def test_reopening_with_another_schema_is_a_clear_error(tmp_path, engine, encode
     open_connector(engine, tmp_path, encoder=encoder, dense=minilm).close()
     with pytest.raises(LensSchemaError, match="another schema"):
         open_connector(engine, tmp_path, encoder=encoder, dense=minilm, sparse_top=16)
+    # the same vectors but another top-N for lens_sparse would mix two sparse forms in one collection
+    open_connector(engine, tmp_path / "sparse", encoder=encoder, dense=minilm, sparse_top=8).close()
+    with pytest.raises(LensSchemaError, match=r"'sparse_top': \(8, 16\)"):
+        open_connector(engine, tmp_path / "sparse", encoder=encoder, dense=minilm, sparse_top=16)
+    open_connector(engine, tmp_path / "sparse", encoder=encoder, dense=minilm, sparse_top=8).close()
     other_k = LensEncoder(built_dirs["official"] if "official" in built_dirs else built_dirs["mistral"])
     assert other_k.k == encoder.k  # same k: reopening with the same schema works
     open_connector(engine, tmp_path, encoder=other_k, dense=minilm).close()
