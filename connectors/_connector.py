@@ -90,7 +90,8 @@ class LensConnector:
                filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None) -> list[Hit]:
         """Hybrid search in one engine query: prefetch on ``lens`` (or ``lens_sparse``) and ``dense``, then fuse.
 
-        ``fusion``: ``"rrf"`` (reciprocal rank fusion with ``rrf_k`` and per-route ``weights``),
+        ``fusion``: ``"rrf"`` (reciprocal rank fusion: each route adds ``1 / (rrf_k + rank)``, ranks
+        from 1, the same on every engine; per-route ``weights`` on Qdrant),
         ``"dbsf"`` (distribution-based score fusion) or ``"weighted"`` (``w_lens * cos_lens +
         w_dense * cos_dense``; at 1:1 it ranks like the paper's concatenation of the two
         normalised vectors). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or

@@ -154,7 +154,8 @@ class ClientStore:
     def _fusion(self, fusion: str, weights: tuple[float, float], rrf_k: int) -> Any:
         m = self.models
         if fusion == "rrf":
-            return m.RrfQuery(rrf=m.Rrf(k=rrf_k, weights=list(weights)))
+            # Qdrant ranks from 0; k + 1 gives the usual 1 / (k + rank) with ranks from 1, as Milvus does
+            return m.RrfQuery(rrf=m.Rrf(k=rrf_k + 1, weights=list(weights)))
         if fusion == "dbsf":
             return m.FusionQuery(fusion=m.Fusion.DBSF)
         terms = [m.MultExpression(mult=[w, f"$score[{i}]"]) for i, w in enumerate(weights)]

@@ -104,7 +104,8 @@ class EdgeStore:
     def _fusion(self, fusion: str, weights: tuple[float, float], rrf_k: int) -> Any:
         qe = self.qe
         if fusion == "rrf":
-            return qe.Fusion.Rrf(k=rrf_k, weights=list(weights))
+            # Qdrant ranks from 0; k + 1 gives the usual 1 / (k + rank) with ranks from 1, as Milvus does
+            return qe.Fusion.Rrf(k=rrf_k + 1, weights=list(weights))
         if fusion == "dbsf":
             return qe.Fusion.Dbsf()
         terms = [qe.Expression.Mult([qe.Expression.Constant(w), qe.Expression.Variable(f"$score[{i}]")])

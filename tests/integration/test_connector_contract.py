@@ -80,6 +80,26 @@ def test_a_document_matching_both_routes_ranks_first(connector, fusion):
         assert hits[0].score >= hits[1].score
 
 
+def test_fused_scores_follow_the_route_scores_and_weights(connector):
+    """Queries unlike any stored text, so both routes matter: each fusion's score is recomputed from
+    the route cosines and the route ranks, and must be what the engine returned."""
+    connector.ingest(docs(), show_progress=False)
+    query = "why did the central bank change interest rates this month?"
+    for weights in ((1.0, 1.0), (3.0, 0.5)):
+        hits = connector.search(query, fusion="weighted", weights=weights, limit=8, prefetch_limit=8)
+        assert len(hits) == 8
+        for hit in hits:  # weighted at 1:1 is the cosine of the concatenated normalised vectors, times 2
+            assert hit.score == pytest.approx(weights[0] * hit.scores["lens"] + weights[1] * hit.scores["dense"],
+                                              abs=2e-3)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    hits = connector.search(query, fusion="rrf", rrf_k=10, limit=8, prefetch_limit=8)
+    rank = {route: {h.doc_id: r for r, h in enumerate(sorted(hits, key=lambda h: -h.scores[route]), 1)}
+            for route in ("lens", "dense")}
+    for hit in hits:
+        expected = sum(1 / (10 + rank[route][hit.doc_id]) for route in ("lens", "dense"))
+        assert hit.score == pytest.approx(expected, rel=1e-3), hit.doc_id
+
+
 def test_sparse_route_and_weights(connector):
     connector.ingest(docs(), show_progress=False)
     fusion = "weighted" if "Milvus" in type(connector).__name__ else "rrf"
