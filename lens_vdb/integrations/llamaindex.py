@@ -23,6 +23,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
 from lens_vdb._encoder import LensEncoder  # noqa: E402
+from lens_vdb._features import validate_texts  # noqa: E402
 
 from ._shared import embed, make_encoder, sparse_pairs  # noqa: E402
 
@@ -46,6 +47,15 @@ class LensEmbedding(BaseEmbedding):
     @classmethod
     def class_name(cls) -> str:
         return "LensEmbedding"
+
+    def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[list[float]]:
+        """LlamaIndex's batching, after checking every text: an error names its index in ``texts``,
+        not in the chunk of ``embed_batch_size`` LlamaIndex would hand over."""
+        return super().get_text_embedding_batch(validate_texts(texts, what="texts"), show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(self, texts: list[str], show_progress: bool = False,
+                                        **kwargs: Any) -> list[list[float]]:
+        return await super().aget_text_embedding_batch(validate_texts(texts, what="texts"), show_progress, **kwargs)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return embed(self._encoder, [query], query=True, task=self.task, batch_size=1)[0].tolist()

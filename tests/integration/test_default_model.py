@@ -48,3 +48,13 @@ def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out
     assert "backend=torch" in second and "ingested 0, skipped 10" in second  # resumed: nothing encoded twice
+
+
+def test_framework_classes_with_no_argument_use_the_default_model(encoder):
+    from lens_vdb.integrations.langchain import LensEmbeddings
+    from lens_vdb.integrations.llamaindex import LensEmbedding
+
+    langchain, llamaindex = LensEmbeddings(), LensEmbedding()
+    expected = encoder.encode_queries(["interest rates"])[0]
+    for got in (langchain.embed_query("interest rates"), llamaindex.get_query_embedding("interest rates")):
+        assert len(got) == 4000 and np.allclose(got, expected, atol=1e-5)

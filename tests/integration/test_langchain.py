@@ -116,6 +116,22 @@ def test_missing_framework_names_the_extra():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+@pytest.mark.parametrize("module, other", [("langchain", "llama_index"), ("llamaindex", "langchain_core")])
+def test_each_integration_imports_without_the_other_framework(module, other):
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] == {other!r}:\n"
+        "            raise ImportError('blocked for the test: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"import lens_vdb.integrations.{module} as integration\n"
+        "print(sorted(integration.__all__))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "Lens" in out.stdout, out.stderr
+
+
 def test_rag_chain_over_the_hybrid_retriever_finds_the_article_for_its_headline(tmp_path, minilm):
     from langchain_core.language_models import FakeListLLM
     from langchain_core.output_parsers import StrOutputParser

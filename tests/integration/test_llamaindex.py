@@ -69,3 +69,16 @@ def test_hybrid_vector_store_index_over_embedded_qdrant(minilm):
     retriever = index.as_retriever(similarity_top_k=1, sparse_top_k=3, vector_store_query_mode="hybrid")
     assert retriever.retrieve("Who scored the goals?")[0].node.get_content() == texts[1]
     assert client.count("hybrid").count == 3
+
+
+def test_inputs_as_llamaindex_sends_them(embed_model):
+    """Batches larger than embed_batch_size (4 here), empty lists, long and duplicate texts."""
+    assert embed_model.get_text_embedding_batch([]) == []
+    texts = ["interest rates", "", "long " * 3000, "Ünïcödé 東京", "interest rates", "fox"]
+    batch = np.array(embed_model.get_text_embedding_batch(texts))
+    assert batch.shape == (6, 32) and np.allclose(batch[0], batch[4], atol=1e-5) and not batch[1].any()
+    assert np.allclose(np.linalg.norm(batch[[0, 2, 3, 5]], axis=1), 1.0, atol=1e-5)
+    with pytest.raises(TypeError, match=r"texts\[5\] is NoneType"):  # its index in the whole list, not in a chunk
+        embed_model.get_text_embedding_batch(texts[:5] + [None])
+    with pytest.raises(TypeError, match=r"texts\[5\] is NoneType"):
+        asyncio.run(embed_model.aget_text_embedding_batch(texts[:5] + [None]))
