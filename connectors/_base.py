@@ -123,14 +123,15 @@ class Hit:
 
 @dataclass
 class IngestReport:
-    """What an ingestion did. ``failed_ids`` lists documents whose batch failed after all retries."""
+    """What an ingestion did. ``failed_ids`` lists documents whose batch failed after all retries:
+    their own id, or for a document given without one its record id (UUIDv5 of its text)."""
 
     ingested: int = 0
     skipped: int = 0
     failed: int = 0
     retried: int = 0
     seconds: float = 0.0
-    failed_ids: list[str | None] = field(default_factory=list)
+    failed_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property

@@ -8,6 +8,7 @@ with every document present exactly once (ids are deterministic, writes are upse
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import time
@@ -16,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
+
+from lens_vdb import LensInputError
 
 from ._base import Document, IngestReport, Record
 from ._store import Store
@@ -53,16 +56,17 @@ def ingest_documents(
     report = IngestReport()
     start = time.perf_counter()
     pending: list[tuple[Future, list[Record]]] = []
+    seen: dict[str, str] = {}  # record id -> digest of its text, for the whole run
     bar = tqdm(total=total, desc="ingest", unit="doc", disable=not show_progress)
     with ThreadPoolExecutor(max_workers=write_workers, thread_name_prefix="lens-vdb-write") as pool:
         try:
             for batch in _batches(documents, batch_size):
                 stored = _call(store, store.existing_ids, [d.point_id for d in batch], max_retries, report)
                 if isinstance(stored, BaseException):  # the store is unreachable: this batch fails, go on
-                    _fail(report, [d.id for d in batch], stored)
+                    _fail(report, [_name(d) for d in batch], stored)
                     bar.update(len(batch))
                     continue
-                fresh = _unique([d for d in batch if d.point_id not in stored])
+                fresh = [d for d in _new_in_this_run(batch, seen) if d.point_id not in stored]
                 report.skipped += len(batch) - len(fresh)
                 bar.update(len(batch) - len(fresh))
                 if fresh:
@@ -83,11 +87,19 @@ def ingest_documents(
     return report
 
 
-def _unique(documents: Sequence[Document]) -> list[Document]:
-    seen: dict[str, Document] = {}
+def _new_in_this_run(documents: Sequence[Document], seen: dict[str, str]) -> list[Document]:
+    """The documents whose id this run has not met yet; one id given to two different texts is an error."""
+    new: list[Document] = []
     for document in documents:
-        seen.setdefault(document.point_id, document)
-    return list(seen.values())
+        digest = hashlib.sha1(document.text.encode()).hexdigest()
+        first = seen.get(document.point_id)
+        if first is None:
+            seen[document.point_id] = digest
+            new.append(document)
+        elif first != digest:
+            raise LensInputError(f"Document id={document.id!r} comes twice in this ingestion with different texts; "
+                                 "ids must identify one document each (or leave them out to key by text).")
+    return new
 
 
 def _call(store: Store, method: Callable, argument: list, max_retries: int, report: IngestReport):
@@ -112,7 +124,11 @@ def _call(store: Store, method: Callable, argument: list, max_retries: int, repo
         raise
 
 
-def _fail(report: IngestReport, ids: list[str | None], error: BaseException) -> None:
+def _name(document: Document) -> str:
+    return document.id if document.id is not None else document.point_id
+
+
+def _fail(report: IngestReport, ids: list[str], error: BaseException) -> None:
     report.failed += len(ids)
     report.failed_ids.extend(ids)
     report.errors.append(f"{error.__class__.__name__}: {error}")
@@ -122,7 +138,7 @@ def _collect(item: tuple[Future, list[Record]], report: IngestReport, bar) -> No
     future, records = item
     error = future.result()  # non-transient errors propagate from here
     if isinstance(error, BaseException):
-        _fail(report, [r.document.id for r in records], error)
+        _fail(report, [_name(r.document) for r in records], error)
     else:
         report.ingested += len(records)
     bar.update(len(records))

@@ -65,6 +65,18 @@ def test_reingest_is_idempotent(connector):
 def test_texts_without_ids_get_content_ids_and_duplicates_are_stored_once(connector):
     report = connector.ingest(["same text here", "same text here", "another text"], show_progress=False)
     assert report.ingested == 2 and connector.count() == 2
+    # a duplicate in a later batch of the same run is skipped, not counted twice
+    report = connector.ingest(["fresh one", "fresh two", "fresh one"], batch_size=2, show_progress=False)
+    assert (report.ingested, report.skipped) == (2, 1) and connector.count() == 4
+
+
+def test_one_id_for_two_different_texts_is_refused_before_its_batch_is_written(connector):
+    rows = [{"id": "a", "text": "first text"}, {"id": "b", "text": "second text"}, {"id": "a", "text": "other text"}]
+    with pytest.raises(LensInputError, match=r"id='a' comes twice in this ingestion with different texts"):
+        connector.ingest(rows, batch_size=2, show_progress=False)
+    assert connector.count() == 2  # the first batch was complete and is kept; the bad one wrote nothing
+    with pytest.raises(LensInputError, match=r"id='a' comes twice"):
+        connector.ingest(rows[::-1], show_progress=False)  # within one batch too
 
 
 @pytest.mark.parametrize("fusion", ["rrf", "dbsf", "weighted"])
