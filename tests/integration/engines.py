@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-ENGINES = ["qdrant-edge", "qdrant-local", "milvus-lite"]
-if os.environ.get("QDRANT_URL"):
-    ENGINES.append("qdrant-server")
-if os.environ.get("MILVUS_URI"):
-    ENGINES.append("milvus-server")
+EMBEDDED = ["qdrant-edge", "qdrant-local", "milvus-lite"]
+SERVERS = {"qdrant-server": "QDRANT_URL", "milvus-server": "MILVUS_URI"}
+# the engines a test loops over: the embedded ones, and each server whose address is set
+ENGINES = EMBEDDED + [name for name, variable in SERVERS.items() if os.environ.get(variable)]
+# the engines a test is parametrised over: a server without its address shows up as skipped, with the reason
+ENGINE_PARAMS = EMBEDDED + [
+    pytest.param(name, marks=pytest.mark.skipif(not os.environ.get(variable),
+                                                reason=f"set {variable} to run the contract against a real server"))
+    for name, variable in SERVERS.items()
+]
 
 
 def open_connector(engine: str, where: Path, collection: str = "docs", **options):
@@ -29,7 +34,3 @@ def open_connector(engine: str, where: Path, collection: str = "docs", **options
     if engine == "milvus-server":
         return MilvusConnector(os.environ["MILVUS_URI"], f"{collection}_{where.name}".replace("-", "_"), **options)
     raise ValueError(engine)
-
-
-def engine_params():
-    return pytest.mark.parametrize("engine", ENGINES)

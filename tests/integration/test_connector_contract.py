@@ -14,7 +14,7 @@ import pytest
 
 from lens_vdb import LensEncoder, LensInputError, LensSchemaError
 from lens_vdb.connectors import Document, point_id
-from tests.integration.engines import ENGINES, open_connector
+from tests.integration.engines import ENGINE_PARAMS, ENGINES, open_connector
 
 TOPICS = ["business", "sport", "tech"]
 TEXTS = [
@@ -38,7 +38,7 @@ def encoder(built_dirs):
     return LensEncoder(built_dirs["llama"])
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=ENGINE_PARAMS)
 def connector(request, tmp_path, encoder, minilm):
     with open_connector(request.param, tmp_path, encoder=encoder, dense=minilm, task="sts", sparse_top=8) as c:
         yield c
@@ -195,7 +195,7 @@ def test_nan_and_wrong_dimension_from_the_dense_embedder_are_refused(tmp_path, e
             c.ingest(["text"], show_progress=False)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 def test_reopening_with_another_schema_is_a_clear_error(tmp_path, engine, encoder, minilm, built_dirs):
     open_connector(engine, tmp_path, encoder=encoder, dense=minilm).close()
     with pytest.raises(LensSchemaError, match="another schema"):
@@ -287,7 +287,7 @@ def test_documents_are_read_from_jsonl_csv_and_folders(tmp_path, encoder, minilm
             c.ingest(tmp_path / "bad.jsonl", show_progress=False)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
 def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm, engine):
     from tests.event_loop import run_counting_ticks
 
