@@ -104,7 +104,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
                 store.shard.query(qe.QueryRequest(limit=10, query=qe.Query.Nearest(lq.tolist(), using="lens")))
                 single.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                store.query(QueryVectors(lq.tolist(), dq.tolist()), limit=10, prefetch_limit=50, fusion="rrf",
+                store.query(QueryVectors(lq.tolist(), dq.tolist()), limit=10, prefetch_limits=(50, 50), fusion="rrf",
                             weights=(1.0, 1.0), rrf_k=60, lens_route="lens", filter=None)
                 hybrid.append(time.perf_counter() - t)
             base = np.percentile(single, 50)
@@ -147,7 +147,7 @@ def milvus_latency(records, lens_queries, dense_queries, k: int, dense_dim: int,
         store.client.search("bench", [lq.tolist()], anns_field="lens", limit=10, search_params={"metric_type": "COSINE"})
         single.append(time.perf_counter() - t)
         t = time.perf_counter()
-        store.query(QueryVectors(lq.tolist(), dq.tolist()), limit=10, prefetch_limit=50, fusion="rrf",
+        store.query(QueryVectors(lq.tolist(), dq.tolist()), limit=10, prefetch_limits=(50, 50), fusion="rrf",
                     weights=(1.0, 1.0), rrf_k=60, lens_route="lens", filter=None)
         hybrid.append(time.perf_counter() - t)
     store.close()

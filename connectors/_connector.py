@@ -86,7 +86,7 @@ class LensConnector:
     # ---- search ----------------------------------------------------------------------------
 
     def search(self, query: str, *, limit: int = 10, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
-               rrf_k: int = 60, prefetch_limit: int | None = None, use_sparse: bool = False,
+               rrf_k: int = 60, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None) -> list[Hit]:
         """Hybrid search in one engine query: prefetch on ``lens`` (or ``lens_sparse``) and ``dense``, then fuse.
 
@@ -94,14 +94,16 @@ class LensConnector:
         from 1, the same on every engine; per-route ``weights`` on Qdrant),
         ``"dbsf"`` (distribution-based score fusion) or ``"weighted"`` (``w_lens * cos_lens +
         w_dense * cos_dense``; at 1:1 it ranks like the paper's concatenation of the two
-        normalised vectors). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or
+        normalised vectors). ``prefetch_limit``: candidates per route, one number for both or
+        ``(lens, dense)`` (default ``max(5 * limit, 50)``). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or
         ``{"topic": ["sport", "tech"]}``.
         """
         vectors, options = self._prepare(query, limit, fusion, weights, rrf_k, prefetch_limit, use_sparse, filter, task)
         return [self._hit(s, vectors, explain) for s in self.store.query(vectors, **options)]
 
     async def asearch(self, query: str, *, limit: int = 10, fusion: str = "rrf",
-                      weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60, prefetch_limit: int | None = None,
+                      weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60,
+                      prefetch_limit: int | tuple[int, int] | None = None,
                       use_sparse: bool = False, filter: dict[str, Any] | None = None, explain: bool = False,
                       task: str | None = None) -> list[Hit]:
         """:meth:`search` without blocking the event loop.
@@ -119,7 +121,7 @@ class LensConnector:
         return [self._hit(s, vectors, explain) for s in stored]
 
     def _prepare(self, query: str, limit: int, fusion: str, weights: tuple[float, float], rrf_k: int,
-                 prefetch_limit: int | None, use_sparse: bool, filter: dict[str, Any] | None,
+                 prefetch_limit: int | tuple[int, int] | None, use_sparse: bool, filter: dict[str, Any] | None,
                  task: str | None) -> tuple[QueryVectors, dict[str, Any]]:
         """Validate a search and encode the query: the part shared by sync and async search."""
         if not isinstance(query, str) or not query.strip():
@@ -135,7 +137,7 @@ class LensConnector:
         vectors = QueryVectors(lens.tolist(), self.dense.embed_query(query).tolist(),
                                sparse.indices.tolist() if sparse is not None else None,
                                sparse.values.tolist() if sparse is not None else None)
-        options = {"limit": limit, "prefetch_limit": prefetch_limit or max(limit * 5, 50), "fusion": fusion,
+        options = {"limit": limit, "prefetch_limits": _prefetch_limits(prefetch_limit, limit), "fusion": fusion,
                    "weights": tuple(weights), "rrf_k": rrf_k, "lens_route": LENS_SPARSE if use_sparse else LENS,
                    "filter": filter}
         return vectors, options
@@ -178,3 +180,12 @@ class LensConnector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+def _prefetch_limits(prefetch_limit: int | tuple[int, int] | None, limit: int) -> tuple[int, int]:
+    """Candidates per route, (lens, dense)."""
+    if prefetch_limit is None:
+        return (max(limit * 5, 50),) * 2
+    limits = (prefetch_limit,) * 2 if isinstance(prefetch_limit, int) else tuple(prefetch_limit)
+    if len(limits) != 2 or not all(isinstance(n, int) and n >= 1 for n in limits):
+        raise LensInputError(f"prefetch_limit must be a positive int or (lens, dense) ints, got {prefetch_limit!r}")
+    return limits  # type: ignore[return-value]

@@ -153,7 +153,7 @@ class MilvusStore:
         return self._async[1]
 
     def _search_request(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> tuple[list[Any], Any, int]:
         pm = self.pm
@@ -161,12 +161,12 @@ class MilvusStore:
         if lens_route == LENS_SPARSE:
             lens_request = pm.AnnSearchRequest(data=[dict(zip(vectors.sparse_indices, vectors.sparse_values))],
                                                anns_field=LENS_SPARSE, param={"metric_type": "IP"},
-                                               limit=prefetch_limit, expr=expr)
+                                               limit=prefetch_limits[0], expr=expr)
         else:
             lens_request = pm.AnnSearchRequest(data=[vectors.lens], anns_field=LENS, param={"metric_type": "COSINE"},
-                                               limit=prefetch_limit, expr=expr)
+                                               limit=prefetch_limits[0], expr=expr)
         dense_request = pm.AnnSearchRequest(data=[vectors.dense], anns_field=DENSE, param={"metric_type": "COSINE"},
-                                            limit=prefetch_limit, expr=expr)
+                                            limit=prefetch_limits[1], expr=expr)
         if fusion == "dbsf":
             raise LensInputError("Milvus has no DBSF fusion; use fusion='rrf' or 'weighted'.")
         if fusion == "rrf":

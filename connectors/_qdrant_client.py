@@ -118,10 +118,10 @@ class ClientStore:
             return int(self.client.count(self.collection, exact=True).count)
 
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
-        request = self._query_request(vectors, limit, prefetch_limit, fusion, weights, rrf_k, lens_route, filter)
+        request = self._query_request(vectors, limit, prefetch_limits, fusion, weights, rrf_k, lens_route, filter)
         with self._turn:
             return self._hits(self.client.query_points(self.collection, **request))
 
@@ -132,7 +132,7 @@ class ClientStore:
         request = self._query_request(vectors, **options)
         return self._hits(await self.async_client.query_points(self.collection, **request))
 
-    def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limit: int, fusion: str,
+    def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limits: tuple[int, int], fusion: str,
                        weights: tuple[float, float], rrf_k: int, lens_route: str,
                        filter: dict[str, Any] | None) -> dict[str, Any]:
         m = self.models
@@ -140,8 +140,8 @@ class ClientStore:
         lens_query: Any = (m.SparseVector(indices=vectors.sparse_indices, values=vectors.sparse_values)
                            if lens_route == LENS_SPARSE else vectors.lens)
         prefetch = [
-            m.Prefetch(query=lens_query, using=lens_route, limit=prefetch_limit, filter=condition),
-            m.Prefetch(query=vectors.dense, using=DENSE, limit=prefetch_limit, filter=condition),
+            m.Prefetch(query=lens_query, using=lens_route, limit=prefetch_limits[0], filter=condition),
+            m.Prefetch(query=vectors.dense, using=DENSE, limit=prefetch_limits[1], filter=condition),
         ]
         return {"prefetch": prefetch, "query": self._fusion(fusion, weights, rrf_k), "query_filter": condition,
                 "limit": limit, "with_payload": True, "with_vectors": [LENS, DENSE]}

@@ -83,7 +83,7 @@ class EdgeStore:
         return int(self.shard.count(self.qe.CountRequest(exact=True)))
 
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         qe = self.qe
@@ -94,8 +94,8 @@ class EdgeStore:
         else:
             lens_query = qe.Query.Nearest(vectors.lens, using=LENS)
         prefetches = [
-            qe.Prefetch(limit=prefetch_limit, query=lens_query, filter=condition),
-            qe.Prefetch(limit=prefetch_limit, query=qe.Query.Nearest(vectors.dense, using=DENSE), filter=condition),
+            qe.Prefetch(limit=prefetch_limits[0], query=lens_query, filter=condition),
+            qe.Prefetch(limit=prefetch_limits[1], query=qe.Query.Nearest(vectors.dense, using=DENSE), filter=condition),
         ]
         request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=self._fusion(fusion, weights, rrf_k),
                                   filter=condition, with_payload=True, with_vector=[LENS, DENSE])

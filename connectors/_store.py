@@ -51,7 +51,7 @@ class Store(Protocol):
         """Write records (insert or overwrite by id) durably."""
 
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limit: int, fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         """One hybrid query: prefetch on the LENS route and ``dense``, fused by the engine."""

@@ -105,6 +105,13 @@ def test_fused_scores_follow_the_route_scores_and_weights(connector):
                                               abs=2e-3)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     hits = connector.search(query, fusion="rrf", rrf_k=10, limit=8, prefetch_limit=8)
+    by_lens = [h.doc_id for h in sorted(hits, key=lambda h: -h.scores["lens"])]
+    by_dense = [h.doc_id for h in sorted(hits, key=lambda h: -h.scores["dense"])]
+    for n_lens, n_dense in ((1, 3), (3, 1)):  # each route its own candidate count
+        fused = connector.search(query, fusion="rrf", limit=8, prefetch_limit=(n_lens, n_dense))
+        assert {h.doc_id for h in fused} == set(by_lens[:n_lens]) | set(by_dense[:n_dense])
+    with pytest.raises(LensInputError, match="prefetch_limit must be"):
+        connector.search(query, prefetch_limit=(0, 5))
     rank = {route: {h.doc_id: r for r, h in enumerate(sorted(hits, key=lambda h: -h.scores[route]), 1)}
             for route in ("lens", "dense")}
     for hit in hits:
