@@ -34,7 +34,8 @@ class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
-                 consistency_level: str = "Strong", index_type: str | None = None, timeout: float = 30,
+                 consistency_level: str = "Strong", index_type: str | dict[str, str] | None = None,
+                 timeout: float = 30,
                  norm_score: bool = False) -> None:
         pymilvus = require("pymilvus", "milvus")
         self.pm = pymilvus
@@ -43,7 +44,7 @@ class MilvusStore:
         self.token = token or os.environ.get("MILVUS_TOKEN", "")
         self._async: tuple[Any, Any] | None = None
         self.remote = uri.startswith(("http://", "https://", "tcp://", "grpc://"))
-        self.index_type = index_type or DEFAULT_INDEX["server" if self.remote else "lite"]
+        self.index_types = _index_types(index_type, DEFAULT_INDEX["server" if self.remote else "lite"])
         self.shards, self.consistency_level = shards, consistency_level
         self._where = uri.split("@")[-1]
         try:
@@ -75,8 +76,8 @@ class MilvusStore:
         schema.add_field(LENS, DataType.FLOAT_VECTOR, dim=spec.k)
         schema.add_field(DENSE, DataType.FLOAT_VECTOR, dim=spec.dense_dim)
         index = self.client.prepare_index_params()
-        index.add_index(LENS, index_type=self.index_type, metric_type="COSINE")
-        index.add_index(DENSE, index_type=self.index_type, metric_type="COSINE")
+        for name in (LENS, DENSE):
+            index.add_index(name, index_type=self.index_types[name], metric_type="COSINE")
         if spec.sparse_top:
             schema.add_field(LENS_SPARSE, DataType.SPARSE_FLOAT_VECTOR)
             index.add_index(LENS_SPARSE, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
@@ -215,7 +216,8 @@ class MilvusConnector(LensConnector):
     ``location`` is a Milvus Lite file (default ``"./lens-vdb-milvus.db"``, the embedded engine) or
     a server URI (``"http://host:19530"``, ``token`` or ``MILVUS_TOKEN``). ``shards`` and
     ``consistency_level`` pass through to collection creation; ``index_type`` defaults to FLAT on
-    Milvus Lite and AUTOINDEX on servers (the sparse field always uses SPARSE_INVERTED_INDEX).
+    Milvus Lite and AUTOINDEX on servers, for both dense fields or per field
+    (``{"lens": "HNSW", "dense": "IVF_FLAT"}``); the sparse field always uses SPARSE_INVERTED_INDEX.
     Fusion: ``"rrf"`` (RRFRanker(k)) or ``"weighted"`` (WeightedRanker over raw cosines, or
     ``norm_score=True`` to let Milvus normalise them first). ``asearch`` uses AsyncMilvusClient.
     """
@@ -224,7 +226,8 @@ class MilvusConnector(LensConnector):
                  encoder: LensEncoder | str | None = None, dense: Any = None, task: str | None = None,
                  sparse_top: int = 0, token: str | None = None, shards: int | None = None,
                  consistency_level: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong",
-                 index_type: str | None = None, norm_score: bool = False, timeout: float = 30) -> None:
+                 index_type: str | dict[str, str] | None = None, norm_score: bool = False,
+                 timeout: float = 30) -> None:
         if not collection.replace("_", "").isalnum():
             raise LensInputError(f"Milvus collection names are letters, digits and '_'; got {collection!r}.")
         self.location, self.collection = str(location), collection
@@ -243,3 +246,14 @@ def _stored_spec(text: str | None) -> dict[str, Any] | None:
         return json.loads(text or "")
     except ValueError:
         return None
+
+
+def _index_types(index_type: str | dict[str, str] | None, default: str) -> dict[str, str]:
+    """The index of each dense field: one type for both, or ``{"lens": ..., "dense": ...}`` (others default)."""
+    if index_type is None or isinstance(index_type, str):
+        return {LENS: index_type or default, DENSE: index_type or default}
+    unknown = set(index_type) - {LENS, DENSE}
+    if unknown:
+        raise LensInputError(f"index_type names {sorted(unknown)}; it takes {LENS!r} and {DENSE!r} (the sparse "
+                             "field always uses SPARSE_INVERTED_INDEX).")
+    return {LENS: index_type.get(LENS, default), DENSE: index_type.get(DENSE, default)}

@@ -99,3 +99,19 @@ def test_milvus_limits_are_enforced_and_large_inserts_are_chunked(tmp_path, buil
         assert c.count() == 7
     with pytest.raises(LensInputError, match="letters, digits and '_'"):
         MilvusConnector(tmp_path / "x.db", "bad-name", encoder=str(built_dirs["llama"]), dense=minilm)
+
+
+def test_the_index_of_each_dense_field_can_be_chosen(tmp_path, built_dirs, minilm):
+    from lens_vdb import LensInputError
+
+    options = {"encoder": str(built_dirs["llama"]), "dense": minilm, "sparse_top": 4}
+    with MilvusConnector(tmp_path / "index.db", "per_field", index_type={"lens": "HNSW", "dense": "IVF_FLAT"},
+                         **options) as c:
+        c.ingest(["interest rates rose", "the striker scored twice", "a faster phone chip"], show_progress=False)
+        assert c.search("interest rates", limit=1, fusion="rrf")[0].text == "interest rates rose"
+        client = c.store.client
+        kinds = {name: client.describe_index("per_field", index_name=name)["index_type"]
+                 for name in ("lens", "dense", "lens_sparse")}
+    assert kinds == {"lens": "HNSW", "dense": "IVF_FLAT", "lens_sparse": "SPARSE_INVERTED_INDEX"}
+    with pytest.raises(LensInputError, match=r"index_type names \['text'\]"):
+        MilvusConnector(tmp_path / "index.db", "other", index_type={"text": "HNSW"}, **options)
