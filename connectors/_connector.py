@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,15 +51,31 @@ class LensConnector:
         Idempotent and resumable: documents already stored (same id, or same text when there is
         no id) are skipped, so a re-run after a crash ends with every document stored once.
         """
+        return self._ingest_into(self.store, source, batch_size=batch_size, write_workers=write_workers,
+                                 max_retries=max_retries, show_progress=show_progress, text_field=text_field,
+                                 id_field=id_field)
+
+    def _ingest_into(self, store: Store, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
+                     max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
+                     id_field: str = "id") -> IngestReport:
         total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
         documents = read_documents(source, text_field=text_field, id_field=id_field)
-        return ingest_documents(self.store, documents, self._records, batch_size=batch_size,
+        return ingest_documents(store, documents, self._records, batch_size=batch_size,
                                 write_workers=write_workers, max_retries=max_retries,
                                 show_progress=show_progress, total=total)
 
     async def aingest(self, source: DocumentSource, **options: Any) -> IngestReport:
-        """:meth:`ingest` in a worker thread: the event loop is never blocked."""
-        return await asyncio.to_thread(self.ingest, source, **options)
+        """:meth:`ingest` without blocking the event loop.
+
+        The same pipeline runs in a worker thread (reading, encoding, retries, report); on an engine
+        with an async client (Qdrant servers: AsyncQdrantClient; Milvus: AsyncMilvusClient) its
+        store calls are coroutines run on this event loop, so writes share the application's client
+        loop instead of a second connection pool.
+        """
+        store = self.store
+        if getattr(store, "native_async", False):
+            store = _OnLoop(store, asyncio.get_running_loop())
+        return await asyncio.to_thread(self._ingest_into, store, source, **options)
 
     def _records(self, documents: list[Document]) -> list[Record]:
         texts = [d.text for d in documents]
@@ -189,3 +206,23 @@ def _prefetch_limits(prefetch_limit: int | tuple[int, int] | None, limit: int) -
     if len(limits) != 2 or not all(isinstance(n, int) and n >= 1 for n in limits):
         raise LensInputError(f"prefetch_limit must be a positive int or (lens, dense) ints, got {prefetch_limit!r}")
     return limits  # type: ignore[return-value]
+
+
+class _OnLoop:
+    """A store whose lookups and writes run as its async client's coroutines on ``loop``.
+
+    The ingest pipeline calls it from a worker thread and waits for each call; the event loop
+    stays free meanwhile. Everything else is the wrapped store's.
+    """
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        self.store, self.loop = store, loop
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        return asyncio.run_coroutine_threadsafe(self.store.aexisting_ids(ids), self.loop).result()
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        asyncio.run_coroutine_threadsafe(self.store.aupsert(records), self.loop).result()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)

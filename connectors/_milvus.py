@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,24 +109,19 @@ class MilvusStore:
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return {row["id"] for row in self.client.get(self.collection, ids=list(ids), output_fields=["id"])}
 
+    async def aexisting_ids(self, ids: Sequence[str]) -> set[str]:
+        """:meth:`existing_ids` through AsyncMilvusClient."""
+        rows = await self._async_client().get(self.collection, ids=list(ids), output_fields=["id"])
+        return {row["id"] for row in rows}
+
     def upsert(self, records: Sequence[Record]) -> None:
-        rows, size = [], 0
-        for record in records:
-            if len(record.document.text.encode()) > MAX_TEXT_BYTES:
-                raise LensInputError(f"Document id={record.document.id!r} has over {MAX_TEXT_BYTES} bytes of text, "
-                                     "Milvus' VARCHAR limit; split it into chunks.")
-            row: dict[str, Any] = {"id": record.id, "doc_id": record.document.id, "text": record.document.text,
-                                   "metadata": record.document.metadata, LENS: record.lens, DENSE: record.dense}
-            if record.sparse_indices is not None:
-                row[LENS_SPARSE] = dict(zip(record.sparse_indices, record.sparse_values))
-            row_bytes = 4 * (len(record.lens) + len(record.dense)) + len(row["text"].encode()) + 1024
-            if rows and size + row_bytes > MAX_MESSAGE_BYTES:
-                self.client.upsert(self.collection, rows)
-                rows, size = [], 0
-            rows.append(row)
-            size += row_bytes
-        if rows:
+        for rows in _messages(records):
             self.client.upsert(self.collection, rows)
+
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        """:meth:`upsert` through AsyncMilvusClient."""
+        for rows in _messages(records):
+            await self._async_client().upsert(self.collection, rows)
 
     def count(self) -> int:
         return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
@@ -257,3 +252,26 @@ def _index_types(index_type: str | dict[str, str] | None, default: str) -> dict[
         raise LensInputError(f"index_type names {sorted(unknown)}; it takes {LENS!r} and {DENSE!r} (the sparse "
                              "field always uses SPARSE_INVERTED_INDEX).")
     return {LENS: index_type.get(LENS, default), DENSE: index_type.get(DENSE, default)}
+
+
+def _messages(records: Sequence[Record]) -> Iterator[list[dict[str, Any]]]:
+    """Rows for Milvus, in messages kept under the gRPC cap (``MAX_MESSAGE_BYTES``)."""
+    for record in records:  # all checked before the first message goes out: nothing half-written
+        if len(record.document.text.encode()) > MAX_TEXT_BYTES:
+            raise LensInputError(f"Document id={record.document.id!r} has over {MAX_TEXT_BYTES} bytes of text, "
+                                 "Milvus' VARCHAR limit; split it into chunks.")
+    rows: list[dict[str, Any]] = []
+    size = 0
+    for record in records:
+        row: dict[str, Any] = {"id": record.id, "doc_id": record.document.id, "text": record.document.text,
+                               "metadata": record.document.metadata, LENS: record.lens, DENSE: record.dense}
+        if record.sparse_indices is not None:
+            row[LENS_SPARSE] = dict(zip(record.sparse_indices, record.sparse_values))
+        row_bytes = 4 * (len(record.lens) + len(record.dense)) + len(row["text"].encode()) + 1024
+        if rows and size + row_bytes > MAX_MESSAGE_BYTES:
+            yield rows
+            rows, size = [], 0
+        rows.append(row)
+        size += row_bytes
+    if rows:
+        yield rows

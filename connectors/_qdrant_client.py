@@ -102,7 +102,21 @@ class ClientStore:
             found = self.client.retrieve(self.collection, list(ids), with_payload=False, with_vectors=False)
         return {str(p.id) for p in found}
 
+    async def aexisting_ids(self, ids: Sequence[str]) -> set[str]:
+        """:meth:`existing_ids` through AsyncQdrantClient (servers only)."""
+        found = await self._async().retrieve(self.collection, list(ids), with_payload=False, with_vectors=False)
+        return {str(p.id) for p in found}
+
     def upsert(self, records: Sequence[Record]) -> None:
+        points = self._points(records)
+        with self._turn:
+            self.client.upsert(self.collection, points, wait=True)
+
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        """:meth:`upsert` through AsyncQdrantClient (servers only)."""
+        await self._async().upsert(self.collection, self._points(records), wait=True)
+
+    def _points(self, records: Sequence[Record]) -> list[Any]:
         m = self.models
         points = []
         for record in records:
@@ -110,8 +124,12 @@ class ClientStore:
             if record.sparse_indices is not None:
                 vector[LENS_SPARSE] = m.SparseVector(indices=record.sparse_indices, values=record.sparse_values)
             points.append(m.PointStruct(id=record.id, vector=vector, payload=record.payload))
-        with self._turn:
-            self.client.upsert(self.collection, points, wait=True)
+        return points
+
+    def _async(self) -> Any:
+        if self.async_client is None:
+            raise RuntimeError("the async forms are for Qdrant servers; local mode runs in a worker thread")
+        return self.async_client
 
     def count(self) -> int:
         with self._turn:
@@ -127,10 +145,8 @@ class ClientStore:
 
     async def aquery(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
         """:meth:`query` through ``AsyncQdrantClient`` (servers only: local mode allows one client per folder)."""
-        if self.async_client is None:
-            raise RuntimeError("aquery is for Qdrant servers; local mode runs queries in a worker thread")
         request = self._query_request(vectors, **options)
-        return self._hits(await self.async_client.query_points(self.collection, **request))
+        return self._hits(await self._async().query_points(self.collection, **request))
 
     def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limits: tuple[int, int], fusion: str,
                        weights: tuple[float, float], rrf_k: int, lens_route: str,

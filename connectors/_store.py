@@ -35,8 +35,8 @@ class StoredHit:
 class Store(Protocol):
     """One collection in one engine.
 
-    An engine with an async client sets ``native_async = True`` and adds ``async aquery(...)``
-    taking the arguments of :meth:`query`.
+    An engine with an async client sets ``native_async = True`` and adds the coroutines
+    ``aquery(...)`` (the arguments of :meth:`query`), ``aexisting_ids(ids)`` and ``aupsert(records)``.
     """
 
     native_async: bool

@@ -307,6 +307,19 @@ def test_async_forms_do_not_block_the_event_loop(tmp_path, encoder, minilm, engi
         assert {h.metadata["topic"] for h in filtered} == {"sport"}
 
 
+def test_async_ingest_on_milvus_goes_through_async_milvus_client(tmp_path, encoder, minilm):
+    import asyncio
+
+    with open_connector("milvus-lite", tmp_path, encoder=encoder, dense=minilm) as c:
+        assert c.store._async is None  # the sync forms never make one
+        report = asyncio.run(c.aingest(docs(), batch_size=3, show_progress=False))
+        assert report.ingested == 8 and c.count() == 8
+        loop_client = c.store._async
+        assert loop_client is not None and type(loop_client[1]).__name__ == "AsyncMilvusClient"
+        again = asyncio.run(c.aingest(docs(), batch_size=3, show_progress=False))  # lookups through it as well
+        assert (again.ingested, again.skipped) == (0, 8) and c.store._async is not loop_client
+
+
 def test_documents_type_is_accepted(connector):
     report = connector.ingest([Document("x", "a typed document", {"topic": "tech"})], show_progress=False)
     assert report.ingested == 1
@@ -334,11 +347,16 @@ def test_a_dead_server_is_a_connection_error(encoder, minilm):
 
 
 @pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="set QDRANT_URL to test AsyncQdrantClient on a server")
-def test_async_search_on_a_server_uses_async_qdrant_client(tmp_path, encoder, minilm):
+def test_async_forms_on_a_server_use_async_qdrant_client(tmp_path, encoder, minilm):
     import asyncio
 
     with open_connector("qdrant-server", tmp_path, encoder=encoder, dense=minilm, task="sts") as c:
         assert c.store.async_client is not None
-        c.ingest(docs(), show_progress=False)
-        hits = asyncio.run(c.asearch(TEXTS[3], limit=2, filter={"topic": "business"}))
+
+        async def ingest_then_search():  # one event loop, as an application has
+            report = await c.aingest(docs(), batch_size=3, show_progress=False)  # writes via AsyncQdrantClient
+            return report, await c.asearch(TEXTS[3], limit=2, filter={"topic": "business"})
+
+        report, hits = asyncio.run(ingest_then_search())
+        assert report.ingested == 8 and c.count() == 8
         assert hits[0].doc_id == "d3"
