@@ -51,18 +51,15 @@ class LensConnector:
         Idempotent and resumable: documents already stored (same id, or same text when there is
         no id) are skipped, so a re-run after a crash ends with every document stored once.
         """
-        return self._ingest_into(self.store, source, batch_size=batch_size, write_workers=write_workers,
-                                 max_retries=max_retries, show_progress=show_progress, text_field=text_field,
-                                 id_field=id_field)
+        return self._ingest_into(self.store, source, text_field=text_field, id_field=id_field, batch_size=batch_size,
+                                 write_workers=write_workers, max_retries=max_retries, show_progress=show_progress)
 
-    def _ingest_into(self, store: Store, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
-                     max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
-                     id_field: str = "id") -> IngestReport:
+    def _ingest_into(self, store: Store, source: DocumentSource, *, text_field: str = "text", id_field: str = "id",
+                     **pipeline: Any) -> IngestReport:
+        """Read ``source`` and run the pipeline into ``store`` (``pipeline``: its batch, retry, progress options)."""
         total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
         documents = read_documents(source, text_field=text_field, id_field=id_field)
-        return ingest_documents(store, documents, self._records, batch_size=batch_size,
-                                write_workers=write_workers, max_retries=max_retries,
-                                show_progress=show_progress, total=total)
+        return ingest_documents(store, documents, self._records, total=total, **pipeline)
 
     async def aingest(self, source: DocumentSource, **options: Any) -> IngestReport:
         """:meth:`ingest` without blocking the event loop.
