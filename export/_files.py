@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["save_graph", "uses_external_data", "needs_external_data", "PROTOBUF_LIMIT"]
+__all__ = ["save_graph", "uses_external_data", "has_external_tensors", "needs_external_data", "PROTOBUF_LIMIT"]
 
 PROTOBUF_LIMIT = 2**31 - 1
 _HEADROOM = 64 * 2**20  # the graph's nodes and names beside its tensors
@@ -22,8 +22,8 @@ def needs_external_data(graph: Any) -> bool:
     return tensors + _HEADROOM > PROTOBUF_LIMIT
 
 
-def save_graph(graph: Any, path: Path, *, external: bool | None) -> bool:
-    """Save ``graph`` to ``path``, replacing any earlier data file; returns whether data went external.
+def save_graph(graph: Any, path: Path, *, external: bool | None) -> None:
+    """Save ``graph`` to ``path``, replacing any earlier data file.
 
     ``external=None`` puts the tensors in ``<name>_data`` only when the graph is over 2 GB.
     """
@@ -37,13 +37,17 @@ def save_graph(graph: Any, path: Path, *, external: bool | None) -> bool:
                   location=f"{path.name}_data", size_threshold=1024, convert_attribute=True)
     else:
         onnx.save(graph, str(path))
-    return external
 
 
 def uses_external_data(path: Path) -> bool:
     """Whether the graph at ``path`` keeps any tensor in an external file."""
     import onnx
+
+    return has_external_tensors(onnx.load(str(path), load_external_data=False))
+
+
+def has_external_tensors(graph: Any) -> bool:
+    """Whether an ``onnx.ModelProto`` refers to any tensor kept in an external file."""
     from onnx.external_data_helper import uses_external_data as tensor_is_external
 
-    graph = onnx.load(str(path), load_external_data=False)
     return any(tensor_is_external(t) for t in graph.graph.initializer)

@@ -28,7 +28,7 @@ import numpy as np
 from lens_vdb._deps import require
 from lens_vdb._onnx_runtime import GRAPH_NAME
 
-from ._files import save_graph
+from ._files import has_external_tensors, save_graph
 
 __all__ = ["quantize_graph", "head_nodes", "BLOCK_SIZE"]
 
@@ -36,21 +36,19 @@ BLOCK_SIZE = 128
 
 
 def quantize_graph(directory: Path, method: str, *, backbone_config: Any, head_weight: np.ndarray,
-                   external: bool | None) -> bool:
-    """Replace ``directory/model.onnx`` by its int8 form (``method``: "int8" or "int8-dynamic").
-
-    Returns whether the graph's data went to an external file.
-    """
+                   external: bool | None) -> None:
+    """Replace ``directory/model.onnx`` by its int8 form (``method``: "int8" or "int8-dynamic")."""
     source = directory / GRAPH_NAME
     excluded = head_nodes(source, head_weight)
     if method == "int8":
-        return _blockwise_int8(source, excluded, external)
-    if method == "int8-dynamic":
-        return _dynamic_int8(directory, excluded, backbone_config, external)
-    raise ValueError(f"unknown quantization {method!r}")
+        _blockwise_int8(source, excluded, external)
+    elif method == "int8-dynamic":
+        _dynamic_int8(directory, excluded, backbone_config, external)
+    else:
+        raise ValueError(f"unknown quantization {method!r}")
 
 
-def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> bool:
+def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> None:
     require("onnx_ir", "onnx")  # onnxruntime's MatMulNBits quantizer is written over onnx-ir
     import onnx
 
@@ -68,10 +66,10 @@ def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) ->
         quantizer.process()
     finally:
         chatty.setLevel(level)
-    return save_graph(quantizer.model.model, source, external=external)
+    save_graph(quantizer.model.model, source, external=external)
 
 
-def _dynamic_int8(directory: Path, excluded: list[str], backbone_config: Any, external: bool | None) -> bool:
+def _dynamic_int8(directory: Path, excluded: list[str], backbone_config: Any, external: bool | None) -> None:
     require("optimum.onnxruntime", "onnx")
     import onnx
     from optimum.onnxruntime import ORTQuantizer
@@ -84,10 +82,9 @@ def _dynamic_int8(directory: Path, excluded: list[str], backbone_config: Any, ex
     ORTQuantizer(source, config=backbone_config).quantize(
         save_dir=work, quantization_config=config, use_external_data_format=big)
     quantized = onnx.load(str(next(work.glob("*.onnx"))))  # loads its external data, if any
-    written = save_graph(quantized, source, external=external)
+    save_graph(quantized, source, external=external)
     shutil.move(str(work / "ort_config.json"), str(directory / "ort_config.json"))  # the quantization settings
     shutil.rmtree(work)
-    return written
 
 
 def head_nodes(graph_path: Path, head_weight: np.ndarray) -> list[str]:
@@ -102,17 +99,11 @@ def head_nodes(graph_path: Path, head_weight: np.ndarray) -> list[str]:
     graph = onnx.load(str(graph_path), load_external_data=False)
     shapes = {head_weight.shape, head_weight.T.shape}
     candidates = {t.name for t in graph.graph.initializer if tuple(t.dims) in shapes}
-    if _has_external(graph):
+    if has_external_tensors(graph):
         onnx.load_external_data_for_model(graph, str(graph_path.parent))
     head = {t.name for t in graph.graph.initializer if t.name in candidates
             and _same(numpy_helper.to_array(t), head_weight)}
     return [n.name for n in graph.graph.node if n.op_type == "MatMul" and head & set(n.input)]
-
-
-def _has_external(graph: Any) -> bool:
-    from onnx.external_data_helper import uses_external_data
-
-    return any(uses_external_data(t) for t in graph.graph.initializer)
 
 
 def _same(tensor: np.ndarray, head_weight: np.ndarray) -> bool:
