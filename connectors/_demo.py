@@ -8,6 +8,7 @@ from pathlib import Path
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
 from lens_vdb._default import default_model_dir
+from lens_vdb._onnx_runtime import MANIFEST_NAME
 
 from ._qdrant import QdrantConnector
 
@@ -42,7 +43,7 @@ def _encoder(backend: str, max_length: int) -> LensEncoder:
 
     source = default_model_dir()
     graph = source.with_name(f"{source.name}-onnx-int8")
-    if not (graph / "manifest.json").is_file():  # exported, validated and moved into place once
+    if not (graph / MANIFEST_NAME).is_file():  # exported, validated and moved into place once
         print(f"exporting the default model to an int8 ONNX graph at {graph} (once, about 30 s)")
         export_onnx(source, graph, quantize="int8", overwrite=True)
     return LensEncoder(graph, backend="onnx", max_length=max_length)
