@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -31,7 +31,8 @@ class Manifest:
     """Written as ``manifest.json`` beside the graph, only after validation passed.
 
     ``max_abs_diff`` and ``min_cosine`` compare the exported graph with the torch model on the
-    validation texts; ``source_model_hash`` is :func:`model_hash` of the model that was exported.
+    validation texts; ``retrieval`` (int8 graphs) holds the MRR@10 of torch and of the graph on
+    the bench corpus, ``None`` where that check did not run; ``source_model_hash`` is :func:`model_hash` of the model that was exported.
     """
 
     format: str = MANIFEST_FORMAT
@@ -45,6 +46,7 @@ class Manifest:
     max_abs_diff: float
     min_cosine: float
     validated_texts: int
+    retrieval: dict[str, Any] | None = None
     external_data: bool
     versions: dict[str, str] = field(default_factory=dict)
 

@@ -40,10 +40,15 @@ def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
     """`make demo` at small scale: the default model on the fastest CPU backend (its int8 ONNX graph,
     exported once), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run resumes."""
     from lens_vdb.cli import main
+    from lens_vdb.connectors._demo import default_int8_graph_dir
+    from lens_vdb.export import Manifest
 
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data")]) == 0
     first = capsys.readouterr().out
     assert "backend=onnx" in first and "ingested 10, skipped 0" in first and "holds 10 articles" in first
+    manifest = Manifest.load(default_int8_graph_dir())
+    assert manifest.quantize == "int8" and manifest.min_cosine >= 0.99
+    assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out
