@@ -108,7 +108,9 @@ class Hit:
     """One search result.
 
     ``score`` is the fused score of the store's query; ``scores`` the exact cosine of each route
-    (``"lens"``, ``"dense"``) recomputed from the stored vectors; ``explanation`` (on request)
+    (``"lens"``, ``"dense"``) recomputed from the stored vectors, and on a ``use_sparse`` search
+    also ``"lens_sparse"``, the dot product of the query's and the document's top-N dims that the
+    sparse route ranked by; ``explanation`` (on request)
     lists the LENS clusters query and document share most, as ``(cluster, weight, tokens)``.
     """
 

@@ -161,7 +161,10 @@ class LensConnector:
         doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
         scores = {}
         if doc_lens is not None:
-            scores["lens"] = float(lens @ doc_lens)
+            scores[LENS] = float(lens @ doc_lens)
+            if vectors.sparse_indices is not None:  # what the sparse route ranked: top-N against top-N
+                doc_top = to_sparse(doc_lens[None], top_k=self.spec.sparse_top)[0].to_dense(doc_lens.size)
+                scores[LENS_SPARSE] = float(doc_top[vectors.sparse_indices] @ np.asarray(vectors.sparse_values))
         if stored.dense is not None:
             scores["dense"] = float(np.dot(dense, stored.dense))
         explanation = None

@@ -125,6 +125,11 @@ def test_sparse_route_and_weights(connector):
     hits = connector.search(TEXTS[4], use_sparse=True, weights=(3.0, 1.0), fusion=fusion, limit=3)
     assert hits[0].doc_id == "d4"
     assert hits[0].scores["lens"] == pytest.approx(1.0, abs=1e-4)
+    hits = connector.search("why did the central bank change interest rates?", use_sparse=True,
+                            weights=(3.0, 0.5), fusion="weighted", limit=8, prefetch_limit=8)
+    for hit in hits:  # the fused score is built from the sparse route's top-N dot product, not the full cosine
+        assert 0 < hit.scores["lens_sparse"] < hit.scores["lens"]
+        assert hit.score == pytest.approx(3.0 * hit.scores["lens_sparse"] + 0.5 * hit.scores["dense"], abs=2e-3)
 
 
 def test_filters_really_filter(connector):
