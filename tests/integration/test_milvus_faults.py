@@ -115,3 +115,16 @@ def test_the_index_of_each_dense_field_can_be_chosen(tmp_path, built_dirs, minil
     assert kinds == {"lens": "HNSW", "dense": "IVF_FLAT", "lens_sparse": "SPARSE_INVERTED_INDEX"}
     with pytest.raises(LensInputError, match=r"index_type names \['text'\]"):
         MilvusConnector(tmp_path / "index.db", "other", index_type={"text": "HNSW"}, **options)
+
+
+def test_insert_messages_stay_under_the_byte_cap_and_keep_every_record_in_order(monkeypatch):
+    import lens_vdb.connectors._milvus as milvus
+    from lens_vdb.connectors._base import Document, Record
+
+    documents = [Document(str(i), f"text {i} " + "word " * 400) for i in range(10)]
+    records = [Record(d.point_id, d, [0.1] * 32, [0.2] * 384) for d in documents]
+    row = 4 * (32 + 384) + len(documents[0].text.encode()) + 1024  # the size estimate of each row, in bytes
+    monkeypatch.setattr(milvus, "MAX_MESSAGE_BYTES", int(2.5 * row))  # room for two rows, never three
+    messages = list(milvus._messages(records))
+    assert [row["doc_id"] for message in messages for row in message] == [str(i) for i in range(10)]
+    assert [len(message) for message in messages] == [2] * 5
