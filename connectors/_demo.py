@@ -24,7 +24,7 @@ QUERIES = [
 
 def fastest_encoder(max_length: int) -> LensEncoder:
     """The default model on the fastest backend here: torch on a GPU; on a CPU, the int8 ONNX graph
-    (1.75x torch, MRR within 0.2%; see the README) when onnxruntime is installed, else torch."""
+    (1.75-2x torch, MRR within 0.2%; see the README) when onnxruntime is installed, else torch."""
     import importlib.util
 
     import torch
