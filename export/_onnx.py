@@ -14,16 +14,16 @@ architecture; a LENS model is a wrapper around one, so this module gives Optimum
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import shutil
-import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from lens_vdb import LensError, LensModel
+from lens_vdb import LensModel
 from lens_vdb._deps import require
 from lens_vdb._onnx_runtime import CLUSTER_MAP_NAME, GRAPH_NAME, INPUTS, OUTPUT
 
@@ -31,6 +31,7 @@ from ._base import ExportDtype, Manifest, Quantization, check_options, model_has
 from ._files import save_graph, uses_external_data
 from ._quantize import quantize_graph
 from ._retrieval import RETRIEVAL_ARTICLES, check_retrieval
+from ._target import check_target, staged_export
 from ._validate import validate_export
 
 __all__ = ["export_onnx", "DEFAULT_OPSET"]
@@ -106,38 +107,40 @@ def export_onnx(
     check_options(dtype, quantize)
     if not isinstance(retrieval_articles, int) or retrieval_articles < 0:
         raise ValueError(f"retrieval_articles must be an int >= 0, got {retrieval_articles!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise LensError(f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it.")
+    target = check_target(out_dir, overwrite=overwrite, source=None if isinstance(model, LensModel) else model)
     if not isinstance(model, LensModel):
         model = LensModel.from_pretrained(model)
-    model = model.float().eval()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with _fp32_on_cpu(model), staged_export(target) as staging:
         _export_fp32(model, staging, opset, external_data)
         if dtype == "fp16":
             _to_fp16(staging / GRAPH_NAME, external_data)
         if quantize is not None:
             quantize_graph(staging, quantize, backbone_config=model.backbone.config,
-                          head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
+                           head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
         _write_side_files(model, staging)
         report = validate_export(model, staging, texts=texts, fp32=(dtype == "fp32" and quantize is None))
         manifest = Manifest(source_model_hash=model_hash(model), base_model=model.config.base_model, k=model.k,
                             opset=opset, dtype=dtype, quantize=quantize, max_abs_diff=report.max_abs_diff,
                             min_cosine=report.min_cosine, validated_texts=report.texts,
+                            query_token_id=model.query_token_id,
                             external_data=uses_external_data(staging / GRAPH_NAME), versions=_versions())
         manifest.save(staging)  # the ONNX backend of the retrieval check opens only a validated graph
         if quantize is not None and retrieval_articles:
             retrieval = check_retrieval(model, staging, articles=retrieval_articles)
             dataclasses.replace(manifest, retrieval=retrieval.to_json()).save(staging)
-        if out_dir.exists():
-            shutil.rmtree(out_dir) if out_dir.is_dir() else out_dir.unlink()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return target
+
+
+@contextlib.contextmanager
+def _fp32_on_cpu(model: LensModel) -> Iterator[None]:
+    """Trace and validate in fp32 on the CPU, then give the caller's model back as it came (dtype, device, mode)."""
+    weight = model.head.weight
+    dtype, device, training = weight.dtype, weight.device, model.training
+    model.to(device="cpu", dtype=torch.float32).eval()
+    try:
+        yield
+    finally:
+        model.to(device=device, dtype=dtype).train(training)
 
 
 def _export_fp32(model: LensModel, directory: Path, opset: int, external: bool | None) -> None:
@@ -159,12 +162,11 @@ def _export_fp32(model: LensModel, directory: Path, opset: int, external: bool |
 
 
 def _to_fp16(path: Path, external: bool | None) -> None:
-    import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    graph = onnx.load(str(path))  # with its external data, if any
+    # from the path: shape inference on a loaded graph fails over 2 GB, on a path it does not.
     # keep_io_types: callers still send int64 ids and get float32 vectors
-    save_graph(convert_float_to_float16(graph, keep_io_types=True), path, external=external)
+    save_graph(convert_float_to_float16(str(path), keep_io_types=True), path, external=external)
 
 
 def _write_side_files(model: LensModel, directory: Path) -> None:
