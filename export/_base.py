@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import torch
 
+from lens_vdb import LensModel, LensModelError
 from lens_vdb._onnx_runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
 
 __all__ = ["Manifest", "ExportDtype", "Quantization", "model_hash", "check_options"]
@@ -32,7 +33,9 @@ class Manifest:
 
     ``max_abs_diff`` and ``min_cosine`` compare the exported graph with the torch model on the
     validation texts; ``retrieval`` (int8 graphs) holds the MRR@10 of torch and of the graph on
-    the bench corpus, ``None`` where that check did not run; ``source_model_hash`` is :func:`model_hash` of the model that was exported.
+    the bench corpus, ``None`` where that check did not run; ``query_token_id`` is the
+    ``<query>`` id baked into the graph's pooling (the loader checks the tokenizer beside it
+    still has it); ``source_model_hash`` is :func:`model_hash` of the model that was exported.
     """
 
     format: str = MANIFEST_FORMAT
@@ -46,6 +49,7 @@ class Manifest:
     max_abs_diff: float
     min_cosine: float
     validated_texts: int
+    query_token_id: int | None = None
     retrieval: dict[str, Any] | None = None
     external_data: bool
     versions: dict[str, str] = field(default_factory=dict)
@@ -61,7 +65,11 @@ class Manifest:
         from lens_vdb._onnx_runtime import read_manifest
 
         data = read_manifest(Path(directory))
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        try:
+            return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        except TypeError as exc:  # a field without a default is missing
+            raise LensModelError(f"{Path(directory) / MANIFEST_NAME} is incomplete ({exc}); export the model "
+                                 "again.") from exc
 
 
 def check_options(dtype: str, quantize: str | None) -> None:
@@ -74,9 +82,10 @@ def check_options(dtype: str, quantize: str | None) -> None:
         raise ValueError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
 
 
-def model_hash(model: torch.nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
-    digest = hashlib.sha256()
+def model_hash(model: LensModel) -> str:
+    """SHA-256 over the LENS config (attention, pooling, k...) and every parameter and buffer (name,
+    dtype, shape, bytes, in name order): the same weights with causal attention hash differently."""
+    digest = hashlib.sha256(json.dumps(asdict(model.config), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         data = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lens_vdb import LensModelError
 from lens_vdb._deps import require
 from lens_vdb._onnx_runtime import GRAPH_NAME
 
@@ -103,7 +104,11 @@ def head_nodes(graph_path: Path, head_weight: np.ndarray) -> list[str]:
         onnx.load_external_data_for_model(graph, str(graph_path.parent))
     head = {t.name for t in graph.graph.initializer if t.name in candidates
             and _same(numpy_helper.to_array(t), head_weight)}
-    return [n.name for n in graph.graph.node if n.op_type == "MatMul" and head & set(n.input)]
+    nodes = [n.name for n in graph.graph.node if n.op_type == "MatMul" and head & set(n.input)]
+    if len(nodes) != 1:  # never quantize a head that was not found: it would go to int8 unseen
+        raise LensModelError(f"Found {len(nodes)} MatMul nodes applying the centroid head in {graph_path} "
+                             "(expected 1); not quantized. Please report this with the model's architecture.")
+    return nodes
 
 
 def _same(tensor: np.ndarray, head_weight: np.ndarray) -> bool:
