@@ -70,12 +70,14 @@ class Loaded:
 
 
 def load_backend(name: str, model: LensModel | str | Path, *, device: str | None, dtype: str | torch.dtype,
-                 provider: str | None = None) -> Loaded:
+                 provider: str | None = None, max_length: int | None = None) -> Loaded:
     """The one place a backend name becomes a backend.
 
     ``"torch"`` takes a :class:`LensModel` or anything :meth:`LensModel.from_pretrained` loads;
     ``"onnx"`` takes a directory written by :func:`lens_vdb.export.export_onnx` and needs no
-    torch weights (``provider``: ``"cpu"``, ``"cuda"`` or ``"tensorrt"``).
+    torch weights (``provider``: ``"cpu"``, ``"cuda"`` or ``"tensorrt"``; ``device="cuda:N"``
+    picks the GPU; the precision was fixed at export, so ``dtype`` stays ``"fp32"``).
+    ``max_length``: the longest input the caller sends (TensorRT's shape profile goes up to it).
     """
     if name == "torch":
         if provider is not None:
@@ -90,5 +92,11 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
 
         if isinstance(model, LensModel):
             raise ValueError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
-        return load_onnx(Path(model), provider=provider or ("cuda" if device and device.startswith("cuda") else "cpu"))
+        if dtype not in ("fp32", torch.float32):
+            raise ValueError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
+                             "is exported: export_onnx(..., dtype='fp16') or quantize='int8'.")
+        on_gpu = device is not None and device.startswith("cuda")
+        device_id = int(device.partition(":")[2] or 0) if on_gpu else 0
+        return load_onnx(Path(model), provider=provider or ("cuda" if on_gpu else "cpu"), max_length=max_length,
+                         device_id=device_id)
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

@@ -63,7 +63,7 @@ class LensEncoder:
             from ._default import default_model_dir
 
             model = default_model_dir()
-        loaded = load_backend(backend, model, device=device, dtype=dtype, provider=provider)
+        loaded = load_backend(backend, model, device=device, dtype=dtype, provider=provider, max_length=max_length)
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
         self.config = loaded.config

@@ -20,6 +20,7 @@ from ._config import CONFIG_NAME, HEAD_NAME, LensConfig
 from ._errors import LensModelError
 from ._instructions import SPECIAL_TOKENS
 from ._model import ClusterMap, LensModel
+from ._onnx_runtime import GRAPH_NAME, MANIFEST_NAME
 
 __all__ = ["load_model", "resolve_source", "load_official_head"]
 
@@ -59,6 +60,9 @@ def load_model(
 ) -> LensModel:
     """Load a LENS model from a lens-vdb dir, an official-layout dir or a hub id."""
     directory = resolve_source(source, revision=revision, token=token)
+    if (directory / MANIFEST_NAME).is_file() and (directory / GRAPH_NAME).is_file():
+        raise LensModelError(f"{directory} is an ONNX export (no torch weights); open it with backend='onnx': "
+                             f"LensEncoder({str(directory)!r}, backend='onnx').")
     if (directory / CONFIG_NAME).is_file():
         return _load_own(directory, dtype, attn_implementation, trust_remote_code)
     if (directory / OFFICIAL_HEAD_NAME).is_file():

@@ -9,6 +9,7 @@ opened, so a corrupt or mismatched export fails before any text is encoded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -89,23 +90,35 @@ def tensorrt_profile(max_length: int) -> dict[str, str]:
 
 
 def _trt_cache_dir(directory: Path) -> Path:
-    """The engine cache: inside the export dir when writable, else under ``LENS_VDB_HOME``."""
+    """The engine cache: inside the export dir when writable (it goes when the export is replaced), else
+    under ``LENS_VDB_HOME``, named by a hash of the export's manifest so another export never reuses it.
+
+    TensorRT names its cached engines by the graph's file, input and node names, not its weights:
+    a cache shared by two exports would hand one the other's engine.
+    """
     if os.access(directory, os.W_OK):
-        return directory / "trt_cache"
-    from ._default import cache_home
+        cache = directory / "trt_cache"
+    else:
+        from ._default import cache_home
 
-    return cache_home() / "trt_cache" / directory.resolve().as_posix().strip("/").replace("/", "_")
+        export_id = hashlib.sha256((directory / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
+        cache = cache_home() / "trt_cache" / export_id
+    cache.mkdir(parents=True, exist_ok=True)  # TensorRT creates only the last level itself
+    return cache
 
 
-def _providers(provider: str, directory: Path, max_length: int) -> list[Any]:
+def _providers(provider: str, directory: Path, max_length: int, device_id: int = 0) -> list[Any]:
+    """ONNX Runtime's provider list for ``provider`` (with CPU last, for the few nodes a GPU provider leaves)."""
     if provider == "cpu":
         return ["CPUExecutionProvider"]
+    cuda = ("CUDAExecutionProvider", {"device_id": device_id})
     if provider == "cuda":
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
-               "trt_engine_cache_path": str(_trt_cache_dir(directory)), "trt_timing_cache_enable": True,
+        return [cuda, "CPUExecutionProvider"]
+    cache = str(_trt_cache_dir(directory))
+    options = {"device_id": device_id, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
+               "trt_engine_cache_path": cache, "trt_timing_cache_enable": True, "trt_timing_cache_path": cache,
                **tensorrt_profile(max_length)}
-    return [("TensorrtExecutionProvider", options), "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [("TensorrtExecutionProvider", options), cuda, "CPUExecutionProvider"]
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -122,6 +135,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise LensModelError(f"{path} is not a lens-vdb export manifest (format {found!r}, "
                              f"expected {MANIFEST_FORMAT!r}).")
+    if not isinstance(manifest.get("version", 0), int):
+        raise LensModelError(f"{path} has version {manifest['version']!r}, not a number; export the model again.")
     if manifest.get("version", 0) > MANIFEST_VERSION:
         raise LensModelError(f"{path} has version {manifest['version']}; this lens-vdb reads up to "
                              f"{MANIFEST_VERSION}. Upgrade lens-vdb.")
@@ -131,8 +146,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_onnx(directory: Path, *, provider: str = "cpu"):
-    """Open an export directory, checking it is complete and consistent before any text is encoded."""
+def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None = None, device_id: int = 0):
+    """Open an export directory, checking it is complete and consistent before any text is encoded.
+
+    ``max_length``: the longest input the caller will send (default: the model's); TensorRT builds
+    its shape profile up to it. ``device_id``: the GPU of the CUDA and TensorRT providers.
+    """
     from ._backends import Loaded
 
     if not directory.is_dir():
@@ -144,8 +163,23 @@ def load_onnx(directory: Path, *, provider: str = "cpu"):
     if manifest["k"] != config.k:
         raise LensModelError(f"{directory / MANIFEST_NAME} says k={manifest['k']} but lens_config.json says "
                              f"k={config.k}; the files come from different exports.")
-    backend = open_graph(directory / GRAPH_NAME, k=config.k, provider=provider, max_length=config.max_length)
-    return Loaded(backend, _tokenizer(directory), config, _cluster_map(directory, config.k))
+    tokenizer = _tokenizer(directory)
+    _check_query_token(directory, manifest, tokenizer)
+    backend = open_graph(directory / GRAPH_NAME, k=config.k, provider=provider,
+                         max_length=max_length or config.max_length, device_id=device_id)
+    return Loaded(backend, tokenizer, config, _cluster_map(directory, config.k))
+
+
+def _check_query_token(directory: Path, manifest: dict[str, Any], tokenizer: Any) -> None:
+    """The graph recognises queries by the ``<query>`` id it was exported with; the tokenizer must still use it."""
+    from ._instructions import QUERY_TOKEN
+
+    baked = manifest.get("query_token_id")  # absent from manifests written before lens-vdb recorded it
+    found = tokenizer.convert_tokens_to_ids(QUERY_TOKEN) if QUERY_TOKEN in tokenizer.get_vocab() else None
+    if baked is not None and found != baked:
+        raise LensModelError(f"The graph in {directory} pools queries from token id {baked} ({QUERY_TOKEN}) but the "
+                             f"tokenizer beside it maps {QUERY_TOKEN} to {found}; the files come from different "
+                             "exports. Export the model again.")
 
 
 def _tokenizer(directory: Path) -> Any:
@@ -174,7 +208,7 @@ def _cluster_map(directory: Path, k: int) -> ClusterMap | None:
     return cluster_map
 
 
-def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512) -> OnnxBackend:
+def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512, device_id: int = 0) -> OnnxBackend:
     """An ONNX Runtime session over ``path``, after checking its inputs and output width.
 
     A GPU provider missing from the installed onnxruntime is an error, never a silent CPU run.
@@ -190,7 +224,7 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
         )
     try:
         session = ort.InferenceSession(str(path), ort.SessionOptions(),
-                                       providers=_providers(provider, path.parent, max_length))
+                                       providers=_providers(provider, path.parent, max_length, device_id))
     except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise LensModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
     if session.get_providers()[0] != wanted:  # onnxruntime falls back, with a log line only, when an EP fails
