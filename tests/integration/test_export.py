@@ -183,6 +183,53 @@ def test_export_refuses_bad_options_and_busy_folders(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["busy"]
 
 
+def test_overwrite_replaces_an_earlier_export_and_nothing_else(tmp_path, exported):
+    import shutil
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(LensError, match="is not a lens-vdb export .* overwrite only replaces an earlier export"):
+        export_onnx(str(tiny_lens_dir()), mine, overwrite=True)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(LensError, match="is a file"):
+        export_onnx(str(tiny_lens_dir()), tmp_path / "file", overwrite=True)
+    model_dir = shutil.copytree(tiny_lens_dir(), tmp_path / "model")
+    for target in (model_dir, tmp_path):  # the model's own folder, or one holding it
+        with pytest.raises(LensError, match="holds the model being exported"):
+            export_onnx(str(model_dir), target, overwrite=True)
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(p.name for p in tiny_lens_dir().iterdir())
+    earlier = shutil.copytree(exported, tmp_path / "earlier")
+    (earlier / "stale.txt").write_text("from the earlier export")
+    assert export_onnx(str(tiny_lens_dir()), earlier, overwrite=True) == earlier.resolve()
+    assert not (earlier / "stale.txt").exists() and (earlier / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "file", "mine", "model"]  # nothing left aside
+
+
+def test_a_graph_that_ignores_the_bidirectional_mask_is_not_written(tmp_path, monkeypatch):
+    """Torch and the graph share the mask path: break it in both (causal while the config says bidirectional),
+    and cosine to torch still passes; the export's own probe of the graph must refuse it."""
+    import lens_vdb._model as model_module
+
+    causal_always = model_module.attention_bias
+    monkeypatch.setattr(model_module, "attention_bias", lambda mask, dtype, causal: causal_always(mask, dtype, causal=True))
+    with pytest.raises(LensModelError, match="The exported graph is causal"):
+        export_onnx(str(tiny_lens_dir()), tmp_path / "causal")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_gives_the_callers_model_back_as_it_came(tmp_path):
+    import torch
+
+    from lens_vdb import LensModel
+
+    model = LensModel.from_pretrained(tiny_lens_dir()).to(torch.bfloat16).train()
+    export_onnx(model, tmp_path / "from_bf16")
+    assert model.head.weight.dtype == torch.bfloat16 and model.training
+    assert json.loads((tmp_path / "from_bf16" / "manifest.json").read_text())["max_abs_diff"] < 1e-4
+
+
 def test_cli_export(tmp_path, capsys):
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli"), "--quantize", "int8",
                  "--retrieval-articles", "0"]) == 0

@@ -85,6 +85,8 @@ def test_the_graph_is_bidirectional_a_later_token_changes_earlier_positions(expo
         assert np.abs(causal_model(torch.from_numpy(changed), torch.from_numpy(mask)).numpy() - after).max() < 1e-4
     assert np.abs(bidirectional.run(ids, mask) - bidirectional.run(changed, mask)).max() > 1e-3
     assert np.abs(bidirectional.run(ids, mask) - before).max() > 1e-3
+    hashes = [json.loads((graph / "manifest.json").read_text())["source_model_hash"] for graph in (exported, causal_graph)]
+    assert hashes[0] != hashes[1]  # same weights, another attention: the source hash tells them apart
 
 
 def test_the_onnx_encoder_gives_the_torch_encoders_outputs(exported):
@@ -197,6 +199,14 @@ def test_corrupt_or_mismatched_exports_fail_on_load(tmp_path, exported):
     (bad_map / "cluster_map.safetensors").write_bytes(b"not safetensors")
     refused(bad_map, "cluster_map.safetensors is corrupt")
 
+    not_a_version = _copy(exported, tmp_path / "not_a_version")
+    _rewrite_manifest(not_a_version, version="1.0")
+    refused(not_a_version, "version '1.0', not a number")
+
+    other_query_token = _copy(exported, tmp_path / "other_query_token")
+    _rewrite_manifest(other_query_token, query_token_id=7)  # the graph pools queries from another id
+    refused(other_query_token, "pools queries from token id 7 .* maps <query> to")
+
     refused(tmp_path / "missing", "is not a directory")
     with pytest.raises(ValueError, match="backend must be one of"):
         LensEncoder(exported, backend="tensorflow")
@@ -264,6 +274,30 @@ def test_gpu_providers_match_cpu(tmp_path_factory, exported, provider, dtype):
     assert (gpu.encode_queries(DOCS) * cpu.encode_queries(DOCS)).sum(1).min() > floor
     if provider == "tensorrt":
         assert any((graph / "trt_cache").iterdir())  # the engine is cached for the next session
+
+
+def test_an_export_is_opened_with_the_onnx_backend_and_only_in_fp32_terms(exported):
+    with pytest.raises(LensModelError, match="is an ONNX export .*backend='onnx'"):
+        LensEncoder(exported)  # the torch backend: no torch weights there
+    with pytest.raises(ValueError, match="precision is fixed when it is exported"):
+        LensEncoder(exported, backend="onnx", dtype="fp16")
+    manifest = json.loads((exported / "manifest.json").read_text())
+    assert manifest["query_token_id"] == LensModel.from_pretrained(tiny_lens_dir()).query_token_id
+
+
+def test_tensorrt_options_name_the_gpu_the_profile_and_an_existing_cache(tmp_path, exported):
+    """What the TensorRT provider is given, checked without a GPU (the provider itself needs one)."""
+    from lens_vdb._onnx_runtime import _providers
+
+    graph = _copy(exported, tmp_path / "graph")
+    (trt, options), (cuda, cuda_options), cpu = _providers("tensorrt", graph, 384, device_id=1)
+    assert (trt, cuda, cpu) == ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+    assert options["device_id"] == cuda_options["device_id"] == 1
+    assert options["trt_profile_max_shapes"] == "input_ids:64x384,attention_mask:64x384"
+    assert options["trt_profile_opt_shapes"] == "input_ids:32x256,attention_mask:32x256"
+    assert options["trt_engine_cache_path"] == options["trt_timing_cache_path"] == str(graph / "trt_cache")
+    assert (graph / "trt_cache").is_dir()  # TensorRT makes only the last level of its cache path itself
+    assert options["trt_fp16_enable"] and options["trt_engine_cache_enable"]
 
 
 def test_open_graph_checks_the_width_it_is_asked_for(exported):
