@@ -38,8 +38,9 @@ PROVIDERS = ("cpu", "cuda", "tensorrt")
 _MISSING_LIBRARIES = {
     "cpu": "",
     "cuda": "Its CUDA and cuDNN libraries must match the onnxruntime-gpu build: pip install 'onnxruntime-gpu[cuda,cudnn]'.",
-    "tensorrt": "It needs the TensorRT 10 libraries (libnvinfer) on the library path, e.g. pip install tensorrt-cu13 "
-                "(tensorrt-cu12 for a CUDA 12 build of onnxruntime-gpu).",
+    "tensorrt": "It needs the TensorRT 10 libraries (libnvinfer.so.10; onnxruntime-gpu is built against 10.x, "
+                "not 11) on the library path, e.g. pip install 'tensorrt-cu13-libs==10.*' "
+                "('tensorrt-cu12-libs==10.*' for a CUDA 12 build of onnxruntime-gpu).",
 }
 _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 # TensorRT builds its engine for a range of shapes; batches above the range are split, never refused.

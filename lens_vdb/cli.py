@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ._errors import LensError
+
 __all__ = ["main"]
 
 
@@ -182,7 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except LensError as exc:  # the message says what to do; a traceback would bury it
+        print(f"lens-vdb {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -236,6 +236,9 @@ def test_cli_export(tmp_path, capsys):
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["quantize"] == "int8" and manifest["retrieval"] is None
     assert LensEncoder(tmp_path / "cli", backend="onnx").encode_documents(DOCS).shape == (3, 32)
+    assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli")]) == 2  # taken
+    err = capsys.readouterr().err
+    assert err.startswith("lens-vdb export: error: ") and "--overwrite" in err and "Traceback" not in err
 
 
 def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, exported, minilm):
