@@ -72,7 +72,7 @@ def check_retrieval(model: LensModel, directory: Path, *, articles: int = RETRIE
     if report.relative_change < -MAX_MRR_DROP:
         raise LensModelError(
             f"The exported graph's MRR@10 on {report.articles} BBC News articles is {report.mrr_at_10:.4f}, "
-            f"{-report.relative_change:.1%} below the torch model's {report.reference_mrr_at_10:.4f} "
-            f"(more than {MAX_MRR_DROP:.0%}); not written."
+            f"{report.relative_change:+.1%} against the torch model's {report.reference_mrr_at_10:.4f} "
+            f"(the floor: -{MAX_MRR_DROP:.0%}); not written."
         )
     return report

