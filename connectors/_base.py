@@ -16,7 +16,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from lens_vdb import LensInputError
+from lens_vdb import LensInputError, LensSchemaError
 
 __all__ = [
     "LENS", "LENS_SPARSE", "DENSE", "Fusion", "CollectionSpec", "Document", "Record", "Hit", "IngestReport",
@@ -58,15 +58,18 @@ class CollectionSpec:
         """What every engine stores with the collection, so that reopening it can be checked."""
         return asdict(self)
 
-    def differences(self, stored: Any) -> dict[str, tuple[Any, Any]]:
-        """``{field: (stored, asked)}`` for each field ``stored`` records and this spec asks otherwise.
+    def check_stored(self, stored: Any, *, collection: str, remedy: str) -> None:
+        """Raise :class:`LensSchemaError` naming ``{field: (stored, asked)}`` for each field that
+        ``stored`` (the spec an engine kept with ``collection``) records and this spec asks otherwise.
 
         Fields a store did not record (an older lens-vdb wrote fewer) are not compared.
         """
         if not isinstance(stored, dict):
-            return {}
-        return {name: (stored[name], value) for name, value in asdict(self).items()
+            return
+        diff = {name: (stored[name], value) for name, value in asdict(self).items()
                 if name in stored and stored[name] != value}
+        if diff:
+            raise LensSchemaError(f"{collection} has another schema: (stored, asked) = {diff}. {remedy}")
 
 
 @dataclass(frozen=True)

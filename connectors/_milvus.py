@@ -90,12 +90,9 @@ class MilvusStore:
 
     def _check(self, spec: CollectionSpec) -> None:
         described = self.client.describe_collection(self.collection)
-        diff = spec.differences(_stored_spec((described.get("properties") or {}).get(SPEC_PROPERTY)))
-        if diff:
-            raise LensSchemaError(
-                f"Milvus collection {self.collection!r} has another schema: (stored, asked) = {diff}. Use another "
-                "collection name, or drop this one to rebuild it."
-            )
+        spec.check_stored(_stored_spec((described.get("properties") or {}).get(SPEC_PROPERTY)),
+                          collection=f"Milvus collection {self.collection!r}",
+                          remedy="Use another collection name, or drop this one to rebuild it.")
         fields = {f["name"]: f for f in described["fields"]}
         found = {name: fields[name].get("params", {}).get("dim") for name in (LENS, DENSE) if name in fields}
         wanted = {LENS: spec.k, DENSE: spec.dense_dim}

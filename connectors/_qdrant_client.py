@@ -79,12 +79,9 @@ class ClientStore:
 
     def _check(self, spec: CollectionSpec) -> None:
         config = self.client.get_collection(self.collection).config
-        diff = spec.differences((getattr(config, "metadata", None) or {}).get("lens_vdb"))
-        if diff:
-            raise LensSchemaError(
-                f"Qdrant collection {self.collection!r} has another schema: (stored, asked) = {diff}. Use another "
-                "collection name, or delete this one to rebuild it."
-            )
+        spec.check_stored((getattr(config, "metadata", None) or {}).get("lens_vdb"),
+                          collection=f"Qdrant collection {self.collection!r}",
+                          remedy="Use another collection name, or delete this one to rebuild it.")
         params = config.params
         vectors = params.vectors if isinstance(params.vectors, dict) else {}
         sparse = params.sparse_vectors or {}

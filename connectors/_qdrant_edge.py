@@ -38,12 +38,8 @@ class EdgeStore:
     def ensure(self, spec: CollectionSpec) -> None:
         spec_file = self.path / SPEC_FILE
         if spec_file.is_file():
-            diff = spec.differences(json.loads(spec_file.read_text()))
-            if diff:
-                raise LensSchemaError(
-                    f"The collection at {self.path} has another schema: (stored, asked) = {diff}. Use another "
-                    "collection name or path, or delete this one to rebuild it."
-                )
+            spec.check_stored(json.loads(spec_file.read_text()), collection=f"The collection at {self.path}",
+                              remedy="Use another collection name or path, or delete this one to rebuild it.")
             self.shard = self.qe.EdgeShard.load(str(self.path), self._config(spec))
             return
         if self.path.exists() and any(self.path.iterdir()):
