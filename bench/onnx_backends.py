@@ -51,11 +51,14 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=96)
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
     args = parser.parse_args()
+    from lens_vdb import LensModel
     from lens_vdb._default import default_model_dir
 
     source = args.model or default_model_dir()
-    gflop = _model_gflop(source, args.docs)
-    ceilings = _gemm_ceilings(source)
+    model = LensModel.from_pretrained(source)  # loaded once, for its shapes and tokenizer
+    gflop = _model_gflop(model, args.docs)
+    ceilings = _gemm_ceilings(model.backbone.config)
+    del model  # the backends run in their own processes
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         graphs, refused = _export_all(source, work)
@@ -82,13 +85,11 @@ def main() -> None:
           f"{2 * fp32 / ceilings['onnxruntime']:.2f}x what ONNX Runtime's own GEMM reaches here.")
 
 
-def _model_gflop(source, docs: int) -> float:
+def _model_gflop(model, docs: int) -> float:
     """fp32 FLOPs (multiply-adds x 2) of encoding the bench articles as the encoder batches them."""
-    from lens_vdb import LensModel
     from lens_vdb._datasets import load_bbc_news
     from lens_vdb._features import tokenize_documents
 
-    model = LensModel.from_pretrained(source)
     config = model.backbone.config
     layers, hidden, heads = config.num_hidden_layers, config.hidden_size, config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or hidden // heads
@@ -104,17 +105,15 @@ def _model_gflop(source, docs: int) -> float:
     return total / 1e9
 
 
-def _gemm_ceilings(source) -> dict[str, float]:
-    """GFLOP/s of one fp32 MatMul of the model's MLP shape, in torch and in ONNX Runtime, on this CPU."""
+def _gemm_ceilings(config) -> dict[str, float]:
+    """GFLOP/s of one fp32 MatMul of the model's MLP shape (``config``: its backbone's), in torch and
+    in ONNX Runtime, on this CPU."""
     import time
 
     import onnxruntime as ort
     import torch
     from onnx import TensorProto, helper, numpy_helper
 
-    from lens_vdb import LensModel
-
-    config = LensModel.from_pretrained(source).backbone.config
     rows, hidden, out = 8192, config.hidden_size, config.intermediate_size
     a, b = torch.randn(rows, hidden), torch.randn(hidden, out)
     graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
