@@ -11,7 +11,7 @@ from __future__ import annotations
 import faiss
 
 from lens_vdb import cluster_token_embeddings
-from lens_vdb._default import smollm2_gguf
+from lens_vdb._model.default import smollm2_gguf
 
 
 def lm_head_rows():

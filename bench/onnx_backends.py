@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
     args = parser.parse_args()
     from lens_vdb import LensModel
-    from lens_vdb._default import default_model_dir
+    from lens_vdb._model.default import default_model_dir
 
     source = args.model or default_model_dir()
     model = LensModel.from_pretrained(source)  # loaded once, for its shapes and tokenizer
@@ -88,7 +88,7 @@ def main() -> None:
 def _model_gflop(model, docs: int) -> float:
     """fp32 FLOPs (multiply-adds x 2) of encoding the bench articles as the encoder batches them."""
     from lens_vdb._datasets import load_bbc_news
-    from lens_vdb._features import tokenize_documents
+    from lens_vdb._inference.features import tokenize_documents
 
     config = model.backbone.config
     layers, hidden, heads = config.num_hidden_layers, config.hidden_size, config.num_attention_heads

@@ -16,7 +16,7 @@ import sys
 
 POOLING_ONLY = r"""
 import json, resource, torch
-from lens_vdb._pooling import lexicon_pool, naive_lexicon_pool
+from lens_vdb._model.pooling import lexicon_pool, naive_lexicon_pool
 torch.manual_seed(0)
 hidden = torch.randn(32, 512, 576); head = torch.randn(8000, 576) * 0.05
 mask = torch.ones(32, 512, dtype=torch.bool); mask[:, -2:] = False
@@ -29,10 +29,10 @@ print(json.dumps({"added_mib": (peak - base) / 1024, "checksum": float(out.sum()
 
 END_TO_END = r"""
 import json, resource, torch
-import lens_vdb._model as model_module
+import lens_vdb._model.lens_model as model_module
 from lens_vdb import LensModel
-from lens_vdb._default import default_model_dir
-from lens_vdb._pooling import naive_lexicon_pool
+from lens_vdb._model.default import default_model_dir
+from lens_vdb._model.pooling import naive_lexicon_pool
 model = LensModel.from_pretrained(default_model_dir())
 if VARIANT == "naive":
     model_module.lexicon_pool = lambda h, w, m, r, chunked=True: naive_lexicon_pool(h, w, m.float(), r)

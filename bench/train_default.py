@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.time()
 
-    from lens_vdb._default import assemble_smollm2
+    from lens_vdb._model.default import assemble_smollm2
     from lens_vdb.train import TrainConfig, load_examples, train, write_wordnet_pairs
 
     work = args.work or args.out / "work"

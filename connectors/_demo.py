@@ -7,8 +7,8 @@ from pathlib import Path
 
 from lens_vdb import LensEncoder, LensModelError
 from lens_vdb._datasets import load_bbc_news
-from lens_vdb._default import default_model_dir
-from lens_vdb._onnx_runtime import MANIFEST_NAME
+from lens_vdb._files import MANIFEST_NAME
+from lens_vdb._model.default import default_model_dir
 
 from ._qdrant import QdrantConnector
 

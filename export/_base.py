@@ -2,7 +2,7 @@
 
 An exporter turns a :class:`~lens_vdb.LensModel` into a directory that a lens-vdb backend opens
 without the torch weights, and writes :class:`Manifest` into it only after the graph passed
-validation against the torch model. The runtime (``lens_vdb._onnx_runtime``) reads the manifest
+validation against the torch model. The runtime (``lens_vdb._inference.onnx_runtime``) reads the manifest
 back and refuses a directory without one.
 """
 
@@ -17,7 +17,8 @@ from typing import Any, Literal
 import torch
 
 from lens_vdb import LensModel, LensModelError
-from lens_vdb._onnx_runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
+from lens_vdb._files import MANIFEST_NAME
+from lens_vdb._inference.onnx_runtime import MANIFEST_FORMAT, MANIFEST_VERSION
 
 __all__ = ["Manifest", "ExportDtype", "Quantization", "model_hash", "check_options"]
 
@@ -62,7 +63,7 @@ class Manifest:
     @classmethod
     def load(cls, directory: str | Path) -> Manifest:
         """The manifest of an export dir (checked by the runtime's reader first)."""
-        from lens_vdb._onnx_runtime import read_manifest
+        from lens_vdb._inference.onnx_runtime import read_manifest
 
         data = read_manifest(Path(directory))
         try:

@@ -25,7 +25,8 @@ from torch import nn
 
 from lens_vdb import LensModel
 from lens_vdb._deps import require
-from lens_vdb._onnx_runtime import CLUSTER_MAP_NAME, GRAPH_NAME, INPUTS, OUTPUT
+from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
+from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
 
 from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
 from ._files import save_graph, uses_external_data

@@ -27,7 +27,7 @@ import numpy as np
 
 from lens_vdb import LensModelError
 from lens_vdb._deps import require
-from lens_vdb._onnx_runtime import GRAPH_NAME
+from lens_vdb._files import GRAPH_NAME
 
 from ._files import has_external_tensors, save_graph
 

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lens_vdb import LensError
-from lens_vdb._onnx_runtime import MANIFEST_FORMAT, MANIFEST_NAME
+from lens_vdb._files import MANIFEST_NAME
+from lens_vdb._inference.onnx_runtime import MANIFEST_FORMAT
 
 __all__ = ["check_target", "staged_export"]
 

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from lens_vdb import LensModel, LensModelError
-from lens_vdb._backends import TorchBackend
-from lens_vdb._features import pad_batch, tokenize_documents, tokenize_queries
-from lens_vdb._onnx_runtime import GRAPH_NAME, open_graph
+from lens_vdb._files import GRAPH_NAME
+from lens_vdb._inference.backends import TorchBackend
+from lens_vdb._inference.features import pad_batch, tokenize_documents, tokenize_queries
+from lens_vdb._inference.onnx_runtime import open_graph
 
 __all__ = ["validate_export", "ValidationReport", "VALIDATION_QUERIES", "VALIDATION_DOCUMENTS"]
 

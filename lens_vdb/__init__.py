@@ -26,18 +26,19 @@ from ._instructions import TASKS, Task, format_query, get_task, register_task
 
 __version__ = "0.1.0"
 
+# public name -> the module that defines it (imported on first use: torch loads only then)
 _LAZY = {
-    "LensModel": "._model",
-    "ClusterMap": "._model",
-    "LensConfig": "._config",
-    "LensEncoder": "._encoder",
-    "ClusterExplanation": "._encoder",
-    "SparseVector": "._sparse",
-    "to_sparse": "._sparse",
-    "build_lens_model": "._build",
-    "cluster_token_embeddings": "._build",
-    "load_model": "._loading",
-    "default_model_dir": "._default",
+    "LensModel": "._model.lens_model",
+    "load_model": "._model.lens_model",
+    "ClusterMap": "._model.cluster_map",
+    "LensConfig": "._model.config",
+    "build_lens_model": "._model.build",
+    "cluster_token_embeddings": "._model.build",
+    "default_model_dir": "._model.default",
+    "LensEncoder": "._inference.encoder",
+    "ClusterExplanation": "._inference.encoder",
+    "SparseVector": "._inference.sparse",
+    "to_sparse": "._inference.sparse",
 }
 
 __all__ = [
@@ -67,13 +68,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._build import build_lens_model, cluster_token_embeddings
-    from ._config import LensConfig
-    from ._default import default_model_dir
-    from ._encoder import ClusterExplanation, LensEncoder
-    from ._loading import load_model
-    from ._model import ClusterMap, LensModel
-    from ._sparse import SparseVector, to_sparse
+    from ._inference.encoder import ClusterExplanation, LensEncoder
+    from ._inference.sparse import SparseVector, to_sparse
+    from ._model.build import build_lens_model, cluster_token_embeddings
+    from ._model.cluster_map import ClusterMap
+    from ._model.config import LensConfig
+    from ._model.default import default_model_dir
+    from ._model.lens_model import LensModel, load_model
 
 
 def __getattr__(name: str) -> Any:

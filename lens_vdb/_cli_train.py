@@ -35,7 +35,7 @@ def _cmd_wordnet(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ._encoder import LensEncoder
+    from ._inference.encoder import LensEncoder
     from .eval import LensSystem, MiniLMSystem, bbc_corpus, evaluate
 
     models = args.model or ["default"]
@@ -60,7 +60,7 @@ _NAMED = ("default", "untrained")
 
 def _model_source(source: str) -> str | Path:
     """``default`` = the shipped trained model, ``untrained`` = its k-means starting point, else a dir/hub id."""
-    from ._default import default_model_dir
+    from ._model.default import default_model_dir
 
     if source == "default":
         return default_model_dir()

@@ -19,8 +19,8 @@ __all__ = ["main"]
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ._build import build_lens_model
-    from ._default import smollm2_gguf
+    from ._model.build import build_lens_model
+    from ._model.default import smollm2_gguf
 
     if args.base == "smollm2":
         base, gguf_file = smollm2_gguf()
@@ -33,7 +33,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from ._encoder import LensEncoder
+    from ._inference.encoder import LensEncoder
 
     encoder = LensEncoder(args.model, device=args.device, dtype=args.dtype)
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -91,7 +91,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     source = args.model
     if source is None:
-        from ._default import default_model_dir
+        from ._model.default import default_model_dir
 
         source = default_model_dir()
     checks = {} if args.retrieval_articles is None else {"retrieval_articles": args.retrieval_articles}

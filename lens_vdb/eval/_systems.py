@@ -15,7 +15,7 @@ from .._deps import require
 from .._minilm import minilm_path
 
 if TYPE_CHECKING:
-    from .._encoder import LensEncoder
+    from .._inference.encoder import LensEncoder
 
 __all__ = ["Embedder", "LensSystem", "MiniLMSystem", "bm25_scores", "minilm_path", "CachedEmbedder"]
 

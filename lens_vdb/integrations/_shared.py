@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from lens_vdb._encoder import LensEncoder
-from lens_vdb._features import validate_texts
-from lens_vdb._sparse import to_sparse
+from lens_vdb._inference.encoder import LensEncoder
+from lens_vdb._inference.features import validate_texts
+from lens_vdb._inference.sparse import to_sparse
 
 __all__ = ["make_encoder", "embed", "sparse_pairs"]
 

@@ -25,7 +25,7 @@ from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_qdrant import SparseEmbeddings, SparseVector  # noqa: E402
 from pydantic import ConfigDict  # noqa: E402
 
-from lens_vdb._encoder import LensEncoder  # noqa: E402
+from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 
 from ._shared import embed, make_encoder, sparse_pairs  # noqa: E402
 

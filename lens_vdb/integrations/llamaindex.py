@@ -22,8 +22,8 @@ require("llama_index.core", "llamaindex")
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from pydantic import PrivateAttr  # noqa: E402
 
-from lens_vdb._encoder import LensEncoder  # noqa: E402
-from lens_vdb._features import validate_texts  # noqa: E402
+from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
+from lens_vdb._inference.features import validate_texts  # noqa: E402
 
 from ._shared import embed, make_encoder, sparse_pairs  # noqa: E402
 

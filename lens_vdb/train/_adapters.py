@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from .._config import HEAD_NAME
 from .._deps import require
-from .._lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-from .._model import LensModel
+from .._files import HEAD_NAME
+from .._model.lens_model import LensModel
+from .._model.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 __all__ = ["attach_lora", "export_adapter", "merge_trained", "LORA_TARGETS"]
 

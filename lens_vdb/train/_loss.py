@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._features import pad_batch, tokenize_documents, tokenize_queries
+from .._inference.features import pad_batch, tokenize_documents, tokenize_queries
 from ._data import Batch
 
 __all__ = ["info_nce", "BatchTensors", "collate"]

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._errors import LensInputError, LensModelError
-from .._model import LensModel
+from .._model.lens_model import LensModel
 from ._adapters import LORA_TARGETS, attach_lora, export_adapter, merge_trained
 from ._checkpoint import CHECKPOINT_DIR, TrainerState, load_checkpoint, save_checkpoint
 from ._data import Example, load_examples, make_batches

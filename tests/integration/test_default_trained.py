@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lens_vdb import LensConfig, LensEncoder
-from lens_vdb._default import DEFAULT_ASSETS, DEFAULT_VERSION, cache_home, default_model_dir
+from lens_vdb._files import cache_home
+from lens_vdb._model.default import DEFAULT_ASSETS, DEFAULT_VERSION, default_model_dir
 from lens_vdb.eval import bbc_corpus, retrieval_metrics
 
 

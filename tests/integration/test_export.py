@@ -216,7 +216,7 @@ def test_overwrite_replaces_an_earlier_export_and_nothing_else(tmp_path, exporte
 def test_a_graph_that_ignores_the_bidirectional_mask_is_not_written(tmp_path, monkeypatch):
     """Torch and the graph share the mask path: break it in both (causal while the config says bidirectional),
     and cosine to torch still passes; the export's own probe of the graph must refuse it."""
-    import lens_vdb._model as model_module
+    import lens_vdb._model.lens_model as model_module
 
     causal_always = model_module.attention_bias
     monkeypatch.setattr(model_module, "attention_bias", lambda mask, dtype, causal: causal_always(mask, dtype, causal=True))

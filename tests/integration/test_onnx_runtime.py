@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lens_vdb import LensDependencyError, LensEncoder, LensInputError, LensModel, LensModelError
-from lens_vdb._onnx_runtime import OnnxBackend, open_graph, tensorrt_profile
+from lens_vdb._inference.onnx_runtime import OnnxBackend, open_graph, tensorrt_profile
 from lens_vdb.export import export_onnx
 from tests.tiny import tiny_lens_dir
 
@@ -53,7 +53,7 @@ def _random_batch(model, lengths, *, left_pad_rows=(), query_rows=(), seed=0):
 
 def test_the_graph_matches_torch_for_lengths_and_batches_unlike_the_trace(exported, monkeypatch):
     """Traced at batch 2 x 16 tokens; run at 1..250 tokens, batches of 1..9, both padding sides, queries."""
-    import lens_vdb._pooling as pooling
+    import lens_vdb._model.pooling as pooling
 
     model = LensModel.from_pretrained(tiny_lens_dir()).eval()
     graph = _graph(exported)
@@ -287,7 +287,7 @@ def test_an_export_is_opened_with_the_onnx_backend_and_only_in_fp32_terms(export
 
 def test_tensorrt_options_name_the_gpu_the_profile_and_an_existing_cache(tmp_path, exported):
     """What the TensorRT provider is given, checked without a GPU (the provider itself needs one)."""
-    from lens_vdb._onnx_runtime import _providers
+    from lens_vdb._inference.onnx_runtime import _providers
 
     graph = _copy(exported, tmp_path / "graph")
     (trt, options), (cuda, cuda_options), cpu = _providers("tensorrt", graph, 384, device_id=1)

@@ -83,7 +83,7 @@ def test_core_merge_of_the_exported_adapter_equals_peft_merge(built_dirs, data, 
     """The shipped-adapter path (no peft) builds the same model as peft's merge_and_unload."""
     from dataclasses import replace
 
-    from lens_vdb._lora import merge_lora_adapter
+    from lens_vdb._model.lora import merge_lora_adapter
 
     result = train(built_dirs["llama"], data, tmp_path / "run", replace(CONFIG, max_steps=3))
     base = LensModel.from_pretrained(built_dirs["llama"])

@@ -128,7 +128,7 @@ def test_bad_device_dtype_batch_size_are_clear_errors(built_dirs):
 
 
 def test_special_token_strings_inside_documents_stay_plain_text(llama_encoder):
-    from lens_vdb._features import tokenize_documents
+    from lens_vdb._inference.features import tokenize_documents
 
     tokenizer = llama_encoder.tokenizer
     special = {tokenizer.convert_tokens_to_ids(t) for t in ("<query>", "<instruct>")}

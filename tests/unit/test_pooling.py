@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lens_vdb import LensEncoder, LensModel, _pooling
-from lens_vdb._pooling import lexicon_pool, naive_lexicon_pool, pooling_mask
+import lens_vdb._model.pooling as _pooling
+from lens_vdb import LensEncoder, LensModel
+from lens_vdb._model.pooling import lexicon_pool, naive_lexicon_pool, pooling_mask
 
 QUERY_ID = 99
 

@@ -8,47 +8,19 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from ._attention import attention_bias, position_ids_from_mask
-from ._config import HEAD_NAME, LensConfig
-from ._errors import LensModelError
-from ._instructions import QUERY_TOKEN
-from ._pooling import lexicon_pool, pooling_mask
+from .._errors import LensModelError
+from .._files import HEAD_NAME
+from .._instructions import QUERY_TOKEN
+from .attention import attention_bias, position_ids_from_mask
+from .checkpoint import read_checkpoint
+from .cluster_map import ClusterMap
+from .config import LensConfig
+from .pooling import lexicon_pool, pooling_mask
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["LensModel", "ClusterMap"]
-
-
-class ClusterMap:
-    """Which vocabulary tokens form each lexicon dimension, nearest to the centroid first.
-
-    Stored in CSR form: ``tokens[offsets[c]:offsets[c + 1]]`` are cluster ``c``'s token ids.
-    """
-
-    def __init__(self, tokens: Tensor, offsets: Tensor) -> None:
-        if offsets.ndim != 1 or tokens.ndim != 1 or int(offsets[-1]) != tokens.numel():
-            raise LensModelError("Corrupt cluster map: offsets do not match the token list.")
-        self.tokens = tokens.to(torch.int64)
-        self.offsets = offsets.to(torch.int64)
-
-    @property
-    def k(self) -> int:
-        return self.offsets.numel() - 1
-
-    def cluster_tokens(self, cluster: int) -> list[int]:
-        start, end = int(self.offsets[cluster]), int(self.offsets[cluster + 1])
-        return self.tokens[start:end].tolist()
-
-    @classmethod
-    def from_assignments(cls, assignments: Tensor, distances: Tensor, k: int) -> ClusterMap:
-        """Build from each token's cluster and its distance to that centroid."""
-        import numpy as np
-
-        order = torch.from_numpy(np.lexsort((distances.numpy(), assignments.numpy())).astype(np.int64))
-        counts = torch.bincount(assignments.long(), minlength=k)
-        offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
-        return cls(order, offsets)
+__all__ = ["LensModel", "load_model"]
 
 
 class LensModel(nn.Module):
@@ -154,8 +126,6 @@ class LensModel(nn.Module):
         The format is detected from the files: ``lens_config.json`` means lens-vdb's own format,
         ``lm_head.pth`` the official layout (``yibinlei/LENS-d4000`` / ``-d8000``).
         """
-        from ._loading import load_model
-
         return load_model(
             source,
             dtype=dtype,
@@ -164,6 +134,21 @@ class LensModel(nn.Module):
             revision=revision,
             token=token,
         )
+
+
+def load_model(
+    source: str | Path,
+    *,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+) -> LensModel:
+    """Load a LENS model from a lens-vdb dir, an official-layout dir or a hub id (see :mod:`.checkpoint`)."""
+    parts = read_checkpoint(source, dtype=dtype, attn_implementation=attn_implementation,
+                            trust_remote_code=trust_remote_code, revision=revision, token=token)
+    return LensModel(parts.backbone, parts.head, parts.config, parts.tokenizer, parts.cluster_map)
 
 
 def _special_token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:

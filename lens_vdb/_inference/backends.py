@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import torch
 
-from ._config import LensConfig
-from ._model import ClusterMap, LensModel
+from .._model.lens_model import LensModel
+from .loaded import Loaded
 
-__all__ = ["Backend", "TorchBackend", "Loaded", "load_backend", "resolve_device", "resolve_dtype", "BackendName"]
+__all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName"]
 
 BackendName = Literal["torch", "onnx"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class Backend(Protocol):
-    """Runs the LENS graph on a padded batch and returns ``[batch, k]`` float32 embeddings."""
-
-    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -59,16 +52,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
     return resolved
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """A backend ready to run, and what the encoder needs beside it."""
-
-    backend: Backend
-    tokenizer: Any
-    config: LensConfig
-    cluster_map: ClusterMap | None
-
-
 def load_backend(name: str, model: LensModel | str | Path, *, device: str | None, dtype: str | torch.dtype,
                  provider: str | None = None, max_length: int | None = None) -> Loaded:
     """The one place a backend name becomes a backend.
@@ -88,7 +71,7 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
         backend = TorchBackend(model, resolved, resolve_dtype(dtype, resolved))
         return Loaded(backend, model.tokenizer, model.config, model.cluster_map)
     if name == "onnx":
-        from ._onnx_runtime import load_onnx
+        from .onnx_runtime import load_onnx
 
         if isinstance(model, LensModel):
             raise ValueError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")

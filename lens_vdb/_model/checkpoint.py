@@ -1,4 +1,8 @@
-"""Loading LENS models: lens-vdb's own format and the official ``yibinlei/LENS-*`` layout.
+"""Reading LENS checkpoints from disk: lens-vdb's own format and the official ``yibinlei/LENS-*`` layout.
+
+:func:`read_checkpoint` returns the parts (backbone, head, config, tokenizer, cluster map);
+:func:`lens_vdb.load_model` assembles them into a :class:`~lens_vdb.LensModel`, so this module
+never imports the model class.
 
 Official layout (hub repo or local dir): a Mistral backbone (``config.json`` + safetensors, the
 config may name ``MistralBiForCausalLM`` and advertise ``vocab_size`` = k), a tokenizer with
@@ -11,18 +15,20 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from ._config import CONFIG_NAME, HEAD_NAME, LensConfig
-from ._errors import LensModelError
-from ._instructions import SPECIAL_TOKENS
-from ._model import ClusterMap, LensModel
-from ._onnx_runtime import GRAPH_NAME, MANIFEST_NAME
+from .._errors import LensModelError
+from .._files import CONFIG_NAME, GRAPH_NAME, HEAD_NAME, MANIFEST_NAME
+from .._instructions import SPECIAL_TOKENS
+from .cluster_map import ClusterMap
+from .config import LensConfig
 
-__all__ = ["load_model", "resolve_source", "load_official_head"]
+__all__ = ["CheckpointParts", "read_checkpoint", "resolve_source", "load_official_head", "OFFICIAL_HEAD_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,18 @@ def resolve_source(source: str | Path, *, revision: str | None = None, token: st
         ) from exc
 
 
-def load_model(
+@dataclass(frozen=True)
+class CheckpointParts:
+    """What a checkpoint holds: a HF backbone, the ``[k, hidden]`` head, config, tokenizer and cluster map."""
+
+    backbone: Any
+    head: torch.Tensor
+    config: LensConfig
+    tokenizer: Any
+    cluster_map: ClusterMap | None
+
+
+def read_checkpoint(
     source: str | Path,
     *,
     dtype: torch.dtype = torch.float32,
@@ -57,8 +74,8 @@ def load_model(
     trust_remote_code: bool = False,
     revision: str | None = None,
     token: str | None = None,
-) -> LensModel:
-    """Load a LENS model from a lens-vdb dir, an official-layout dir or a hub id."""
+) -> CheckpointParts:
+    """Read a LENS checkpoint from a lens-vdb dir, an official-layout dir or a hub id."""
     directory = resolve_source(source, revision=revision, token=token)
     if (directory / MANIFEST_NAME).is_file() and (directory / GRAPH_NAME).is_file():
         raise LensModelError(f"{directory} is an ONNX export (no torch weights); open it with backend='onnx': "
@@ -73,7 +90,7 @@ def load_model(
     )
 
 
-def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool) -> LensModel:
+def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool) -> CheckpointParts:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -91,12 +108,12 @@ def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code:
         cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
     backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
     tokenizer = _load_tokenizer(directory, trust_remote_code)
-    return LensModel(backbone, tensors["weight"].to(dtype), config, tokenizer, cluster_map)
+    return CheckpointParts(backbone, tensors["weight"].to(dtype), config, tokenizer, cluster_map)
 
 
 def _load_official(
     directory: Path, source: str, dtype: torch.dtype, attn: str, trust_remote_code: bool
-) -> LensModel:
+) -> CheckpointParts:
     head = load_official_head(directory / OFFICIAL_HEAD_NAME)
     backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
     tokenizer = _load_tokenizer(directory, trust_remote_code)
@@ -109,7 +126,7 @@ def _load_official(
         base_model=source,
         source_format="official",
     )
-    return LensModel(backbone, head.to(dtype), config, tokenizer)
+    return CheckpointParts(backbone, head.to(dtype), config, tokenizer, None)
 
 
 def load_official_head(path: Path) -> torch.Tensor:

@@ -7,13 +7,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from ._errors import LensModelError
-from ._instructions import DEFAULT_TASK, TASKS
+from .._errors import LensModelError
+from .._files import CONFIG_NAME
+from .._instructions import DEFAULT_TASK, TASKS
 
-__all__ = ["LensConfig", "CONFIG_NAME", "HEAD_NAME", "Pooling", "Attention"]
+__all__ = ["LensConfig", "Pooling", "Attention"]
 
-CONFIG_NAME = "lens_config.json"
-HEAD_NAME = "lens_head.safetensors"
 FORMAT_VERSION = 1
 
 Pooling = Literal["max", "sum", "last"]

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._backends import TorchBackend, load_backend
-from ._features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
-from ._instructions import Task, get_task
-from ._model import LensModel
-from ._sparse import SparseVector, to_sparse
+from .._instructions import Task, get_task
+from .._model.lens_model import LensModel
+from .backends import TorchBackend, load_backend
+from .features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
+from .sparse import SparseVector, to_sparse
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
 
@@ -60,7 +60,7 @@ class LensEncoder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if model is None:
-            from ._default import default_model_dir
+            from .._model.default import default_model_dir
 
             model = default_model_dir()
         loaded = load_backend(backend, model, device=device, dtype=dtype, provider=provider, max_length=max_length)

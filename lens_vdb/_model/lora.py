@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._errors import LensModelError
+from .._errors import LensModelError
 
 __all__ = ["merge_lora_adapter", "ADAPTER_CONFIG", "ADAPTER_WEIGHTS"]
 

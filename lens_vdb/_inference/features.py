@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._errors import LensInputError
-from ._instructions import QUERY_TOKEN, format_query
+from .._errors import LensInputError
+from .._instructions import QUERY_TOKEN, format_query
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

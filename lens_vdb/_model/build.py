@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._config import LensConfig
-from ._errors import LensModelError
-from ._instructions import SPECIAL_TOKENS
-from ._model import ClusterMap, LensModel
+from .._errors import LensModelError
+from .._instructions import SPECIAL_TOKENS
+from .cluster_map import ClusterMap
+from .config import LensConfig
+from .lens_model import LensModel
 
 __all__ = ["build_lens_model", "cluster_token_embeddings", "KMeansResult"]
 

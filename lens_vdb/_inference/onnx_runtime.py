@@ -17,21 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from ._config import LensConfig
-from ._deps import require
-from ._errors import LensDependencyError, LensInputError, LensModelError
-from ._model import ClusterMap
+from .._deps import require
+from .._errors import LensDependencyError, LensInputError, LensModelError
+from .._files import CLUSTER_MAP_NAME, GRAPH_NAME, MANIFEST_NAME, cache_home
+from .._instructions import QUERY_TOKEN
+from .._model.cluster_map import ClusterMap
+from .._model.config import LensConfig
+from .loaded import Loaded
 
 __all__ = [
     "OnnxBackend", "load_onnx", "open_graph", "read_manifest", "tensorrt_profile", "PROVIDERS",
-    "MANIFEST_NAME", "MANIFEST_FORMAT", "MANIFEST_VERSION", "GRAPH_NAME", "CLUSTER_MAP_NAME", "INPUTS", "OUTPUT",
+    "MANIFEST_FORMAT", "MANIFEST_VERSION", "INPUTS", "OUTPUT",
 ]
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "lens-vdb-onnx"
 MANIFEST_VERSION = 1
-GRAPH_NAME = "model.onnx"
-CLUSTER_MAP_NAME = "cluster_map.safetensors"
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "lens_embedding"
 PROVIDERS = ("cpu", "cuda", "tensorrt")
@@ -100,8 +100,6 @@ def _trt_cache_dir(directory: Path) -> Path:
     if os.access(directory, os.W_OK):
         cache = directory / "trt_cache"
     else:
-        from ._default import cache_home
-
         export_id = hashlib.sha256((directory / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
         cache = cache_home() / "trt_cache" / export_id
     cache.mkdir(parents=True, exist_ok=True)  # TensorRT creates only the last level itself
@@ -153,8 +151,6 @@ def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None 
     ``max_length``: the longest input the caller will send (default: the model's); TensorRT builds
     its shape profile up to it. ``device_id``: the GPU of the CUDA and TensorRT providers.
     """
-    from ._backends import Loaded
-
     if not directory.is_dir():
         raise LensModelError(f"{directory} is not a directory; backend='onnx' takes a dir written by `lens-vdb export`.")
     if not (directory / GRAPH_NAME).is_file():
@@ -173,8 +169,6 @@ def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None 
 
 def _check_query_token(directory: Path, manifest: dict[str, Any], tokenizer: Any) -> None:
     """The graph recognises queries by the ``<query>`` id it was exported with; the tokenizer must still use it."""
-    from ._instructions import QUERY_TOKEN
-
     baked = manifest.get("query_token_id")  # absent from manifests written before lens-vdb recorded it
     found = tokenizer.convert_tokens_to_ids(QUERY_TOKEN) if QUERY_TOKEN in tokenizer.get_vocab() else None
     if baked is not None and found != baked:

@@ -1,0 +1,41 @@
+"""Which vocabulary tokens make up each lexicon dimension: the cluster-to-token map of a LENS head."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._errors import LensModelError
+
+__all__ = ["ClusterMap"]
+
+
+class ClusterMap:
+    """Which vocabulary tokens form each lexicon dimension, nearest to the centroid first.
+
+    Stored in CSR form: ``tokens[offsets[c]:offsets[c + 1]]`` are cluster ``c``'s token ids.
+    """
+
+    def __init__(self, tokens: Tensor, offsets: Tensor) -> None:
+        if offsets.ndim != 1 or tokens.ndim != 1 or int(offsets[-1]) != tokens.numel():
+            raise LensModelError("Corrupt cluster map: offsets do not match the token list.")
+        self.tokens = tokens.to(torch.int64)
+        self.offsets = offsets.to(torch.int64)
+
+    @property
+    def k(self) -> int:
+        return self.offsets.numel() - 1
+
+    def cluster_tokens(self, cluster: int) -> list[int]:
+        start, end = int(self.offsets[cluster]), int(self.offsets[cluster + 1])
+        return self.tokens[start:end].tolist()
+
+    @classmethod
+    def from_assignments(cls, assignments: Tensor, distances: Tensor, k: int) -> ClusterMap:
+        """Build from each token's cluster and its distance to that centroid."""
+        import numpy as np
+
+        order = torch.from_numpy(np.lexsort((distances.numpy(), assignments.numpy())).astype(np.int64))
+        counts = torch.bincount(assignments.long(), minlength=k)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
+        return cls(order, offsets)
