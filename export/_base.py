@@ -36,12 +36,15 @@ class Manifest:
     validation texts; ``retrieval`` (int8 graphs) holds the MRR@10 of torch and of the graph on
     the bench corpus, ``None`` where that check did not run; ``query_token_id`` is the
     ``<query>`` id baked into the graph's pooling (the loader checks the tokenizer beside it
-    still has it); ``source_model_hash`` is :func:`model_hash` of the model that was exported.
+    still has it); ``source_model_hash`` is :func:`model_hash` of the model that was exported, and
+    ``model_fingerprint`` its identity, the one :attr:`lens_vdb.LensEncoder.fingerprint` reports
+    on every backend (``None`` in manifests written before lens-vdb recorded it).
     """
 
     format: str = MANIFEST_FORMAT
     version: int = MANIFEST_VERSION
     source_model_hash: str
+    model_fingerprint: str | None = None
     base_model: str | None
     k: int
     opset: int

@@ -27,6 +27,7 @@ from lens_vdb import LensModel
 from lens_vdb._deps import require
 from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
 from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
+from lens_vdb._model.identity import model_fingerprint
 
 from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
 from ._files import save_graph, uses_external_data
@@ -123,7 +124,8 @@ def export_onnx(
                            head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
         _write_side_files(model, staging)
         report = validate_export(model, staging, texts=texts, fp32=(dtype == "fp32" and quantize is None))
-        manifest = Manifest(source_model_hash=model_hash(model), base_model=model.config.base_model, k=model.k,
+        manifest = Manifest(source_model_hash=model_hash(model), model_fingerprint=model_fingerprint(model),
+                            base_model=model.config.base_model, k=model.k,
                             opset=opset, dtype=dtype, quantize=quantize, max_abs_diff=report.max_abs_diff,
                             min_cosine=report.min_cosine, validated_texts=report.texts,
                             query_token_id=model.query_token_id,

@@ -42,7 +42,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     labels = args.label or []
     systems = []
     for index, source in enumerate(models):
-        label = labels[index] if index < len(labels) else f"LENS {source if source in _NAMED else Path(source).name}"
+        label = labels[index] if index < len(labels) else f"LENS {Path(source).name}"
         encoder = LensEncoder(_model_source(source), device=args.device, max_length=args.max_length,
                               batch_size=args.batch_size)
         systems.append(LensSystem(label, encoder))
@@ -55,18 +55,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-_NAMED = ("default", "untrained")
-
-
 def _model_source(source: str) -> str | Path:
-    """``default`` = the shipped trained model, ``untrained`` = its k-means starting point, else a dir/hub id."""
-    from ._model.default import default_model_dir
+    from ._model.default import resolve_model_name
 
-    if source == "default":
-        return default_model_dir()
-    if source == "untrained":
-        return default_model_dir(trained=False)
-    return source
+    return resolve_model_name(source)
 
 
 def add_train_commands(commands) -> None:

@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .._errors import LensInputError
+from .._model.identity import model_fingerprint
 from .._model.lens_model import LensModel
 from .loaded import Loaded
 
@@ -53,7 +55,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
 
 
 def load_backend(name: str, model: LensModel | str | Path, *, device: str | None, dtype: str | torch.dtype,
-                 provider: str | None = None, max_length: int | None = None) -> Loaded:
+                 provider: str | None = None, max_length: int | None = None, threads: int | None = None) -> Loaded:
     """The one place a backend name becomes a backend.
 
     ``"torch"`` takes a :class:`LensModel` or anything :meth:`LensModel.from_pretrained` loads;
@@ -61,15 +63,21 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     torch weights (``provider``: ``"cpu"``, ``"cuda"`` or ``"tensorrt"``; ``device="cuda:N"``
     picks the GPU; the precision was fixed at export, so ``dtype`` stays ``"fp32"``).
     ``max_length``: the longest input the caller sends (TensorRT's shape profile goes up to it).
+    ``threads``: CPU threads for the backend (torch's are per process; ONNX Runtime's per session).
     """
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise LensInputError(f"threads must be a positive int (or None for the default), got {threads!r}")
     if name == "torch":
         if provider is not None:
             raise ValueError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
         if not isinstance(model, LensModel):
             model = LensModel.from_pretrained(model)
+        if threads is not None:
+            torch.set_num_threads(threads)
         resolved = resolve_device(device)
+        fingerprint = model_fingerprint(model)  # before any cast: the same identity in every dtype
         backend = TorchBackend(model, resolved, resolve_dtype(dtype, resolved))
-        return Loaded(backend, model.tokenizer, model.config, model.cluster_map)
+        return Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
     if name == "onnx":
         from .onnx_runtime import load_onnx
 
@@ -81,5 +89,5 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
         on_gpu = device is not None and device.startswith("cuda")
         device_id = int(device.partition(":")[2] or 0) if on_gpu else 0
         return load_onnx(Path(model), provider=provider or ("cuda" if on_gpu else "cpu"), max_length=max_length,
-                         device_id=device_id)
+                         device_id=device_id, threads=threads)
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

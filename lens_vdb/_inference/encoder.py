@@ -34,8 +34,9 @@ class LensEncoder:
     """Encode queries and documents with a LENS model.
 
     Args:
-        model: a :class:`LensModel`, a model dir or hub id (lens-vdb or official LENS layout), or
-            ``None`` for the offline default model (built on first use).
+        model: a :class:`LensModel`, a model dir or hub id (lens-vdb or official LENS layout), or a
+            name: ``None`` / ``"default"`` for the offline default model, ``"untrained"`` for its
+            k-means starting point (both built on first use).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
         dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
@@ -44,6 +45,14 @@ class LensEncoder:
             :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed).
         provider: ONNX Runtime provider for ``backend="onnx"``: ``"cpu"`` (default), ``"cuda"``
             or ``"tensorrt"`` (fp16, engine cache, shape profiles; from ``lens-vdb[gpu]``).
+        threads: CPU threads to encode with (``None``: the runtime's default). Torch's thread
+            count is per process, so it applies to every torch model in it; ONNX Runtime's is
+            per session.
+
+    Attributes:
+        model_name: the model as it was named (``"default"``, a hub id, a directory).
+        fingerprint: the model's identity, the same on every backend and dtype (see
+            :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
     """
 
     def __init__(
@@ -56,14 +65,16 @@ class LensEncoder:
         max_length: int | None = None,
         backend: str = "torch",
         provider: str | None = None,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if model is None:
-            from .._model.default import default_model_dir
+        from .._model.default import resolve_model_name
 
-            model = default_model_dir()
-        loaded = load_backend(backend, model, device=device, dtype=dtype, provider=provider, max_length=max_length)
+        self.model_name = _name_of(model)
+        loaded = load_backend(backend, resolve_model_name(model) if not isinstance(model, LensModel) else model,
+                              device=device, dtype=dtype, provider=provider, max_length=max_length, threads=threads)
+        self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
         self.config = loaded.config
@@ -240,3 +251,12 @@ class LensEncoder:
                                self.tokenizer.convert_ids_to_tokens(ids))
             out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
         return out
+
+
+def _name_of(model: LensModel | str | Path | None) -> str:
+    """How a model was named: ``"default"`` for ``None``, the string given, or the backbone's source."""
+    if model is None:
+        return "default"
+    if isinstance(model, LensModel):
+        return model.config.base_model or "LensModel"
+    return str(model)

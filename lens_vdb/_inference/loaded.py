@@ -31,3 +31,4 @@ class Loaded:
     tokenizer: Any
     config: LensConfig
     cluster_map: ClusterMap | None
+    fingerprint: str  # the model's identity (lens_vdb._model.identity), the same on every backend

@@ -145,7 +145,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None = None, device_id: int = 0):
+def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None = None, device_id: int = 0,
+              threads: int | None = None) -> Loaded:
     """Open an export directory, checking it is complete and consistent before any text is encoded.
 
     ``max_length``: the longest input the caller will send (default: the model's); TensorRT builds
@@ -163,8 +164,21 @@ def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None 
     tokenizer = _tokenizer(directory)
     _check_query_token(directory, manifest, tokenizer)
     backend = open_graph(directory / GRAPH_NAME, k=config.k, provider=provider,
-                         max_length=max_length or config.max_length, device_id=device_id)
-    return Loaded(backend, tokenizer, config, _cluster_map(directory, config.k))
+                         max_length=max_length or config.max_length, device_id=device_id, threads=threads)
+    return Loaded(backend, tokenizer, config, _cluster_map(directory, config.k), _fingerprint(manifest))
+
+
+def _fingerprint(manifest: dict[str, Any]) -> str:
+    """The exported model's identity: recorded by the export, or (older manifests) its source hash."""
+    return manifest.get("model_fingerprint") or f"onnx-{manifest['source_model_hash'][:24]}"
+
+
+def _session_options(ort: Any, threads: int | None) -> Any:
+    """Session options: ``threads`` intra-op threads when given (ONNX Runtime's default: one per core)."""
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return options
 
 
 def _check_query_token(directory: Path, manifest: dict[str, Any], tokenizer: Any) -> None:
@@ -203,7 +217,8 @@ def _cluster_map(directory: Path, k: int) -> ClusterMap | None:
     return cluster_map
 
 
-def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512, device_id: int = 0) -> OnnxBackend:
+def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512, device_id: int = 0,
+               threads: int | None = None) -> OnnxBackend:
     """An ONNX Runtime session over ``path``, after checking its inputs and output width.
 
     A GPU provider missing from the installed onnxruntime is an error, never a silent CPU run.
@@ -218,7 +233,7 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
             f"{ort.get_available_providers()}). Install the GPU build: pip install 'lens-vdb[gpu]'"
         )
     try:
-        session = ort.InferenceSession(str(path), ort.SessionOptions(),
+        session = ort.InferenceSession(str(path), _session_options(ort, threads),
                                        providers=_providers(provider, path.parent, max_length, device_id))
     except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
         raise LensModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc

@@ -25,7 +25,8 @@ from pathlib import Path
 from .._errors import LensDependencyError
 from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 
-__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS"]
+__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS", "MODEL_NAMES",
+           "resolve_model_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,24 @@ def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True
         target = cache_home() / f"smollm2-135m-lens-k{k}-{DEFAULT_VERSION}"
         return _cached(target, lambda: assemble_smollm2(DEFAULT_ASSETS, adapter_dir=DEFAULT_ASSETS))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
+
+
+# the names every entry point (LensEncoder, the CLI, the eval harness) accepts in place of a directory
+MODEL_NAMES: dict[str, Callable[[], Path]] = {
+    "default": default_model_dir,
+    "untrained": lambda: default_model_dir(trained=False),
+}
+
+
+def resolve_model_name(source: str | Path | None) -> str | Path:
+    """The one model-naming rule: ``None`` or ``"default"`` is the shipped default model, ``"untrained"``
+    its k-means starting point (both built on first use); anything else (a directory, a hub id) is
+    returned as given. A local folder that shares a name is reached as ``./default``."""
+    if source is None:
+        return default_model_dir()
+    if isinstance(source, str) and source in MODEL_NAMES:
+        return MODEL_NAMES[source]()
+    return source
 
 
 def _cached(target: Path, build: Callable[[], object]) -> Path:

@@ -304,3 +304,10 @@ def test_open_graph_checks_the_width_it_is_asked_for(exported):
     assert open_graph(exported / "model.onnx", k=32).run(np.array([[1, 40, 2]]), np.ones((1, 3), np.int64)).shape == (1, 32)
     with pytest.raises(LensModelError, match="width k=48"):
         open_graph(exported / "model.onnx", k=48)
+
+
+def test_an_export_has_its_models_identity_and_takes_a_thread_count(exported):
+    onnx = LensEncoder(exported, backend="onnx", threads=1)
+    assert onnx.fingerprint == LensEncoder(tiny_lens_dir()).fingerprint
+    assert onnx._backend.session.get_session_options().intra_op_num_threads == 1
+

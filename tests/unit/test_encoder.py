@@ -148,3 +148,53 @@ def test_queries_default_to_the_instruction_the_model_was_saved_with(built_dirs,
     assert np.abs(own - encoder.encode_queries(["bank rates"], instruction="Given a headline, find the news article.")
                   ).max() < 1e-6
     assert np.abs(own - encoder.encode_queries(["bank rates"], task="retrieval")).max() > 1e-4  # a task still wins
+
+
+def test_the_fingerprint_names_the_model_not_the_dtype(built_dirs):
+    fp32 = LensEncoder(built_dirs["llama"])
+    bf16 = LensEncoder(built_dirs["llama"], dtype="bf16")
+    other = LensEncoder(built_dirs["qwen2"])  # the same k=32: only the identity tells them apart
+    assert fp32.fingerprint == bf16.fingerprint and fp32.fingerprint.startswith("lens-")
+    assert other.fingerprint != fp32.fingerprint and other.k == fp32.k
+    assert fp32.model_name == str(built_dirs["llama"])
+
+
+def test_the_fingerprint_follows_a_changed_backbone(built_dirs):
+    from lens_vdb import LensModel
+
+    model = LensModel.from_pretrained(built_dirs["llama"])
+    before = LensEncoder(model).fingerprint
+    with torch.no_grad():  # as a LoRA merge would: the head stays, the backbone's last layer moves
+        list(model.backbone.parameters())[-2].add_(0.01)
+    assert LensEncoder(model).fingerprint != before
+
+
+def test_names_resolve_to_the_default_models(tmp_path, monkeypatch, built_dirs):
+    import shutil
+
+    from lens_vdb._model.default import DEFAULT_VERSION
+
+    monkeypatch.setenv("LENS_VDB_HOME", str(tmp_path))
+    shutil.copytree(built_dirs["llama"], tmp_path / "smollm2-135m-lens-k4000-seed0")  # the cache, pre-built
+    shutil.copytree(built_dirs["qwen2"], tmp_path / f"smollm2-135m-lens-k4000-{DEFAULT_VERSION}")
+    untrained, default = LensEncoder("untrained"), LensEncoder("default")
+    assert untrained.model_name == "untrained" and default.model_name == "default"
+    assert untrained.fingerprint == LensEncoder(built_dirs["llama"]).fingerprint
+    assert default.fingerprint == LensEncoder(None).fingerprint == LensEncoder(built_dirs["qwen2"]).fingerprint
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_threads_must_be_a_positive_int(built_dirs, bad):
+    from lens_vdb import LensInputError
+
+    with pytest.raises(LensInputError, match="threads must be a positive int"):
+        LensEncoder(built_dirs["llama"], threads=bad)
+
+
+def test_threads_sets_torchs_thread_count(built_dirs):
+    before = torch.get_num_threads()
+    try:
+        LensEncoder(built_dirs["llama"], threads=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
