@@ -8,9 +8,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .._errors import LensInputError
 from .._model.identity import model_fingerprint
 from .._model.lens_model import LensModel
+from .features import positive_int
 from .loaded import Loaded
 
 __all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName"]
@@ -65,8 +65,8 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     ``max_length``: the longest input the caller sends (TensorRT's shape profile goes up to it).
     ``threads``: CPU threads for the backend (torch's are per process; ONNX Runtime's per session).
     """
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise LensInputError(f"threads must be a positive int (or None for the default), got {threads!r}")
+    if threads is not None:
+        positive_int(threads, "threads")
     if name == "torch":
         if provider is not None:
             raise ValueError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")

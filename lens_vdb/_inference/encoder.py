@@ -15,7 +15,14 @@ from tqdm.auto import tqdm
 from .._instructions import Task, get_task
 from .._model.lens_model import LensModel
 from .backends import TorchBackend, load_backend
-from .features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
+from .features import (
+    TokenizedBatch,
+    pad_batch,
+    positive_int,
+    tokenize_documents,
+    tokenize_queries,
+    validate_texts,
+)
 from .sparse import SparseVector, to_sparse
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
@@ -67,8 +74,9 @@ class LensEncoder:
         provider: str | None = None,
         threads: int | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        positive_int(batch_size, "batch_size")
+        if max_length is not None:
+            positive_int(max_length, "max_length", minimum=8)
         from .._model.default import resolve_model_name
 
         self.model_name = _name_of(model)
@@ -81,9 +89,7 @@ class LensEncoder:
         self.cluster_map = loaded.cluster_map
         self.backend = backend
         self.batch_size = batch_size
-        self.max_length = max_length or self.config.max_length
-        if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        self.max_length = max_length if max_length is not None else self.config.max_length
         self._warned_truncation = False
         pad = self.tokenizer.pad_token_id
         self._pad_id = int(pad if pad is not None else self.tokenizer.eos_token_id)
@@ -196,6 +202,8 @@ class LensEncoder:
         show_progress: bool,
     ) -> np.ndarray:
         """Blank texts (nothing but whitespace) are the zero vector; the rest run through the model."""
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size")
         out = np.zeros((len(texts), self.k), dtype=np.float32)
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if filled:
@@ -211,7 +219,7 @@ class LensEncoder:
                 UserWarning,
                 stacklevel=5,
             )
-        size = batch_size or self.batch_size
+        size = self.batch_size if batch_size is None else batch_size
         out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
         order = np.argsort([-len(ids) for ids in batch.ids], kind="stable")
         starts = range(0, len(order), size)
