@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,9 @@ def test_the_default_model_starts_every_text_with_bos_as_it_was_trained(encoder)
         "<instruct>")]
     untrained = LensEncoder(default_model_dir(trained=False), max_length=128).tokenizer
     assert untrained("Rates rose.").input_ids == tokenizer("Rates rose.").input_ids
+    # saved as plain float weights: no GGUF quantization_config (5.x keeps one; 4.57 warns on every load)
+    config = json.loads((default_model_dir() / "config.json").read_text())
+    assert "quantization_config" not in config and config["rope_theta"] == 100000.0
 
 
 def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
