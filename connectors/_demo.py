@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lens_vdb import LensEncoder, LensModelError
+from lens_vdb import LensDependencyError, LensEncoder, LensModelError
 from lens_vdb._datasets import load_bbc_news
 from lens_vdb._files import MANIFEST_NAME
 from lens_vdb._model.default import default_model_dir
@@ -25,7 +25,8 @@ QUERIES = [
 def fastest_encoder(max_length: int) -> LensEncoder:
     """The default model on the fastest backend here: torch on a GPU; on a CPU, the int8 ONNX graph
     (1.75-2x torch, MRR within 0.2%; see the README) when onnxruntime is installed and the graph
-    passes the export's checks on this CPU, else torch."""
+    passes the export's checks on this CPU, else torch; also torch when the graph is not in the cache
+    and cannot be exported here (no export toolchain, e.g. under transformers 5)."""
     import importlib.util
 
     import torch
@@ -36,7 +37,9 @@ def fastest_encoder(max_length: int) -> LensEncoder:
         return _encoder("onnx", max_length)
     except LensModelError as exc:  # the int8 graph failed its checks on this CPU: torch is exact
         print(f"the int8 graph was refused ({exc}); running on torch")
-        return _encoder("torch", max_length)
+    except LensDependencyError as exc:  # no graph yet and no export toolchain here (e.g. transformers 5)
+        print(f"the int8 graph cannot be exported here ({exc}); running on torch")
+    return _encoder("torch", max_length)
 
 
 def _encoder(backend: str, max_length: int) -> LensEncoder:

@@ -4,7 +4,9 @@
     >>> export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")
     >>> LensEncoder("my-lens-onnx", backend="onnx")
 
-Needs ``pip install 'lens-vdb[onnx]'`` (``[gpu]`` for the CUDA and TensorRT providers).
+Exporting needs ``pip install 'lens-vdb[export]'`` (``[export-gpu]`` beside onnxruntime-gpu), whose
+optimum-onnx supports transformers < 4.58 only; running a graph needs ``lens-vdb[onnx]`` (``[gpu]`` for the
+CUDA and TensorRT providers) and works under any transformers, 5.x included.
 """
 
 from __future__ import annotations

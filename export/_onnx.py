@@ -34,6 +34,7 @@ from ._files import save_graph, uses_external_data
 from ._quantize import quantize_graph
 from ._retrieval import RETRIEVAL_ARTICLES, check_retrieval
 from ._target import check_target, staged_export
+from ._toolchain import check_toolchain
 from ._validate import validate_export
 
 __all__ = ["export_onnx", "DEFAULT_OPSET"]
@@ -44,7 +45,7 @@ TRACE_SHAPES = {"batch_size": 2, "sequence_length": 16}
 
 
 def _onnx_config_class():
-    require("optimum.exporters.onnx", "onnx")
+    require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx.config import TextEncoderOnnxConfig
     from optimum.utils import NormalizedTextConfig
 
@@ -107,8 +108,10 @@ def export_onnx(
     into place only when validation passed, so a failed export leaves nothing that looks like a
     success. ``overwrite`` replaces an earlier lens-vdb export, never other files. A
     :class:`LensModel` passed in is given back in its dtype, device and mode. Returns the
-    export folder, as an absolute path.
+    export folder, as an absolute path. Without the export toolchain (``lens-vdb[export]``, which needs
+    transformers < 4.58) it raises :class:`LensDependencyError` naming the versions that work, before any work.
     """
+    check_toolchain()
     check_options(dtype, quantize)
     if not isinstance(retrieval_articles, int) or retrieval_articles < 0:
         raise ValueError(f"retrieval_articles must be an int >= 0, got {retrieval_articles!r}")

@@ -26,6 +26,7 @@ from .._errors import LensModelError
 from .._files import CONFIG_NAME, GRAPH_NAME, HEAD_NAME, MANIFEST_NAME
 from .._instructions import SPECIAL_TOKENS
 from .cluster_map import ClusterMap
+from .compat import TRANSFORMERS_MAJOR, rope_settings_for_transformers4
 from .config import LensConfig
 
 __all__ = ["CheckpointParts", "read_checkpoint", "resolve_source", "load_official_head", "OFFICIAL_HEAD_NAME"]
@@ -193,6 +194,9 @@ def _load_backbone(directory: Path, dtype: torch.dtype, attn: str, trust_remote_
         # the official configs advertise vocab_size = k; the embedding table is the truth
         logger.info("config.json says vocab_size=%s, the weights hold %s rows; using the weights.", config.vocab_size, vocab)
         config.vocab_size = vocab
+    if TRANSFORMERS_MAJOR < 5:  # a config saved by transformers 5 keeps its RoPE settings here too
+        for key, value in rope_settings_for_transformers4(json.loads((directory / "config.json").read_text())).items():
+            setattr(config, key, value)
     config.architectures = None
     config.use_cache = False
     try:
@@ -227,12 +231,26 @@ def _stored_vocab_size(directory: Path) -> int | None:
 
 
 def _load_tokenizer(directory: Path, trust_remote_code: bool):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    # a plain tokenizer.json runs as saved: transformers 5 would swap in the model type's own class for some
+    # types (qwen2, phi3...), which rebuilds the pipeline and tokenizes otherwise than the model was built with
+    loader = PreTrainedTokenizerFast if _saved_tokenizer_class(directory) in _GENERIC_TOKENIZERS else AutoTokenizer
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        tokenizer = loader.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except Exception as exc:  # missing or corrupt files surface as OSError, ValueError, TypeError, Exception...
         raise LensModelError(f"Cannot load the tokenizer in {directory}: {exc.__class__.__name__}: {exc}") from exc
     if isinstance(tokenizer, bool) or not callable(tokenizer):  # AutoTokenizer returns False for some empty dirs
         raise LensModelError(f"{directory} has no tokenizer files (tokenizer.json / tokenizer_config.json).")
     return tokenizer
+
+
+_GENERIC_TOKENIZERS = ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def _saved_tokenizer_class(directory: Path) -> str | None:
+    path = directory / "tokenizer_config.json"
+    try:
+        return json.loads(path.read_text()).get("tokenizer_class") if path.is_file() else None
+    except (OSError, ValueError) as exc:
+        raise LensModelError(f"Cannot read {path}: {exc}") from exc

@@ -106,6 +106,9 @@ def _kmeans_smollm2(k: int, seed: int):
 
     directory, gguf_file = smollm2_gguf()
     model = build_lens_model(directory, gguf_file=gguf_file, k=k, seed=seed)
+    # BOS first, as transformers 4.x reads this GGUF and as the shipped head was trained; 5.x follows the
+    # file's add_bos_token=False, which would feed the model inputs it never saw
+    model.tokenizer.add_bos_token = True
     # record the portable name, not this machine's site-packages path
     model.config = model.config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}")
     return model
@@ -130,6 +133,7 @@ def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = N
     config = LensConfig.load(head_dir)
     tensors = load_file(str(Path(head_dir) / HEAD_NAME))
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+    tokenizer.add_bos_token = True  # as trained: see _kmeans_smollm2
     causal_lm = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32,
                                                      attn_implementation="sdpa")
     _normalise_special_tokens(tokenizer, causal_lm)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
+from lens_vdb._model.default import default_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +30,23 @@ def test_default_model_encodes_real_news_with_explanations(encoder):
     assert encoder.tokenizer.eos_token == "<|im_end|>"  # the GGUF tokenizer's EOS is fixed from the config
 
 
+def test_the_default_model_starts_every_text_with_bos_as_it_was_trained(encoder):
+    """transformers 4.x prepends BOS to SmolLM2's GGUF tokenizer and the shipped head was trained so; 5.x follows
+    the file's add_bos_token=False. Both defaults must tokenize as trained, whichever version built them."""
+    from lens_vdb._inference.features import tokenize_documents, tokenize_queries
+
+    tokenizer = encoder.tokenizer
+    assert tokenizer.bos_token_id == 1
+    assert tokenize_documents(tokenizer, ["Rates rose."], 128).ids[0][0] == tokenizer.bos_token_id
+    assert tokenize_queries(tokenizer, ["rates"], "find news", 128).ids[0][:2] == [1, tokenizer.convert_tokens_to_ids(
+        "<instruct>")]
+    untrained = LensEncoder(default_model_dir(trained=False), max_length=128).tokenizer
+    assert untrained("Rates rose.").input_ids == tokenizer("Rates rose.").input_ids
+    # saved as plain float weights: no GGUF quantization_config (5.x keeps one; 4.57 warns on every load)
+    config = json.loads((default_model_dir() / "config.json").read_text())
+    assert "quantization_config" not in config and config["rope_theta"] == 100000.0
+
+
 def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
     everything = load_bbc_news(deduplicate=False)
     distinct = load_bbc_news()
@@ -42,13 +62,18 @@ def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
     from lens_vdb.cli import main
     from lens_vdb.connectors._demo import default_int8_graph_dir
     from lens_vdb.export import Manifest
+    from lens_vdb.export._toolchain import toolchain_problem
 
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data")]) == 0
     first = capsys.readouterr().out
-    assert "backend=onnx" in first and "ingested 10, skipped 0" in first and "holds 10 articles" in first
-    manifest = Manifest.load(default_int8_graph_dir())
-    assert manifest.quantize == "int8" and manifest.min_cosine >= 0.99
-    assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
+    assert "ingested 10, skipped 0" in first and "holds 10 articles" in first
+    if toolchain_problem() is None or (default_int8_graph_dir() / "manifest.json").is_file():
+        assert "backend=onnx" in first
+        manifest = Manifest.load(default_int8_graph_dir())
+        assert manifest.quantize == "int8" and manifest.min_cosine >= 0.99
+        assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
+    else:  # no graph yet and no export here (transformers 5): torch, saying why
+        assert "backend=torch" in first and "cannot be exported here" in first and "lens-vdb[onnx]" in first
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out

@@ -11,7 +11,11 @@ import pytest
 from lens_vdb import LensEncoder, LensError, LensModelError
 from lens_vdb.cli import main
 from lens_vdb.export import Manifest, export_onnx
+from tests.graphs import export_problem
 from tests.tiny import tiny_lens_dir
+
+_NO_EXPORT = export_problem()
+pytestmark = pytest.mark.skipif(_NO_EXPORT is not None, reason=f"no export toolchain here: {str(_NO_EXPORT).split('. ')[0]}")
 
 DOCS = ["The Bank of England raised interest rates.", "fox",
         " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 5)]
