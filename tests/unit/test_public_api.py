@@ -59,8 +59,8 @@ def test_the_core_never_imports_connectors_or_export():
 
     core = Path(lens_vdb.__file__).parent
     for module in core.rglob("*.py"):
-        if module.name == "cli.py":  # the application layer wires everything, lazily
-            continue
+        if module.name == "cli.py" or module.name.startswith("_cli_"):  # the application layer wires everything,
+            continue                                                      # lazily
         for node in ast.walk(ast.parse(module.read_text())):
             names = []
             if isinstance(node, ast.Import):
