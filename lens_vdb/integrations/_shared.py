@@ -72,6 +72,11 @@ class SharedLens:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def clear(self) -> None:
+        """Forget every cached vector (the next request of any text runs the model)."""
+        with self._lock:
+            self._cache.clear()
+
     def encode(self, texts: Any, *, query: bool, task: str | None, batch_size: int | None,
                show_progress: bool = False) -> np.ndarray:
         """LENS vectors of ``texts`` (float32 ``[n, k]``): the ones in the LRU from it, the rest (each
