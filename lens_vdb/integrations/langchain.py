@@ -66,6 +66,9 @@ class _LensSettings(BaseModel):
         BaseModel.__init__(self, **settings.fields(), **fields)
         self._lens = lens
 
+    def __str__(self) -> str:
+        return repr(self)  # LensEmbeddings(model_name='default', ...), not pydantic's bare field list
+
     @property
     def encoder(self) -> LensEncoder:
         """The encoder (shared with every LangChain and LlamaIndex object of the same model and settings)."""
