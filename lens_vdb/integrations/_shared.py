@@ -47,14 +47,15 @@ class EncoderSettings:
 
     model_name: str = "default"
     backend: str = "torch"
+    provider: str | None = None
     device: str | None = None
     dtype: str = "fp32"
     max_length: int | None = None
     threads: int | None = None
 
     def build(self) -> LensEncoder:
-        return LensEncoder(self.model_name, backend=self.backend, device=self.device, dtype=self.dtype,
-                           max_length=self.max_length, threads=self.threads)
+        return LensEncoder(self.model_name, backend=self.backend, provider=self.provider, device=self.device,
+                           dtype=self.dtype, max_length=self.max_length, threads=self.threads)
 
     def fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -148,7 +149,7 @@ def settings_of(encoder: LensEncoder) -> EncoderSettings:
 
         device = str(parameter.device)
         dtype = next((name for name, value in DTYPES.items() if value == parameter.dtype), "fp32")
-    return EncoderSettings(encoder.model_name, encoder.backend, device, dtype, encoder.max_length)
+    return EncoderSettings(encoder.model_name, encoder.backend, None, device, dtype, encoder.max_length)
 
 
 def resolve_shared(model: Any, model_name: str | None, settings: EncoderSettings) -> tuple[SharedLens, EncoderSettings]:

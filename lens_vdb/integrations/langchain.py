@@ -52,6 +52,7 @@ class _LensSettings(BaseModel):
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
     batch_size: int = Field(32, gt=0, description="texts per forward pass")
     backend: str = "torch"
+    provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
     dtype: str = "fp32"
     max_length: int | None = None
@@ -60,8 +61,8 @@ class _LensSettings(BaseModel):
     _lens: SharedLens = PrivateAttr()
 
     def _attach(self, model: Any, model_name: str | None, fields: dict[str, Any]) -> None:
-        settings = EncoderSettings(**{k: fields.pop(k) for k in ("backend", "device", "dtype", "max_length",
-                                                                  "threads")})
+        settings = EncoderSettings(**{k: fields.pop(k) for k in ("backend", "provider", "device", "dtype",
+                                                                  "max_length", "threads")})
         lens, settings = resolve_shared(model, model_name, settings)
         BaseModel.__init__(self, **settings.fields(), **fields)
         self._lens = lens
@@ -102,17 +103,18 @@ class LensEmbeddings(_LensSettings, Embeddings):
         task: instruction task for queries (default: the model's own, ``"retrieval"``); a symmetric
             task (``"sts"``, ``"clustering"``) instructs documents too.
         batch_size: texts per forward pass. show_progress: a progress bar while documents encode.
-        backend, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
+        backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
 
     Blank texts embed to the zero vector (nothing to pool); vector stores that normalise
     vectors may refuse them, so drop blank chunks before indexing.
     """
 
     def __init__(self, model: Model = None, *, model_name: str | None = None, task: str | None = None,
-                 batch_size: int = 32, backend: str = "torch", device: str | None = None, dtype: str = "fp32",
-                 max_length: int | None = None, threads: int | None = None, show_progress: bool = False) -> None:
-        self._attach(model, model_name, dict(task=task, batch_size=batch_size, backend=backend, device=device,
-                                             dtype=dtype, max_length=max_length, threads=threads,
+                 batch_size: int = 32, backend: str = "torch", provider: str | None = None, device: str | None = None,
+                 dtype: str = "fp32", max_length: int | None = None, threads: int | None = None,
+                 show_progress: bool = False) -> None:
+        self._attach(model, model_name, dict(task=task, batch_size=batch_size, backend=backend, provider=provider,
+                                             device=device, dtype=dtype, max_length=max_length, threads=threads,
                                              show_progress=show_progress))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -140,12 +142,12 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
     top_k: int = Field(256, gt=0, description="LENS dimensions kept per vector")
 
     def __init__(self, model: Model | LensEmbeddings = None, *, model_name: str | None = None, top_k: int = 256,
-                 task: str | None = None, batch_size: int = 32, backend: str = "torch", device: str | None = None,
-                 dtype: str = "fp32", max_length: int | None = None, threads: int | None = None,
-                 show_progress: bool = False) -> None:
+                 task: str | None = None, batch_size: int = 32, backend: str = "torch", provider: str | None = None,
+                 device: str | None = None, dtype: str = "fp32", max_length: int | None = None,
+                 threads: int | None = None, show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(top_k=top_k, task=task, batch_size=batch_size, backend=backend,
-                                             device=device, dtype=dtype, max_length=max_length, threads=threads,
-                                             show_progress=show_progress))
+                                             provider=provider, device=device, dtype=dtype, max_length=max_length,
+                                             threads=threads, show_progress=show_progress))
 
     def _sparse(self, texts: Any, query: bool) -> list[SparseVector]:
         indices, values = sparse_pairs(self._encode(texts, query=query), self.top_k)

@@ -44,7 +44,7 @@ class LensEmbedding(BaseEmbedding):
         task: instruction task for queries (default: the model's own); a symmetric task instructs
             documents too.
         embed_batch_size: texts per forward pass (LlamaIndex hands over at most this many at once).
-        backend, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
+        backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
 
     ``to_json()`` / ``from_json()`` and pickling keep these settings, never the weights: the
     encoder is built again from ``model_name``.
@@ -53,6 +53,7 @@ class LensEmbedding(BaseEmbedding):
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
     backend: str = "torch"
+    provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
     dtype: str = "fp32"
     max_length: int | None = None
@@ -61,10 +62,10 @@ class LensEmbedding(BaseEmbedding):
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
                  task: str | None = None, embed_batch_size: int = 32, backend: str = "torch",
-                 device: str | None = None, dtype: str = "fp32", max_length: int | None = None,
-                 threads: int | None = None, **base_fields: Any) -> None:
+                 provider: str | None = None, device: str | None = None, dtype: str = "fp32",
+                 max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
-            backend=backend, device=device, dtype=dtype, max_length=max_length, threads=threads))
+            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
         super().__init__(**settings.fields(), task=task, embed_batch_size=embed_batch_size, **base_fields)
         self._lens = lens
 
@@ -111,8 +112,8 @@ class LensEmbedding(BaseEmbedding):
 
 def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,
                           task: str | None = None, batch_size: int | None = None, backend: str = "torch",
-                          device: str | None = None, dtype: str = "fp32", max_length: int | None = None,
-                          threads: int | None = None) -> tuple[SparseFn, SparseFn]:
+                          provider: str | None = None, device: str | None = None, dtype: str = "fp32",
+                          max_length: int | None = None, threads: int | None = None) -> tuple[SparseFn, SparseFn]:
     """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``.
 
     ``model`` as for :class:`LensEmbedding`, or a ``LensEmbedding`` itself. Beside a
@@ -121,8 +122,8 @@ def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None
     """
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-    lens, _ = resolve_shared(model, None, EncoderSettings(backend=backend, device=device, dtype=dtype,
-                                                          max_length=max_length, threads=threads))
+    lens, _ = resolve_shared(model, None, EncoderSettings(backend=backend, provider=provider, device=device,
+                                                          dtype=dtype, max_length=max_length, threads=threads))
 
     def documents(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
         return sparse_pairs(lens.encode(texts, query=False, task=task, batch_size=batch_size), top_k)
