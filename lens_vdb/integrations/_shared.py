@@ -115,7 +115,7 @@ class SharedLens:
 # one SharedLens per settings and per encoder, alive while an integration object holds it
 _BY_SETTINGS: weakref.WeakValueDictionary[EncoderSettings, SharedLens] = weakref.WeakValueDictionary()
 _BY_ENCODER: weakref.WeakValueDictionary[int, SharedLens] = weakref.WeakValueDictionary()
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # shared_for holds it while it calls shared_over
 
 
 def shared_for(settings: EncoderSettings) -> SharedLens:
@@ -130,11 +130,12 @@ def shared_for(settings: EncoderSettings) -> SharedLens:
 
 def shared_over(encoder: LensEncoder) -> SharedLens:
     """The SharedLens of a ready encoder (keyed by identity: it holds the encoder, so the id stays unique)."""
-    shared = _BY_ENCODER.get(id(encoder))
-    if shared is None or shared.encoder is not encoder:
-        shared = SharedLens(encoder)
-        _BY_ENCODER[id(encoder)] = shared
-    return shared
+    with _LOCK:
+        shared = _BY_ENCODER.get(id(encoder))
+        if shared is None or shared.encoder is not encoder:
+            shared = SharedLens(encoder)
+            _BY_ENCODER[id(encoder)] = shared
+        return shared
 
 
 def settings_of(encoder: LensEncoder) -> EncoderSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lens_vdb import LensEmbeddings, LensEncoder
 from lens_vdb.connectors import Hit, IngestReport, QdrantConnector
+from lens_vdb.export import export_onnx
 
 
 def main() -> None:
@@ -23,3 +24,4 @@ def main() -> None:
         print(retriever)
     embeddings = LensEmbeddings(model_name="default", show_progress=True)
     print(embeddings.embed_query("what is LENS?")[:3])
+    print(export_onnx("my-lens-model", "my-lens-onnx", quantize="int8").name)

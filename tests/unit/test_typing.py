@@ -11,13 +11,12 @@ skip``): their types are ``Any`` here, lens-vdb's own are checked.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy): the type-check step needs it")
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "typecheck" / "user_script.py"
@@ -38,6 +37,7 @@ def _package_as_installed(root: Path) -> Path:
 
 
 def run_mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy): the type-check step needs it")
     config = tmp_path / "mypy.ini"
     config.write_text("[mypy]\nfollow_imports = silent\nignore_missing_imports = True\n"
                       f"[mypy-{','.join(name + '.*' for name in SKIPPED)}]\nfollow_imports = skip\n")
@@ -47,6 +47,23 @@ def run_mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--no-incremental",
                            "--python-version", "3.10", str(script)],
                           capture_output=True, text=True, cwd=tmp_path, env={"MYPYPATH": str(site), "PATH": ""})
+
+
+def test_every_lazy_package_shows_its_names_to_type_checkers():
+    """A package that loads names through ``__getattr__`` imports each of ``__all__`` under ``TYPE_CHECKING``."""
+    for init in [*(REPO / "lens_vdb").rglob("__init__.py"), REPO / "connectors" / "__init__.py",
+                 REPO / "export" / "__init__.py"]:
+        tree = ast.parse(init.read_text())
+        if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+            continue
+        public = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                      and any(getattr(t, "id", None) == "__all__" for t in n.targets))
+        typed = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.If)
+                 and getattr(n.test, "id", None) == "TYPE_CHECKING" for imp in n.body
+                 if isinstance(imp, ast.ImportFrom) for alias in imp.names}
+        eager = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.ImportFrom) for alias in n.names}
+        hidden = set(public) - typed - eager - {"__version__", "TASKS"}
+        assert not hidden, f"{init.relative_to(REPO)}: {sorted(hidden)} are Any to type checkers"
 
 
 def test_the_user_script_type_checks(tmp_path):
@@ -63,6 +80,8 @@ def test_the_user_script_type_checks(tmp_path):
      'Unexpected keyword argument "progress" for "LensEmbeddings"'),
     ('LensEncoder("default", batch_size=16, threads=1)', 'LensEncoder("default", batch_size=16, thread=1)',
      'Unexpected keyword argument "thread" for "LensEncoder"'),
+    ('export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")',
+     'export_onnx("my-lens-model", "my-lens-onnx", quantise="int8")', 'Unexpected keyword argument "quantise"'),
 ])
 def test_a_misspelt_keyword_fails_the_check(tmp_path, good, bad, message):
     source = SCRIPT.read_text()
