@@ -11,7 +11,7 @@ Engines load lazily: importing this package imports no vector-store client.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
 
@@ -27,7 +27,18 @@ _LAZY = {
 }
 
 
+if TYPE_CHECKING:  # type checkers see the real classes; at run time they load on first use
+    from ._base import CollectionSpec, Document, Hit, IngestReport, point_id
+    from ._connector import LensConnector
+    from ._milvus import MilvusConnector
+    from ._qdrant import QdrantConnector
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'lens_vdb.connectors' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lens_vdb import LensSchemaError
+from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
 from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
@@ -36,16 +36,32 @@ class EdgeStore:
     # ---- schema ----------------------------------------------------------------------------
 
     def ensure(self, spec: CollectionSpec) -> None:
+        for folder in (self.path.parent, self.path):
+            if folder.exists() and not folder.is_dir():
+                raise LensInputError(f"{folder} is a file; embedded Qdrant keeps its collections in a folder: "
+                                     "give a folder (or a server URL).")
         spec_file = self.path / SPEC_FILE
         if spec_file.is_file():
             spec.check_stored(json.loads(spec_file.read_text()), collection=f"The collection at {self.path}",
                               remedy="Use another collection name or path, or delete this one to rebuild it.")
-            self.shard = self.qe.EdgeShard.load(str(self.path), self._config(spec))
+            self.shard = self._open(self.qe.EdgeShard.load, spec)
             return
         if self.path.exists() and any(self.path.iterdir()):
             raise LensSchemaError(f"{self.path} exists and is not a lens-vdb collection; choose an empty path.")
-        self.shard = self.qe.EdgeShard.create(str(self.path), self._config(spec))
+        self.shard = self._open(self.qe.EdgeShard.create, spec)
         spec_file.write_text(json.dumps(spec.to_json(), indent=2))
+
+    def _open(self, how: Any, spec: CollectionSpec) -> Any:
+        """Open or create the shard; a shard another process holds (its WAL is locked) is a clear error."""
+        try:
+            return how(str(self.path), self._config(spec))
+        except Exception as exc:  # qdrant-edge raises plain Exception; its text tells the cause
+            if "WouldBlock" in str(exc):
+                raise LensConnectionError(
+                    f"The embedded Qdrant collection at {self.path} is open in another process (its write-ahead "
+                    "log is locked). Close that process, or serve the data with a Qdrant server and connect by URL."
+                ) from exc
+            raise
 
     def _config(self, spec: CollectionSpec) -> Any:
         qe = self.qe

@@ -11,9 +11,13 @@ CUDA and TensorRT providers) and works under any transformers, 5.x included.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["export_onnx", "Manifest"]
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from ._base import Manifest
+    from ._onnx import export_onnx
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,10 @@
     >>> docs = encoder.encode_documents(["LENS clusters the LM head into lexicon dimensions."])
     >>> query = encoder.encode_queries(["what is LENS?"])
     >>> float(query @ docs.T)
+
+``from lens_vdb import LensEmbeddings`` gives the LangChain embeddings (loaded on first use;
+without ``lens-vdb[langchain]`` it raises :class:`LensDependencyError` naming the extra). Being
+optional, it is not in ``__all__``: ``from lens_vdb import *`` works on a bare install.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ._errors import (
     LensSchemaError,
 )
 from ._instructions import TASKS, Task, format_query, get_task, register_task
+from ._minilm import default_dense_model_dir
 
 __version__ = "0.1.0"
 
@@ -39,6 +44,10 @@ _LAZY = {
     "ClusterExplanation": "._inference.encoder",
     "SparseVector": "._inference.sparse",
     "to_sparse": "._inference.sparse",
+}
+# optional: needs a framework extra, so importable by name but left out of __all__ (and of star imports)
+_OPTIONAL = {
+    "LensEmbeddings": ".integrations.langchain",
 }
 
 __all__ = [
@@ -59,6 +68,7 @@ __all__ = [
     "__version__",
     "build_lens_model",
     "cluster_token_embeddings",
+    "default_dense_model_dir",
     "default_model_dir",
     "format_query",
     "get_task",
@@ -75,15 +85,16 @@ if TYPE_CHECKING:
     from ._model.config import LensConfig
     from ._model.default import default_model_dir
     from ._model.lens_model import LensModel, load_model
+    from .integrations.langchain import LensEmbeddings as LensEmbeddings  # re-exported, optional
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name in _LAZY or name in _OPTIONAL:
+        value = getattr(importlib.import_module({**_LAZY, **_OPTIONAL}[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'lens_vdb' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_OPTIONAL])

@@ -147,12 +147,13 @@ def test_an_int8_graph_whose_ranking_falls_too_far_is_not_written(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_retrieval_check_reports_both_rankings(exported):
+def test_the_retrieval_check_reports_both_rankings(exported, capsys):
     from lens_vdb import LensModel
     from lens_vdb.export._retrieval import check_retrieval
 
     model = LensModel.from_pretrained(tiny_lens_dir())
-    report = check_retrieval(model, exported, articles=40)  # the fp32 graph ranks exactly like torch
+    report = check_retrieval(model, exported, articles=40, show_progress=True)  # fp32 ranks exactly like torch
+    assert "LENS encode" in capsys.readouterr().err  # progress bars while the two encoders run
     assert report.articles == 40 and report.corpus == "bbc-news" and report.max_length == 256
     assert 0 < report.reference_mrr_at_10 == pytest.approx(report.mrr_at_10, abs=1e-9)
     assert report.to_json()["relative_change"] == pytest.approx(0.0, abs=1e-9)
@@ -243,8 +244,12 @@ def test_export_gives_the_callers_model_back_as_it_came(tmp_path):
 def test_cli_export(tmp_path, capsys):
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli"), "--quantize", "int8",
                  "--retrieval-articles", "0"]) == 0
-    manifest = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    manifest = json.loads(out.out)
     assert manifest["quantize"] == "int8" and manifest["retrieval"] is None
+    steps = [line for line in out.err.splitlines() if line.startswith("export [")]  # progress, step by step
+    assert [line.split("]")[0] for line in steps[1::2]] == [f"export [{i}/4" for i in range(1, 5)]
+    assert steps[-1].startswith("export [4/4] validating the graph against torch: done in ")
     assert LensEncoder(tmp_path / "cli", backend="onnx").encode_documents(DOCS).shape == (3, 32)
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli")]) == 2  # taken
     err = capsys.readouterr().err
