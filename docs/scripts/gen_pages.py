@@ -30,12 +30,14 @@ def readme_section(text: str, heading: str, *, stop_at_subsection: bool = False)
 
 def figures_page() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    training = readme_section(readme, "Training and evaluation", stop_at_subsection=True)
+    tables = training.find("**BBC News")  # the tables, without the section's introduction to the commands
     return "\n\n".join([
         "# Figures",
         "Every figure here was measured by a script in `bench/` (or `lens-vdb eval`), side by side in one run, and "
         "each table says how to reproduce it. This page is built from the README's tables, their one source.",
         "## Retrieval quality and training (BBC News)",
-        readme_section(readme, "Training and evaluation", stop_at_subsection=True).replace("\n## ", "\n### "),
+        training[tables:] if tables >= 0 else training,
         "## Speed, memory and storage",
         readme_section(readme, "Figures"),
     ]) + "\n"
