@@ -44,3 +44,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER.search(markdown):
         return MARKER.sub(lambda _: extras_table(), markdown)
     return markdown
+
+
+# Sphinx roles in docstrings (":class:`LensEncoder`") render as ":class:<code>LensEncoder</code>": keep the code
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    return SPHINX_ROLE.sub("", html)
