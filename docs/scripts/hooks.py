@@ -21,6 +21,7 @@ PURPOSE = {
     "onnx": "`LensEncoder(..., backend=\"onnx\")` on ONNX Runtime; [`export_onnx`](reference/export.md)",
     "export": "[`export_onnx`](reference/export.md): the export toolchain",
     "gpu": "the CUDA and TensorRT providers (onnxruntime-gpu, not beside the CPU `onnxruntime`)",
+    "export-gpu": "[`export_onnx`](reference/export.md) on a GPU machine, beside onnxruntime-gpu",
     "langchain": "[`lens_vdb.integrations.langchain`](reference/langchain.md)",
     "llamaindex": "[`lens_vdb.integrations.llamaindex`](reference/llamaindex.md)",
     "train": "[`lens_vdb.train`](reference/train.md) and [`lens_vdb.eval`](reference/eval.md)",
