@@ -201,6 +201,9 @@ def _write_jsonl(path: Path, records: list[dict]) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, staged = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staged, 0o666 & ~umask)  # mkstemp's 0600 would make the data private to this user
     try:
         with open(handle, "wb") as raw:
             sink = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.suffix == ".gz" else raw

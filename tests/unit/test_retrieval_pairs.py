@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,24 @@ def test_cli_writes_pairs(tmp_path, capsys):
                  "--held-out", "0", "--negatives", "1"]) == 0
     assert "wrote 3 training examples" in capsys.readouterr().out
     assert len([json.loads(line) for line in (tmp_path / "py.jsonl").read_text().splitlines()]) == 3
+
+
+def test_mix_takes_seeded_shares_and_refuses_a_missing_dataset(tmp_path):
+    from lens_vdb.train._mix import write_mix
+
+    def source(name: str, datasets: list[str], n: int) -> Path:
+        rows = [{"query": f"{d} q{i}", "pos": f"{d} p{i}", "task": "retrieval", "dataset": d}
+                for d in datasets for i in range(n)]
+        (tmp_path / name).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return tmp_path / name
+
+    a, b = source("a.jsonl", ["alpha"], 50), source("b.jsonl", ["beta", "gamma"], 40)
+    counts = write_mix({a: 10, b: None}, tmp_path / "mix.jsonl.gz", datasets={"gamma": 5})
+    assert counts == {"alpha": 10, "beta": 40, "gamma": 5}
+    examples = load_examples(tmp_path / "mix.jsonl.gz")
+    assert len(examples) == 55 and {e.dataset for e in examples} == {"alpha", "beta", "gamma"}
+    write_mix({a: 10, b: None}, tmp_path / "again.jsonl.gz", datasets={"gamma": 5})
+    assert (tmp_path / "mix.jsonl.gz").read_bytes() == (tmp_path / "again.jsonl.gz").read_bytes()
+    with pytest.raises(LensInputError, match="delta"):
+        write_mix({a: None}, tmp_path / "bad.jsonl", datasets={"delta": 1})
+    assert not (tmp_path / "bad.jsonl").exists()
