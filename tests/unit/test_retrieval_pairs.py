@@ -287,3 +287,19 @@ def test_mix_takes_seeded_shares_and_refuses_a_missing_dataset(tmp_path):
     with pytest.raises(LensInputError, match="delta"):
         write_mix({a: None}, tmp_path / "bad.jsonl", datasets={"delta": 1})
     assert not (tmp_path / "bad.jsonl").exists()
+
+
+def test_shipped_default_versions_are_named_and_an_unknown_one_is_refused():
+    from lens_vdb._default import (
+        DEFAULT_ASSETS,
+        DEFAULT_VERSION,
+        DEFAULT_VERSIONS,
+        default_assets,
+        default_model_dir,
+    )
+
+    assert default_assets("wordnet-v1") == DEFAULT_VERSIONS["wordnet-v1"]
+    assert (default_assets("wordnet-v1") / "adapter_model.safetensors").is_file()
+    assert DEFAULT_ASSETS == default_assets(DEFAULT_VERSION)
+    with pytest.raises(LensInputError, match="'wordnet-v1'"):
+        default_model_dir(version="wordnet-v0")
