@@ -82,6 +82,8 @@ def cmd_report(args) -> None:
         print(f"{label:<40} {row.get('step', '?'):>6} {row.get('examples_seen', '?'):>9} "
               f"{row.get('wall_seconds', 0) / 3600:>12.2f}")
     _goals(report, list(trained))
+    if args.held_out:
+        _held_out(args.data, systems)
     out = args.run / f"report-{time.strftime('%Y%m%d-%H%M%S')}.json"
     report.to_json(out)
     print(f"written to {out}")
@@ -89,6 +91,26 @@ def cmd_report(args) -> None:
         best = max(trained, key=lambda name: report.row(name).retrieval["mrr@10"])
         _ship(trained[best][0], args.artifacts)
         print(f"artifacts of {best} copied to {args.artifacts}")
+
+
+def _held_out(data: Path, systems) -> None:
+    """MRR@10 on each source's held-out split (its queries against its held-out passages): BM25, MiniLM, LENS."""
+    import numpy as np
+
+    from lens_vdb.eval import MiniLMSystem, bm25_scores, retrieval_metrics
+    from lens_vdb.train import load_examples
+
+    dense = MiniLMSystem(device="cpu")
+    print("\nheld-out splits, MRR@10 (queries against the split's passages)")
+    for name in ("debian", "manpage", "pydoc"):
+        examples = load_examples(data / f"{name}.heldout.jsonl.gz")
+        queries, passages = [e.query for e in examples], [e.positives[0] for e in examples]
+        scores = {"BM25": bm25_scores(queries, passages),
+                  "MiniLM": dense.embed_queries(queries) @ dense.embed_documents(passages).T}
+        for system in systems:
+            scores[system.name] = np.asarray(system.embed_queries(queries) @ system.embed_documents(passages).T)
+        cells = "  ".join(f"{label} {retrieval_metrics(s)['mrr@10']:.3f}" for label, s in scores.items())
+        print(f"{name} ({len(queries)}): {cells}")
 
 
 def _goals(report, labels: list[str]) -> None:

@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=500)
     parser.add_argument("--cache", type=Path, default=Path("/work/train-run/eval-cache"))
     parser.add_argument("--artifacts", type=Path, default=None, help="report: copy the best snapshot here")
+    parser.add_argument("--held-out", action="store_true", help="report: also MRR@10 on each source's held-out split")
     args = parser.parse_args()
     if args.command == "report":
         from _retrieval_report import cmd_report
