@@ -63,7 +63,7 @@ def _config(args):
 
 
 def cmd_data(args) -> None:
-    """Every source's pairs (skipped when present), then the two training mixes."""
+    """Every source's pairs, then the two training mixes (each skipped when its file is there)."""
     from lens_vdb.train import write_wordnet_pairs
     from lens_vdb.train._debian import write_debian_pairs
     from lens_vdb.train._manpages import write_manpage_pairs
@@ -80,9 +80,11 @@ def cmd_data(args) -> None:
         print("wordnet:", write_wordnet_pairs(data / "wordnet.jsonl.gz", seed=0))
     sources = {data / f"{name}.jsonl.gz": count for name, count in MIX.items()}
     sources[data / "wordnet.jsonl.gz"] = None
-    print("mix:", write_mix(sources, data / "mix.jsonl.gz", seed=0, datasets=WORDNET_IN_MIX))
-    print("wordnet:", write_mix({data / "wordnet.jsonl.gz": None}, data / "wordnet-only.jsonl.gz", seed=0,
-                                datasets=WORDNET_ONLY))
+    if not (data / "mix.jsonl.gz").is_file():
+        print("mix:", write_mix(sources, data / "mix.jsonl.gz", seed=0, datasets=WORDNET_IN_MIX))
+    if not (data / "wordnet-only.jsonl.gz").is_file():
+        print("wordnet only:", write_mix({data / "wordnet.jsonl.gz": None}, data / "wordnet-only.jsonl.gz",
+                                         seed=0, datasets=WORDNET_ONLY))
 
 
 def cmd_train(args) -> None:
