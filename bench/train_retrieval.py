@@ -59,7 +59,7 @@ def _config(args):
                        learning_rate=args.lr, warmup_steps=args.warmup, query_max_length=64,
                        doc_max_length=args.doc_max_length, gradient_checkpointing=not args.no_checkpointing,
                        precision=args.precision, save_every=args.save_every, log_every=1, seed=0,
-                       center_head=False, init_adapter=str(_start(args)), device="cpu")
+                       center_head=False, init_adapter=str(_start(args)), device=args.device)
 
 
 def cmd_data(args) -> None:
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     parser.add_argument("--no-checkpointing", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default=None, help="train: cpu or cuda (default: CUDA when there is one)")
     parser.add_argument("--probe-steps", type=int, default=2)
     parser.add_argument("--ablation", type=Path, default=None, help="report: a WordNet-only run to compare")
     parser.add_argument("--snapshots", default="last", help="report: 'last', 'all' or steps like 20,40")
