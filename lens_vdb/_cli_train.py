@@ -1,4 +1,4 @@
-"""The ``train``, ``wordnet-pairs`` and ``eval`` subcommands of ``lens-vdb`` (thin; work is imported lazily)."""
+"""The ``train``, ``*-pairs`` and ``eval`` subcommands of ``lens-vdb`` (thin; work is imported lazily)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,33 @@ def _cmd_wordnet(args: argparse.Namespace) -> int:
 
     count = write_wordnet_pairs(args.out, args.wordnet_dir, seed=args.seed)
     print(f"wrote {count} examples to {args.out}")
+    return 0
+
+
+# retrieval pair builders: command -> (module, writer, source option, its help)
+_PAIR_BUILDERS = {
+    "debian-pairs": ("._debian", "write_debian_pairs", "--lists-dir", "/var/lib/apt/lists",
+                     "apt lists with Translation-en (apt-get update -o Acquire::Languages=en)",
+                     "Debian package synopsis -> long description pairs"),
+    "manpage-pairs": ("._manpages", "write_manpage_pairs", "--man-dir", "/usr/share/man",
+                      "folder with man1..man9 (apt-get install manpages manpages-dev ...)",
+                      "man page NAME line -> DESCRIPTION pairs"),
+    "pydoc-pairs": ("._pydoc", "write_pydoc_pairs", "--source-dir", None,
+                    "folder of .py files (default: this Python's standard library, parsed, never imported)",
+                    "Python docstring summary line -> body pairs"),
+}
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, writer, *_ = _PAIR_BUILDERS[args.command]
+    write = getattr(importlib.import_module(module, "lens_vdb.train"), writer)
+    source = (args.source,) if args.source else ()
+    counts = write(args.out, *source, seed=args.seed, held_out=args.held_out, negatives=args.negatives,
+                   limit=args.limit)
+    print(f"read {counts.read} pairs, kept {counts.kept} after de-duplication; wrote {counts.train} training "
+          f"examples to {counts.train_path} and {counts.held_out} held-out to {counts.held_out_path}")
     return 0
 
 
@@ -91,8 +118,19 @@ def add_train_commands(commands) -> None:
     wordnet.add_argument("--seed", type=int, default=0)
     wordnet.set_defaults(func=_cmd_wordnet)
 
+    for name, (_, _, option, default, source_help, description) in _PAIR_BUILDERS.items():
+        pairs = commands.add_parser(name, help=f"write {description} (JSONL + held-out split)")
+        pairs.add_argument("--out", required=True, help="output .jsonl(.gz); the held-out split goes beside it")
+        pairs.add_argument(option, dest="source", default=default, help=source_help)
+        pairs.add_argument("--seed", type=int, default=0)
+        pairs.add_argument("--held-out", type=float, default=0.02, help="share of groups held out (0.02)")
+        pairs.add_argument("--negatives", type=int, default=3, help="BM25 hard negatives per example")
+        pairs.add_argument("--limit", type=int, default=None, help="at most this many training examples")
+        pairs.set_defaults(func=_cmd_pairs)
+
     evaluate = commands.add_parser("eval", help="BBC News retrieval/classification/clustering: LENS vs BM25/MiniLM")
-    evaluate.add_argument("--model", action="append", help="LENS model dir, 'default' or 'untrained' (repeatable)")
+    evaluate.add_argument("--model", action="append",
+                          help="LENS model dir, 'default', 'default-wordnet-v1' or 'untrained' (repeatable)")
     evaluate.add_argument("--label", action="append", help="row name for each --model")
     evaluate.add_argument("--articles", type=int, default=500, help="BBC articles (0: all ~2,096)")
     evaluate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")

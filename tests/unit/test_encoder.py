@@ -181,6 +181,8 @@ def test_names_resolve_to_the_default_models(tmp_path, monkeypatch, built_dirs):
     assert untrained.model_name == "untrained" and default.model_name == "default"
     assert untrained.fingerprint == LensEncoder(built_dirs["llama"]).fingerprint
     assert default.fingerprint == LensEncoder(None).fingerprint == LensEncoder(built_dirs["qwen2"]).fingerprint
+    # a shipped version by name, kept loadable for reproducibility
+    assert LensEncoder(f"default-{DEFAULT_VERSION}").fingerprint == default.fingerprint
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
