@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--all", action="store_true", help="ingest all ~2,100 distinct articles")
     demo.add_argument("--location", default="./lens-vdb-data", help="folder of the embedded Qdrant")
     demo.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                      help="auto: torch on a GPU, else the default model's int8 ONNX graph (exported once)")
+                      help="auto: the fastest backend measured on this machine (cached); onnx: the int8 graph")
     demo.set_defaults(func=_cmd_demo)
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")

@@ -15,8 +15,11 @@ __all__ = ["make_encoder", "embed", "sparse_pairs"]
 
 
 def make_encoder(model: LensEncoder | str | Path | None, **options: Any) -> LensEncoder:
-    """Use a ready encoder as is, or build one (``None``: the offline default model)."""
-    return model if isinstance(model, LensEncoder) else LensEncoder(model, **options)
+    """Use a ready encoder as is, or build one (``None``: the offline default model) on ``backend="auto"``
+    unless the options name another: the fastest backend measured on this machine."""
+    if isinstance(model, LensEncoder):
+        return model
+    return LensEncoder(model, **{"backend": "auto", **options})
 
 
 def embed(encoder: LensEncoder, texts: Any, *, query: bool, task: str | None, batch_size: int | None) -> np.ndarray:

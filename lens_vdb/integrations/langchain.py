@@ -39,14 +39,16 @@ class LensEmbeddings(Embeddings):
         model: a model dir or hub id, a ready :class:`LensEncoder`, or ``None`` (default model).
         task: instruction task for queries (default ``"retrieval"``); a symmetric task
             (``"sts"``, ``"clustering"``) instructs documents too.
-        batch_size, backend, device, dtype, max_length: passed to :class:`LensEncoder`.
+        batch_size, backend, device, dtype, max_length: passed to :class:`LensEncoder`; ``backend``
+            defaults to ``"auto"`` (the fastest backend measured on this machine, which also picks
+            the precision: give ``dtype`` only with ``backend="torch"``).
 
     Blank texts embed to the zero vector (nothing to pool); vector stores that normalise
     vectors may refuse them, so drop blank chunks before indexing.
     """
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, task: str | None = None,
-                 batch_size: int = 32, backend: str = "torch", device: str | None = None, dtype: str = "fp32",
+                 batch_size: int = 32, backend: str = "auto", device: str | None = None, dtype: str | None = None,
                  max_length: int | None = None) -> None:
         self.encoder = make_encoder(model, batch_size=batch_size, backend=backend, device=device, dtype=dtype,
                                     max_length=max_length)

@@ -1,0 +1,297 @@
+"""``backend="auto"``: the fastest backend for this model on this machine, by measuring the candidates.
+
+On a CPU the candidates are torch fp32, torch bf16, the ONNX fp32 graph and the ONNX int8 graph;
+on a GPU torch fp32/bf16/fp16 and the exported graphs on the CUDA and TensorRT providers that
+the installed onnxruntime has. Which one wins depends on the CPU's instructions (VNNI or AMX
+for int8, AVX512-BF16 or AMX for bf16), so it is measured, not assumed: see
+:mod:`.calibration` for how, :mod:`.gemm_proxy` for graphs not exported yet, and
+:mod:`.auto_cache` for what is kept. Every candidate must give the vectors of torch fp32 (cosine
+>= :data:`MIN_COSINE` on the calibration batch, which also decides whether bf16 may run), and
+a lossy one must beat the fastest exact one by :data:`LOSSY_MARGIN`. The model stays the same:
+the fingerprint of every candidate is the model's.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import LensError
+from .._files import GRAPH_NAME, MANIFEST_NAME
+from .._machine import cpu_info
+from .._model.identity import model_fingerprint
+from .._model.lens_model import LensModel
+from . import exporters
+from .auto_cache import DecisionCache, decision_key, find_graph, graph_dir, model_stamp
+from .calibration import CALIBRATION_TOKENS, calibration_batch, measure
+from .loaded import Loaded
+from .onnx_runtime import load_onnx, read_manifest
+from .torch_backend import TorchBackend, resolve_device
+
+__all__ = ["BackendChoice", "load_auto", "CANDIDATES", "MIN_COSINE", "LOSSY_MARGIN", "EXPORT_MARGIN"]
+
+logger = logging.getLogger(__name__)
+
+MIN_COSINE = 0.99  # the export's bar for lossy graphs, applied to every candidate here
+LOSSY_MARGIN = 1.03  # a lossy candidate must be this much faster than the fastest exact one
+EXPORT_MARGIN = 1.15  # a graph not exported yet must be predicted this much faster than the best measured
+# candidate -> (backend, torch dtype or ONNX graph kind, ONNX provider, exact: gives fp32's vectors within 1e-4)
+CANDIDATES: dict[str, tuple[str, str, str | None, bool]] = {
+    "torch-fp32": ("torch", "fp32", None, True), "torch-bf16": ("torch", "bf16", None, False),
+    "torch-fp16": ("torch", "fp16", None, False), "onnx-fp32": ("onnx", "fp32", "cpu", True),
+    "onnx-int8": ("onnx", "int8", "cpu", False), "onnx-fp16-cuda": ("onnx", "fp16", "cuda", False),
+    "onnx-fp32-tensorrt": ("onnx", "fp32", "tensorrt", False),
+}
+_CPU = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+_GPU = ("torch-fp32", "torch-bf16", "torch-fp16", "onnx-fp16-cuda", "onnx-fp32-tensorrt")
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What ``backend="auto"`` chose (``name``, one of :data:`CANDIDATES`) and why: the measured
+    documents/s of each candidate on the calibration batch, the predictions for graphs not exported,
+    and why the others were left out. ``cached``: read from an earlier measurement on this machine."""
+
+    name: str
+    reason: str
+    docs_per_s: dict[str, float] = field(default_factory=dict)
+    predicted_docs_per_s: dict[str, float] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    calibration_seconds: float | None = None
+    export_seconds: float | None = None
+    cached: bool = False
+    cpu: str = ""
+    device: str = "cpu"
+    threads: int | None = None
+
+    @property
+    def backend(self) -> str:
+        """The runtime that encodes: ``"torch"`` or ``"onnx"``."""
+        return self.name.split("-")[0]
+
+    def __str__(self) -> str:
+        figures = ", ".join(f"{name} {value:.2f}" for name, value in self.docs_per_s.items())
+        text = f"{self.name}: {self.reason}"
+        if figures:
+            text += f" (docs/s on the calibration batch: {figures})"
+        if self.predicted_docs_per_s:
+            text += " (GEMM proxy's prediction for graphs not exported then: " + ", ".join(
+                f"{name} {value:.2f}" for name, value in self.predicted_docs_per_s.items()) + ")"
+        if self.excluded:
+            text += "; left out: " + "; ".join(f"{name}: {why}" for name, why in self.excluded.items())
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__ if key != "cached"}
+
+
+def load_auto(source: LensModel | str | Path, *, device: str | None, threads: int, max_length: int | None,
+              use_cache: bool = True, export: bool = True) -> tuple[Loaded, BackendChoice]:
+    """Measure (or read the measurement of) each candidate and load the fastest one that gives fp32's vectors.
+
+    ``use_cache=False`` measures even when this machine has measured before (and keeps the new
+    measurement); ``export=False`` never exports a graph, and keeps nothing (the bench uses both).
+    """
+    if isinstance(source, (str, Path)) and (Path(source) / MANIFEST_NAME).is_file() \
+            and (Path(source) / GRAPH_NAME).is_file():
+        on_gpu = (device or "").startswith("cuda")
+        loaded = load_onnx(Path(source), provider="cuda" if on_gpu else "cpu", max_length=max_length,
+                           threads=threads, device_id=_device_id(device or "cpu"))
+        manifest = read_manifest(Path(source))
+        name = f"onnx-{manifest.get('quantize') or manifest['dtype']}"
+        return loaded, BackendChoice(name, "an exported graph: only ONNX Runtime runs it", threads=threads)
+    device = resolve_device(device)
+    directory = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
+    stamp = model_stamp(directory) if directory is not None else None
+    cache = DecisionCache.for_model(directory) if directory is not None else None
+    if cache is not None and use_cache and (known := cache.fingerprint_of(stamp)):
+        found = _reuse(cache, known, source, device, threads, max_length)
+        if found is not None:
+            return found
+    model = source if isinstance(source, LensModel) else LensModel.from_pretrained(source)
+    fingerprint = model_fingerprint(model)
+    cache = cache or DecisionCache.for_model(None, fingerprint)
+    if use_cache and directory is None:
+        found = _reuse(cache, fingerprint, model, device, threads, max_length)
+        if found is not None:
+            return found
+    loaded, choice = _calibrate(model, fingerprint, device, threads, max_length, export=export)
+    if export:  # with export=False the choice may miss a graph that would have won: not kept
+        cache.store(decision_key(fingerprint, device, threads), choice.to_json() | {"fingerprint": fingerprint},
+                    stamp=stamp, fingerprint=fingerprint)
+    logger.info("backend='auto' chose %s", choice)
+    return loaded, choice
+
+
+def _reuse(cache: DecisionCache, fingerprint: str, source: LensModel | str | Path, device: str, threads: int,
+           max_length: int | None) -> tuple[Loaded, BackendChoice] | None:
+    """The backend an earlier measurement chose, if it is still there (an exported graph can be deleted)."""
+    entry = cache.lookup(decision_key(fingerprint, device, threads))
+    if entry is None or entry.get("name") not in CANDIDATES:
+        return None
+    fields = {key: entry[key] for key in BackendChoice.__dataclass_fields__ if key in entry}
+    choice = BackendChoice(**fields | {"cached": True})
+    kind, dtype, provider, _ = CANDIDATES[choice.name]
+    if kind == "onnx":
+        graph = find_graph(fingerprint, dtype)
+        if graph is None:
+            return None
+        loaded = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
+                           device_id=_device_id(device))
+    else:
+        model = source if isinstance(source, LensModel) else LensModel.from_pretrained(source)
+        if isinstance(source, LensModel) and dtype != "fp32":
+            model = copy.deepcopy(model)  # the caller's model keeps its fp32 weights (and fingerprint)
+        backend = TorchBackend(model, device, _TORCH[dtype])
+        loaded = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
+    logger.info("backend='auto' uses %s, measured earlier on this machine (%s)", choice.name, cache.path)
+    return loaded, choice
+
+
+_TORCH = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _device_id(device: str) -> int:
+    return int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
+
+
+def _calibrate(model: LensModel, fingerprint: str, device: str, threads: int, max_length: int | None, *,
+               export: bool) -> tuple[Loaded, BackendChoice]:
+    start = time.perf_counter()
+    length = min(CALIBRATION_TOKENS, max_length or model.config.max_length)
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.tokenizer.eos_token_id
+    batch = calibration_batch(model.tokenizer, int(pad), length)
+    loaded, excluded, missing = _open_candidates(model, fingerprint, device, threads, max_length)
+    measured = measure({name: item.backend for name, item in loaded.items()}, batch)
+    docs = batch[0].shape[0]
+    reference = measured["torch-fp32"].vectors
+    speed = {}
+    for name, result in measured.items():
+        cosine = result.min_cosine(reference)
+        if name != "torch-fp32" and cosine < MIN_COSINE:  # the reference itself always stands
+            excluded[name] = f"its vectors' cosine to torch fp32 fell to {cosine:.4f} (< {MIN_COSINE})"
+        else:
+            speed[name] = docs / result.seconds
+    predicted = _predict(model, missing, speed, excluded, rows=docs * length, threads=threads,
+                         on_gpu=device.startswith("cuda"))
+    calibration_seconds = time.perf_counter() - start
+    export_seconds = None
+    hopeful = _worth_exporting(predicted, max(speed.values()), excluded, export=export)
+    if hopeful is not None:
+        export_start = time.perf_counter()
+        _export_and_measure(hopeful, model, fingerprint, threads, max_length, batch, loaded, speed, excluded)
+        export_seconds = time.perf_counter() - export_start
+    name, reason = _pick(speed)
+    choice = BackendChoice(name, reason, speed, predicted, excluded, calibration_seconds, export_seconds,
+                           cpu=cpu_info().describe(), device=device, threads=threads)
+    return loaded[name], choice
+
+
+def _open_candidates(model: LensModel, fingerprint: str, device: str, threads: int, max_length: int | None
+                     ) -> tuple[dict[str, Loaded], dict[str, str], list[str]]:
+    """The candidates that can run now, why others cannot, and the graphs not exported yet."""
+    loaded: dict[str, Loaded] = {}
+    excluded: dict[str, str] = {}
+    missing: list[str] = []
+    for name in _GPU if device.startswith("cuda") else _CPU:
+        kind, dtype, provider, _ = CANDIDATES[name]
+        if kind == "torch":
+            copy_of = model if dtype == "fp32" else copy.deepcopy(model)  # casting fp32 -> bf16 -> fp32 loses bits
+            backend = TorchBackend(copy_of, device, _TORCH[dtype])
+            loaded[name] = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
+            continue
+        graph = find_graph(fingerprint, dtype)
+        if graph is None:
+            missing.append(name)
+            continue
+        try:
+            loaded[name] = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
+                                     device_id=_device_id(device))
+        except LensError as exc:  # no onnxruntime, a GPU provider it lacks, a graph it cannot open
+            excluded[name] = str(exc)
+    return loaded, excluded, missing
+
+
+def _predict(model: LensModel, missing: list[str], speed: dict[str, float], excluded: dict[str, str], *,
+             rows: int, threads: int, on_gpu: bool) -> dict[str, float]:
+    """Predicted documents/s of the graphs not exported yet that could be (CPU only), from the GEMM proxy."""
+    exporter = None if on_gpu or not missing else exporters.find()
+    exportable = []
+    for name in missing:
+        kind = CANDIDATES[name][1]
+        why = ("not exported; on a GPU backend='auto' measures only graphs exported already (the proxy that "
+               "predicts a graph's speed is for CPUs): export it with lens_vdb.export.export_onnx"
+               if on_gpu else exporters.why_not(exporter, kind))
+        if why is None:
+            exportable.append(name)
+        else:
+            excluded[name] = why
+    if not exportable:
+        return {}
+    from .gemm_proxy import proxy_speedups
+
+    kinds = tuple(CANDIDATES[name][1] for name in exportable)
+    try:
+        ratios = proxy_speedups(model.backbone.config, rows=rows, threads=threads, kinds=kinds)
+    except LensError as exc:  # onnx or onnxruntime missing
+        excluded.update(dict.fromkeys(exportable, str(exc)))
+        return {}
+    return {name: speed["torch-fp32"] * ratios[CANDIDATES[name][1]] for name in exportable}
+
+
+def _worth_exporting(predicted: dict[str, float], best: float, excluded: dict[str, str], *,
+                     export: bool) -> str | None:
+    """The graph to export: the one predicted fastest, when :data:`EXPORT_MARGIN` faster than ``best``
+    (documents/s measured); says in ``excluded`` why each other one is not exported."""
+    hopeful = max(predicted, key=predicted.get, default=None)
+    for name, value in predicted.items():
+        if not export:
+            excluded[name] = "not exported (export=False)"
+        elif name != hopeful:
+            excluded[name] = f"not exported: {hopeful} is predicted faster"
+        elif value <= EXPORT_MARGIN * best:
+            excluded[name] = (f"not exported: predicted {value / best:.2f}x the best measured, under the "
+                              f"{EXPORT_MARGIN:.2f}x that pays for an export")
+    return hopeful if hopeful is not None and hopeful not in excluded else None
+
+
+def _export_and_measure(name: str, model: LensModel, fingerprint: str, threads: int, max_length: int | None,
+                        batch: Any, loaded: dict[str, Loaded], speed: dict[str, float],
+                        excluded: dict[str, str]) -> None:
+    """Export the predicted winner once, then measure it and the others again, side by side."""
+    kind = CANDIDATES[name][1]
+    logger.warning("backend='auto': exporting the %s ONNX graph of this model into %s, once (minutes: the "
+                   "export, then its checks against torch); it is predicted to be the fastest here.",
+                   kind, graph_dir(fingerprint, kind))
+    try:
+        graph = exporters.find().export(model, graph_dir(fingerprint, kind), kind)
+        loaded[name] = load_onnx(graph, provider="cpu", max_length=max_length, threads=threads)
+    except LensError as exc:
+        excluded[name] = f"its export was refused: {exc}"
+        return
+    again = measure({key: item.backend for key, item in loaded.items() if key not in excluded}, batch)
+    cosine = again[name].min_cosine(again["torch-fp32"].vectors)
+    if cosine < MIN_COSINE:
+        excluded[name] = f"its vectors' cosine to torch fp32 fell to {cosine:.4f} (< {MIN_COSINE})"
+        return
+    docs = batch[0].shape[0]  # all measured again side by side: the export took minutes, the load has moved
+    speed.update({key: docs / result.seconds for key, result in again.items() if key in speed or key == name})
+
+
+def _pick(speed: dict[str, float]) -> tuple[str, str]:
+    """The fastest candidate; a lossy one only when :data:`LOSSY_MARGIN` faster than the fastest exact one."""
+    exact = max((n for n in speed if CANDIDATES[n][3]), key=speed.get)
+    fastest = max(speed, key=speed.get)
+    if CANDIDATES[fastest][3]:
+        return fastest, "the fastest measured"
+    if speed[fastest] >= LOSSY_MARGIN * speed[exact]:
+        return fastest, (f"the fastest measured, {speed[fastest] / speed[exact]:.2f}x {exact} "
+                         f"(cosine to fp32 >= {MIN_COSINE})")
+    return exact, (f"exact and within {LOSSY_MARGIN - 1:.0%} of the fastest ({fastest}, "
+                   f"{speed[fastest] / speed[exact]:.2f}x)")
