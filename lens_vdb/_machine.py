@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["CpuInfo", "cpu_info", "parse_cpuinfo", "default_threads", "usable_cpus", "prefer_passive_openmp",
-           "RELEVANT_FLAGS"]
+           "available_memory", "RELEVANT_FLAGS"]
 
 # the flags that change which backend wins, as /proc/cpuinfo names them
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -122,6 +122,17 @@ def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> int | None:
         return -(-int(quota) // int(period))
     except (OSError, ValueError):
         return None
+
+
+def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """Bytes of RAM free for new allocations (``MemAvailable``), or ``None`` where the system does not say."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def default_threads() -> int:

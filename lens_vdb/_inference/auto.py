@@ -4,8 +4,8 @@ On a CPU the candidates are torch fp32, torch bf16, the ONNX fp32 graph and the 
 on a GPU torch fp32/bf16/fp16 and the exported graphs on the CUDA and TensorRT providers that
 the installed onnxruntime has. Which one wins depends on the CPU's instructions (VNNI or AMX
 for int8, AVX512-BF16 or AMX for bf16), so it is measured, not assumed: see
-:mod:`.calibration` for how, :mod:`.gemm_proxy` for graphs not exported yet, and
-:mod:`.auto_cache` for what is kept. Every candidate must give the vectors of torch fp32 (cosine
+:mod:`.candidates` for what is measured and how one is picked, :mod:`.calibration` for how,
+:mod:`.gemm_proxy` for graphs not exported yet, and :mod:`.auto_cache` for what is kept. Every candidate must give the vectors of torch fp32 (cosine
 >= :data:`MIN_COSINE` on the calibration batch, which also decides whether bf16 may run), and
 a lossy one must beat the fastest exact one by :data:`LOSSY_MARGIN`. The model stays the same:
 the fingerprint of every candidate is the model's.
@@ -16,11 +16,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from .._errors import LensError
 from .._files import GRAPH_NAME, MANIFEST_NAME
@@ -30,67 +27,17 @@ from .._model.lens_model import LensModel
 from . import exporters
 from .auto_cache import DecisionCache, decision_key, find_graph, graph_dir, model_stamp
 from .calibration import CALIBRATION_TOKENS, calibration_batch, measure
+from .candidates import CANDIDATES, TORCH_DTYPES, BackendChoice, device_id, open_candidates, pick
 from .loaded import Loaded
 from .onnx_runtime import load_onnx, read_manifest
 from .torch_backend import TorchBackend, resolve_device
 
-__all__ = ["BackendChoice", "load_auto", "CANDIDATES", "MIN_COSINE", "LOSSY_MARGIN", "EXPORT_MARGIN"]
+__all__ = ["load_auto", "MIN_COSINE", "EXPORT_MARGIN"]
 
 logger = logging.getLogger(__name__)
 
 MIN_COSINE = 0.99  # the export's bar for lossy graphs, applied to every candidate here
-LOSSY_MARGIN = 1.03  # a lossy candidate must be this much faster than the fastest exact one
 EXPORT_MARGIN = 1.15  # a graph not exported yet must be predicted this much faster than the best measured
-# candidate -> (backend, torch dtype or ONNX graph kind, ONNX provider, exact: gives fp32's vectors within 1e-4)
-CANDIDATES: dict[str, tuple[str, str, str | None, bool]] = {
-    "torch-fp32": ("torch", "fp32", None, True), "torch-bf16": ("torch", "bf16", None, False),
-    "torch-fp16": ("torch", "fp16", None, False), "onnx-fp32": ("onnx", "fp32", "cpu", True),
-    "onnx-int8": ("onnx", "int8", "cpu", False), "onnx-fp16-cuda": ("onnx", "fp16", "cuda", False),
-    "onnx-fp32-tensorrt": ("onnx", "fp32", "tensorrt", False),
-}
-_CPU = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
-_GPU = ("torch-fp32", "torch-bf16", "torch-fp16", "onnx-fp16-cuda", "onnx-fp32-tensorrt")
-
-
-@dataclass(frozen=True)
-class BackendChoice:
-    """What ``backend="auto"`` chose (``name``, one of :data:`CANDIDATES`) and why: the measured
-    documents/s of each candidate on the calibration batch, the predictions for graphs not exported,
-    and why the others were left out. ``cached``: read from an earlier measurement on this machine."""
-
-    name: str
-    reason: str
-    docs_per_s: dict[str, float] = field(default_factory=dict)
-    predicted_docs_per_s: dict[str, float] = field(default_factory=dict)
-    excluded: dict[str, str] = field(default_factory=dict)
-    calibration_seconds: float | None = None
-    export_seconds: float | None = None
-    cached: bool = False
-    cpu: str = ""
-    device: str = "cpu"
-    threads: int | None = None
-
-    @property
-    def backend(self) -> str:
-        """The runtime that encodes: ``"torch"`` or ``"onnx"``."""
-        return self.name.split("-")[0]
-
-    def __str__(self) -> str:
-        figures = ", ".join(f"{name} {value:.2f}" for name, value in self.docs_per_s.items())
-        text = f"{self.name}: {self.reason}"
-        if figures:
-            text += f" (docs/s on the calibration batch: {figures})"
-        if self.predicted_docs_per_s:
-            text += " (GEMM proxy's prediction for graphs not exported then: " + ", ".join(
-                f"{name} {value:.2f}" for name, value in self.predicted_docs_per_s.items()) + ")"
-        if self.excluded:
-            text += "; left out: " + "; ".join(f"{name}: {why}" for name, why in self.excluded.items())
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.__dataclass_fields__ if key != "cached"}
-
-
 def load_auto(source: LensModel | str | Path, *, device: str | None, threads: int, max_length: int | None,
               use_cache: bool = True, export: bool = True) -> tuple[Loaded, BackendChoice]:
     """Measure (or read the measurement of) each candidate and load the fastest one that gives fp32's vectors.
@@ -102,7 +49,7 @@ def load_auto(source: LensModel | str | Path, *, device: str | None, threads: in
             and (Path(source) / GRAPH_NAME).is_file():
         on_gpu = (device or "").startswith("cuda")
         loaded = load_onnx(Path(source), provider="cuda" if on_gpu else "cpu", max_length=max_length,
-                           threads=threads, device_id=_device_id(device or "cpu"))
+                           threads=threads, device_id=device_id(device or "cpu"))
         manifest = read_manifest(Path(source))
         name = f"onnx-{manifest.get('quantize') or manifest['dtype']}"
         return loaded, BackendChoice(name, "an exported graph: only ONNX Runtime runs it", threads=threads)
@@ -143,22 +90,15 @@ def _reuse(cache: DecisionCache, fingerprint: str, source: LensModel | str | Pat
         if graph is None:
             return None
         loaded = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
-                           device_id=_device_id(device))
+                           device_id=device_id(device))
     else:
         model = source if isinstance(source, LensModel) else LensModel.from_pretrained(source)
         if isinstance(source, LensModel) and dtype != "fp32":
             model = copy.deepcopy(model)  # the caller's model keeps its fp32 weights (and fingerprint)
-        backend = TorchBackend(model, device, _TORCH[dtype])
+        backend = TorchBackend(model, device, TORCH_DTYPES[dtype])
         loaded = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
     logger.info("backend='auto' uses %s, measured earlier on this machine (%s)", choice.name, cache.path)
     return loaded, choice
-
-
-_TORCH = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _device_id(device: str) -> int:
-    return int(device.partition(":")[2] or 0) if device.startswith("cuda") else 0
 
 
 def _calibrate(model: LensModel, fingerprint: str, device: str, threads: int, max_length: int | None, *,
@@ -167,7 +107,7 @@ def _calibrate(model: LensModel, fingerprint: str, device: str, threads: int, ma
     length = min(CALIBRATION_TOKENS, max_length or model.config.max_length)
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.tokenizer.eos_token_id
     batch = calibration_batch(model.tokenizer, int(pad), length)
-    loaded, excluded, missing = _open_candidates(model, fingerprint, device, threads, max_length)
+    loaded, excluded, missing = open_candidates(model, fingerprint, device, threads, max_length)
     measured = measure({name: item.backend for name, item in loaded.items()}, batch)
     docs = batch[0].shape[0]
     reference = measured["torch-fp32"].vectors
@@ -187,35 +127,10 @@ def _calibrate(model: LensModel, fingerprint: str, device: str, threads: int, ma
         export_start = time.perf_counter()
         _export_and_measure(hopeful, model, fingerprint, threads, max_length, batch, loaded, speed, excluded)
         export_seconds = time.perf_counter() - export_start
-    name, reason = _pick(speed)
+    name, reason = pick(speed)
     choice = BackendChoice(name, reason, speed, predicted, excluded, calibration_seconds, export_seconds,
                            cpu=cpu_info().describe(), device=device, threads=threads)
     return loaded[name], choice
-
-
-def _open_candidates(model: LensModel, fingerprint: str, device: str, threads: int, max_length: int | None
-                     ) -> tuple[dict[str, Loaded], dict[str, str], list[str]]:
-    """The candidates that can run now, why others cannot, and the graphs not exported yet."""
-    loaded: dict[str, Loaded] = {}
-    excluded: dict[str, str] = {}
-    missing: list[str] = []
-    for name in _GPU if device.startswith("cuda") else _CPU:
-        kind, dtype, provider, _ = CANDIDATES[name]
-        if kind == "torch":
-            copy_of = model if dtype == "fp32" else copy.deepcopy(model)  # casting fp32 -> bf16 -> fp32 loses bits
-            backend = TorchBackend(copy_of, device, _TORCH[dtype])
-            loaded[name] = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
-            continue
-        graph = find_graph(fingerprint, dtype)
-        if graph is None:
-            missing.append(name)
-            continue
-        try:
-            loaded[name] = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
-                                     device_id=_device_id(device))
-        except LensError as exc:  # no onnxruntime, a GPU provider it lacks, a graph it cannot open
-            excluded[name] = str(exc)
-    return loaded, excluded, missing
 
 
 def _predict(model: LensModel, missing: list[str], speed: dict[str, float], excluded: dict[str, str], *,
@@ -282,16 +197,3 @@ def _export_and_measure(name: str, model: LensModel, fingerprint: str, threads: 
         return
     docs = batch[0].shape[0]  # all measured again side by side: the export took minutes, the load has moved
     speed.update({key: docs / result.seconds for key, result in again.items() if key in speed or key == name})
-
-
-def _pick(speed: dict[str, float]) -> tuple[str, str]:
-    """The fastest candidate; a lossy one only when :data:`LOSSY_MARGIN` faster than the fastest exact one."""
-    exact = max((n for n in speed if CANDIDATES[n][3]), key=speed.get)
-    fastest = max(speed, key=speed.get)
-    if CANDIDATES[fastest][3]:
-        return fastest, "the fastest measured"
-    if speed[fastest] >= LOSSY_MARGIN * speed[exact]:
-        return fastest, (f"the fastest measured, {speed[fastest] / speed[exact]:.2f}x {exact} "
-                         f"(cosine to fp32 >= {MIN_COSINE})")
-    return exact, (f"exact and within {LOSSY_MARGIN - 1:.0%} of the fastest ({fastest}, "
-                   f"{speed[fastest] / speed[exact]:.2f}x)")

@@ -15,7 +15,7 @@ from .loaded import Loaded
 from .torch_backend import TorchBackend, resolve_device, resolve_dtype, set_torch_threads
 
 if TYPE_CHECKING:
-    from .auto import BackendChoice
+    from .candidates import BackendChoice
 
 __all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName", "BACKENDS"]
 
@@ -39,7 +39,8 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     ``threads``: CPU threads for the backend (torch's are per process; ONNX Runtime's per session);
     ``None``: the physical cores this process may use.
     """
-    from .auto import BackendChoice, load_auto
+    from .auto import load_auto
+    from .candidates import BackendChoice
 
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise LensInputError(f"threads must be a positive int (or None for the default), got {threads!r}")

@@ -17,9 +17,9 @@ import torch
 from lens_vdb import LensEncoder, LensInputError, LensModel
 from lens_vdb._inference import auto as auto_module
 from lens_vdb._inference import auto_cache
-from lens_vdb._inference.auto import CANDIDATES, LOSSY_MARGIN, _pick
 from lens_vdb._inference.auto_cache import AUTO_FILE, find_graph, graph_dir
 from lens_vdb._inference.calibration import CALIBRATION_TOKENS, calibration_batch
+from lens_vdb._inference.candidates import CANDIDATES, LOSSY_MARGIN, open_candidates, pick
 from lens_vdb._inference.exporters import find, why_not
 from lens_vdb._machine import CpuInfo, cpu_info, default_threads
 from tests.tiny import tiny_lens_dir
@@ -106,6 +106,14 @@ def test_a_candidate_whose_vectors_drift_is_never_chosen(model_dir, monkeypatch)
     assert choice.name == "torch-fp32" and "cosine to torch fp32 fell to" in choice.excluded["torch-bf16"]
 
 
+def test_a_candidate_that_would_not_fit_in_memory_is_left_out_not_opened(model_dir, monkeypatch):
+    from lens_vdb._inference import candidates
+
+    monkeypatch.setattr(candidates, "available_memory", lambda: 1024)  # a machine with no room for a copy
+    choice = LensEncoder(model_dir, backend="auto").chosen_backend
+    assert "torch-bf16" not in choice.docs_per_s and "not measured: it needs about" in choice.excluded["torch-bf16"]
+
+
 def test_an_int8_graph_refused_by_its_export_checks_is_not_chosen(model_dir, monkeypatch):
     """The real exporter, with a retrieval bar no graph meets: the export is refused, nothing is written,
     and auto keeps what it measured."""
@@ -114,7 +122,7 @@ def test_an_int8_graph_refused_by_its_export_checks_is_not_chosen(model_dir, mon
     monkeypatch.setattr(retrieval, "MAX_MRR_DROP", -1.0)
     model = LensModel.from_pretrained(model_dir)
     fingerprint = LensEncoder(model_dir).fingerprint
-    loaded, excluded, missing = auto_module._open_candidates(model, fingerprint, "cpu", 1, None)
+    loaded, excluded, missing = open_candidates(model, fingerprint, "cpu", 1, None)
     batch = calibration_batch(model.tokenizer, model.tokenizer.eos_token_id, 32)
     speed = {"torch-fp32": 1.0}
     auto_module._export_and_measure("onnx-int8", model, fingerprint, 1, None, batch, loaded, speed, excluded)
@@ -159,10 +167,10 @@ def test_an_export_directory_runs_on_onnx_runtime(model_dir):
 
 
 def test_a_lossy_candidate_must_beat_the_fastest_exact_one_by_the_margin():
-    assert _pick({"torch-fp32": 1.0, "torch-bf16": 2.0})[0] == "torch-bf16"
-    assert _pick({"torch-fp32": 1.0, "torch-bf16": LOSSY_MARGIN * 0.99})[0] == "torch-fp32"
-    assert _pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.32})[0] == "onnx-fp32"
-    assert _pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.5})[0] == "onnx-int8"
+    assert pick({"torch-fp32": 1.0, "torch-bf16": 2.0})[0] == "torch-bf16"
+    assert pick({"torch-fp32": 1.0, "torch-bf16": LOSSY_MARGIN * 0.99})[0] == "torch-fp32"
+    assert pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.32})[0] == "onnx-fp32"
+    assert pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.5})[0] == "onnx-int8"
 
 
 def test_the_calibration_batch_is_full_length_documents():

@@ -252,7 +252,7 @@ def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, e
     from lens_vdb.integrations.langchain import LensEmbeddings
 
     onnx_embeddings = LensEmbeddings(str(exported), backend="onnx")
-    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()))
+    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()), backend="torch")
     assert np.abs(np.array(onnx_embeddings.embed_documents(DOCS)) - torch_embeddings.embed_documents(DOCS)).max() < 1e-4
     encoder = LensEncoder(exported, backend="onnx")
     with QdrantConnector(tmp_path, encoder=encoder, dense=minilm, task="sts") as store:

@@ -12,6 +12,7 @@ from lens_vdb._machine import (
     RELEVANT_FLAGS,
     CpuInfo,
     _cgroup_quota,
+    available_memory,
     cpu_info,
     default_threads,
     parse_cpuinfo,
@@ -106,3 +107,12 @@ def test_importing_lens_vdb_before_torch_makes_openmp_wait_passively():
     assert _wait_policy("import lens_vdb") == "PASSIVE"
     assert _wait_policy("import lens_vdb", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"  # the user's choice stands
     assert _wait_policy("import torch, lens_vdb") == "None"  # too late: OpenMP has read it
+
+
+def test_available_memory_reads_memavailable(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   12000000 kB\n")
+    assert available_memory(meminfo) == 12000000 * 1024
+    assert available_memory(tmp_path / "absent") is None
+    if os.path.exists("/proc/meminfo"):
+        assert available_memory() > 0
