@@ -129,10 +129,10 @@ def _race(encoders: dict, docs: int, queries: int) -> tuple[dict, dict, dict]:
     texts, titles = [a.text for a in articles[:docs]], [a.title for a in articles[:queries]]
     names = list(encoders)
     seconds, vectors = dict.fromkeys(names, 0.0), {name: [] for name in names}
-    for name in names:
-        encoders[name].encode_documents(texts[:2])  # warm-up
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # articles over 256 tokens are cut, on purpose
+        for name in names:
+            encoders[name].encode_documents(texts[:2])  # warm-up
         for index, start in enumerate(range(0, docs, 32)):
             for name in names[index % len(names):] + names[:index % len(names)]:
                 begin = time.perf_counter()

@@ -24,7 +24,7 @@ __all__ = ["calibration_batch", "measure", "Measured", "CALIBRATION_DOCS", "CALI
 CALIBRATION_DOCS = 2
 CALIBRATION_TOKENS = 256
 ROUNDS = 2
-PRUNE_FACTOR = 2.0
+PRUNE_FACTOR = 1.5
 WARMUP_TOKENS = 16
 
 _TEXTS = (
