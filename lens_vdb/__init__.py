@@ -41,12 +41,14 @@ _LAZY = {
     "cluster_token_embeddings": "._model.build",
     "default_model_dir": "._model.default",
     "LensEncoder": "._inference.encoder",
+    "BackendChoice": "._inference.candidates",
     "ClusterExplanation": "._inference.encoder",
     "SparseVector": "._inference.sparse",
     "to_sparse": "._inference.sparse",
 }
 
 __all__ = [
+    "BackendChoice",
     "ClusterExplanation",
     "ClusterMap",
     "LensConfig",
@@ -73,6 +75,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._inference.candidates import BackendChoice
     from ._inference.encoder import ClusterExplanation, LensEncoder
     from ._inference.sparse import SparseVector, to_sparse
     from ._model.build import build_lens_model, cluster_token_embeddings

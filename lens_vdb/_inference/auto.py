@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 MIN_COSINE = 0.99  # the export's bar for lossy graphs, applied to every candidate here
 EXPORT_MARGIN = 1.15  # a graph not exported yet must be predicted this much faster than the best measured
+
+
 def load_auto(source: LensModel | str | Path, *, device: str | None, threads: int, max_length: int | None,
               use_cache: bool = True, export: bool = True) -> tuple[Loaded, BackendChoice]:
     """Measure (or read the measurement of) each candidate and load the fastest one that gives fp32's vectors.
@@ -187,8 +189,13 @@ def _export_and_measure(name: str, model: LensModel, fingerprint: str, threads: 
     try:
         graph = exporters.find().export(model, graph_dir(fingerprint, kind), kind)
         loaded[name] = load_onnx(graph, provider="cpu", max_length=max_length, threads=threads)
-    except LensError as exc:
+    except LensError as exc:  # a check refused the graph: nothing was written
         excluded[name] = f"its export was refused: {exc}"
+        return
+    except Exception as exc:  # the tracer or a converter failed: a speed-up lost, never the encoder
+        logger.warning("backend='auto': the %s export failed (%s: %s); choosing among what was measured.",
+                       kind, type(exc).__name__, exc)
+        excluded[name] = f"its export failed ({type(exc).__name__}: {exc})"
         return
     again = measure({key: item.backend for key, item in loaded.items() if key not in excluded}, batch)
     cosine = again[name].min_cosine(again["torch-fp32"].vectors)

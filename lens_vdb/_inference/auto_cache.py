@@ -133,6 +133,7 @@ class DecisionCache:
         data.setdefault("entries", {})[key] = entry
         if stamp is not None and fingerprint is not None:
             data.setdefault("models", {})[stamp] = fingerprint
+        temporary = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}-", dir=self.path.parent)
@@ -141,3 +142,5 @@ class DecisionCache:
             os.replace(temporary, self.path)
         except OSError as exc:
             logger.warning("Could not write %s (%s); backend='auto' will measure again next time.", self.path, exc)
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)

@@ -69,7 +69,7 @@ class BackendChoice:
                 f"{name} {value:.2f}" for name, value in self.predicted_docs_per_s.items()) + ")"
         if self.excluded:
             text += "; left out: " + "; ".join(f"{name}: {why}" for name, why in self.excluded.items())
-        return text
+        return text + (" [measured earlier on this machine]" if self.cached else "")
 
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__ if key != "cached"}

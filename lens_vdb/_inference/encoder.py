@@ -58,7 +58,7 @@ class LensEncoder:
     Attributes:
         model_name: the model as it was named (``"default"``, a hub id, a directory).
         backend: the runtime that encodes, ``"torch"`` or ``"onnx"`` (also after ``"auto"``).
-        chosen_backend: a :class:`~lens_vdb._inference.candidates.BackendChoice`: the candidate that runs
+        chosen_backend: a :class:`~lens_vdb.BackendChoice`: the candidate that runs
             (``"torch-fp32"``, ``"torch-bf16"``, ``"onnx-fp32"``, ``"onnx-int8"``...) and why, with the
             measured documents/s of each candidate when ``backend="auto"`` measured them.
         fingerprint: the model's identity, the same on every backend and dtype (see
