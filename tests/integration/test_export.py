@@ -34,6 +34,7 @@ def _max_diff(graph, source):
 
 def test_manifest_records_the_export(exported):
     from lens_vdb import LensModel
+    from lens_vdb._machine import cpu_info
     from lens_vdb.export._base import model_hash
 
     manifest = json.loads((exported / "manifest.json").read_text())
@@ -44,7 +45,8 @@ def test_manifest_records_the_export(exported):
     assert manifest["source_model_hash"] == model_hash(LensModel.from_pretrained(tiny_lens_dir()))
     assert {"torch", "transformers", "optimum-onnx"} <= set(manifest["versions"])
     assert {"onnxruntime", "onnxruntime-gpu"} & set(manifest["versions"])  # the CPU or the GPU build
-    assert Manifest.load(exported).k == 32
+    assert manifest["cpu"] == cpu_info().to_json()  # the CPU its figures were measured on, with its flags
+    assert Manifest.load(exported).k == 32 and Manifest.load(exported).cpu["model"] == cpu_info().model
     assert sorted(p.name for p in exported.iterdir() if "token" not in p.name and p.suffix != ".jinja") == \
         ["cluster_map.safetensors", "lens_config.json", "manifest.json", "model.onnx"]
 
