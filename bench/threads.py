@@ -109,10 +109,12 @@ def _row(kind: str, policy: str | None, spinner: bool, source: str, counts: list
 def _auto_graph(source: str) -> str | None:
     """The int8 (else fp32) graph ``backend="auto"`` exported for this model, if it did."""
     from lens_vdb._inference.auto_cache import find_graph
+    from lens_vdb._model.identity import model_fingerprint
     from lens_vdb._model.lens_model import LensModel
 
+    fingerprint = model_fingerprint(LensModel.from_pretrained(source))
     for kind in ("int8", "fp32"):
-        graph = find_graph(LensModel.from_pretrained(source), kind)
+        graph = find_graph(fingerprint, kind)
         if graph is not None:
             return str(graph)
     return None
