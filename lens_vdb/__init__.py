@@ -26,7 +26,7 @@ from ._instructions import TASKS, Task, format_query, get_task, register_task
 from ._machine import prefer_passive_openmp
 
 # Before torch loads (it loads with the first model): OpenMP threads that sleep while they wait, unless
-# OMP_WAIT_POLICY is set. Spinning made torch on 2 threads 4-13x slower on busy cores (README "Threads").
+# OMP_WAIT_POLICY is set. Spinning made torch on 2 threads 3-13x slower on busy cores (README "Threads").
 prefer_passive_openmp()
 
 __version__ = "0.1.0"

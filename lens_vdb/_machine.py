@@ -149,10 +149,11 @@ def prefer_passive_openmp() -> bool:
     """Make torch's OpenMP threads sleep rather than spin while they wait (``OMP_WAIT_POLICY=PASSIVE``),
     unless the environment already says; returns whether it was set.
 
-    Measured on 2 busy cores (load average 12-14, README "Threads"): with OpenMP's default
-    spinning, torch on 2 threads ran 4x slower than on 1 (each thread burns its time slice
-    waiting for the other, which is not running); with passive waiting 2 threads ran as fast as 1.
-    OpenMP reads the variable once, when torch loads, so this only helps before ``import torch``.
+    Measured on 2 busy cores (load average 9-21, README "Threads"): with OpenMP's default
+    spinning, torch on 2 threads ran 3-13x slower than on 1 (each thread burns its time slice
+    waiting for the other, which is not running); waiting passively, 2 threads ran 0.84-2.7x 1.
+    OpenMP reads the variable once, when torch loads, so this only helps before ``import torch``;
+    being an environment variable, it also reaches the processes started from this one.
     """
     if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
         return False

@@ -47,9 +47,9 @@ _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "t
 # TensorRT builds its engine for a range of shapes; batches above the range are split, never refused.
 TRT_MAX_BATCH = 64
 TRT_OPT_BATCH, TRT_OPT_LENGTH = 32, 256
-# Whether idle intra-op threads spin between operators. Off: on 2 busy cores (load average 12-14) a
-# spinning thread burns the time slice its partner needs, and 2 threads ran 0.72x of 1 thread with
-# spinning against 0.95x without (README "Threads"). bench/threads.py flips it to measure both.
+# Whether idle intra-op threads spin between operators. Off: on 2 busy cores (load average 14-18) a
+# spinning thread burns the time slice its partner needs; the int8 graph on 2 threads ran 0.63-0.92x
+# of 1 thread with spinning, 1.42-2.13x without (README "Threads"). bench/threads.py flips it.
 SPINNING = False
 
 
