@@ -60,6 +60,9 @@ def ingest_figures(encoder: LensEncoder, dense: MiniLMEmbedder, texts: list[str]
                                  retrieval_mode=RetrievalMode.HYBRID, location=":memory:", collection_name="lc",
                                  batch_size=16)
     rows.append(("langchain-qdrant from_texts, HYBRID (MiniLM + LENS sparse)", len(texts) / (time.perf_counter() - start)))
+    from lens_vdb._machine import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}; encoder {encoder.chosen_backend.name}")
     print(f"\n1. ingest throughput, {len(texts)} BBC articles, max_length {encoder.max_length}")
     print("| path | docs/s | ratio to encode-only |\n|---|---|---|")
     for name, rate in rows:

@@ -34,7 +34,8 @@ class LensConnector:
                  int8: bool = False) -> None:
         self.store = store
         try:  # whatever fails here, the engine is released
-            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
+            # a model named here runs on the fastest backend measured on this machine
+            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
             self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,

@@ -27,6 +27,7 @@ from lens_vdb import LensModel
 from lens_vdb._deps import require
 from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
 from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
+from lens_vdb._machine import cpu_info
 from lens_vdb._model.identity import model_fingerprint
 
 from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
@@ -143,7 +144,7 @@ def export_onnx(
                             base_model=model.config.base_model, k=model.k,
                             opset=opset, dtype=dtype, quantize=quantize, max_abs_diff=report.max_abs_diff,
                             min_cosine=report.min_cosine, validated_texts=report.texts,
-                            query_token_id=model.query_token_id,
+                            query_token_id=model.query_token_id, cpu=cpu_info().to_json(),
                             external_data=uses_external_data(staging / GRAPH_NAME), versions=_versions())
         manifest.save(staging)  # the ONNX backend of the retrieval check opens only a validated graph
         if retrieval_check:

@@ -27,7 +27,12 @@ from ._errors import (
     LensSchemaError,
 )
 from ._instructions import TASKS, Task, format_query, get_task, register_task
+from ._machine import prefer_passive_openmp
 from ._minilm import default_dense_model_dir
+
+# Before torch loads (it loads with the first model): OpenMP threads that sleep while they wait, unless
+# OMP_WAIT_POLICY is set. Spinning made torch on 2 threads 3-13x slower on busy cores (README "Threads").
+prefer_passive_openmp()
 
 __version__ = "0.1.0"
 
@@ -41,6 +46,7 @@ _LAZY = {
     "cluster_token_embeddings": "._model.build",
     "default_model_dir": "._model.default",
     "LensEncoder": "._inference.encoder",
+    "BackendChoice": "._inference.candidates",
     "ClusterExplanation": "._inference.encoder",
     "SparseVector": "._inference.sparse",
     "to_sparse": "._inference.sparse",
@@ -51,6 +57,7 @@ _OPTIONAL = {
 }
 
 __all__ = [
+    "BackendChoice",
     "ClusterExplanation",
     "ClusterMap",
     "LensConfig",
@@ -78,6 +85,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._inference.candidates import BackendChoice
     from ._inference.encoder import ClusterExplanation, LensEncoder
     from ._inference.sparse import SparseVector, to_sparse
     from ._model.build import build_lens_model, cluster_token_embeddings

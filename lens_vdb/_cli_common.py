@@ -20,8 +20,8 @@ __all__ = ["LensArgumentParser", "ENCODER_BACKENDS", "DEFAULT_ENCODER_BACKEND", 
 
 # The encoder backends the CLI offers: LensEncoder's (lens_vdb._inference.backends.BACKENDS; a test keeps the
 # two equal). Kept here so that --help and argument errors need no torch import.
-ENCODER_BACKENDS: tuple[str, ...] = ("torch", "onnx")
-DEFAULT_ENCODER_BACKEND = "torch"
+ENCODER_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+DEFAULT_ENCODER_BACKEND = "auto"  # the fastest backend measured on this machine (cached beside the model)
 STORES: tuple[str, ...] = ("qdrant", "milvus")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -152,8 +152,7 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, backends: tuple[str,
                         default: str = DEFAULT_ENCODER_BACKEND, backend_help: str | None = None) -> None:
     """``--backend`` (the encoder's) and ``--threads``, the same in every command that encodes."""
     parser.add_argument("--backend", choices=backends, default=default, metavar="{" + ",".join(ENCODER_BACKENDS) + "}",
-                        help=backend_help or "encoder backend: torch, or onnx for a folder written by "
-                                             "`lens-vdb export`")
+                        help=backend_help or "encoder backend: auto (the fastest measured on this machine), "
+                                             "torch, or onnx for a folder written by `lens-vdb export`")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="CPU threads of the encoder (default: the runtime's, one per core); on a machine "
-                             "busy with other work, 1 can be much faster")
+                        help="CPU threads of the encoder (default: the physical cores this process may use)")

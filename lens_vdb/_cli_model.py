@@ -82,7 +82,8 @@ def add_model_commands(commands: Any) -> None:
     embed.add_argument("--task", type=task_name, default=None, help="task name from the instruction registry")
     embed.add_argument("--top", type=positive_int, default=5, help="lexicon dimensions to show per text")
     embed.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA when available)")
-    embed.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"], help="torch dtype")
+    embed.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
+                       help="torch dtype, with --backend torch (default: fp32; auto picks its own)")
     add_encoder_options(embed)
     embed.set_defaults(func=_cmd_embed)
 

@@ -109,9 +109,9 @@ def add_store_commands(commands: Any) -> None:
     demo.add_argument("--documents", type=positive_int, default=200, help="BBC articles to ingest")
     demo.add_argument("--all", action="store_true", help="ingest all ~2,100 distinct articles")
     demo.add_argument("--location", default="./lens-vdb-data", help="folder of the embedded Qdrant")
-    demo.add_argument("--backend", choices=tuple(dict.fromkeys(("auto", *ENCODER_BACKENDS))), default="auto",
-                      help="encoder backend; auto: torch on a GPU, else the default model's int8 ONNX graph "
-                           "(exported once)")
+    demo.add_argument("--backend", choices=ENCODER_BACKENDS, default=DEFAULT_ENCODER_BACKEND,
+                      help="encoder backend; auto: the fastest measured on this machine (cached); onnx: the "
+                           "default model's int8 graph")
     demo.set_defaults(func=_cmd_demo)
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")

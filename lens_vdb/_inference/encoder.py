@@ -45,19 +45,29 @@ class LensEncoder:
             name: ``None`` / ``"default"`` for the offline default model, ``"untrained"`` for its
             k-means starting point (both built on first use).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
-        dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``.
+        dtype: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``; for
+            ``backend="torch"`` only.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
         max_length: tokens per text, special tokens included; longer texts are cut (warned once).
-        backend: ``"torch"``, or ``"onnx"`` for a directory written by
-            :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed).
+        backend: ``"torch"`` (default), ``"onnx"`` for a directory written by
+            :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed), or
+            ``"auto"``: the fastest of torch fp32/bf16 and the ONNX fp32/int8 graphs (on a GPU: torch
+            and the CUDA/TensorRT providers) as measured on this machine in seconds, once per model,
+            CPU and library versions (cached beside the model); a graph is exported only when it is
+            predicted to win. Every candidate must give torch fp32's vectors (cosine >= 0.99).
+            See :mod:`lens_vdb._inference.auto` and the README's "Choosing the backend".
         provider: ONNX Runtime provider for ``backend="onnx"``: ``"cpu"`` (default), ``"cuda"``
             or ``"tensorrt"`` (fp16, engine cache, shape profiles; from ``lens-vdb[gpu]``).
-        threads: CPU threads to encode with (``None``: the runtime's default). Torch's thread
-            count is per process, so it applies to every torch model in it; ONNX Runtime's is
-            per session.
+        threads: CPU threads to encode with; ``None``: the physical cores this process may use
+            (affinity and container quota respected). Torch's thread count is per process, so it
+            applies to every torch model in it; ONNX Runtime's is per session (no spinning).
 
     Attributes:
         model_name: the model as it was named (``"default"``, a hub id, a directory).
+        backend: the runtime that encodes, ``"torch"`` or ``"onnx"`` (also after ``"auto"``).
+        chosen_backend: a :class:`~lens_vdb.BackendChoice`: the candidate that runs
+            (``"torch-fp32"``, ``"torch-bf16"``, ``"onnx-fp32"``, ``"onnx-int8"``...) and why, with the
+            measured documents/s of each candidate when ``backend="auto"`` measured them.
         fingerprint: the model's identity, the same on every backend and dtype (see
             :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
     """
@@ -67,7 +77,7 @@ class LensEncoder:
         model: LensModel | str | Path | None = None,
         *,
         device: str | None = None,
-        dtype: str | torch.dtype = "fp32",
+        dtype: str | torch.dtype | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
         backend: str = "torch",
@@ -80,14 +90,15 @@ class LensEncoder:
         from .._model.default import resolve_model_name
 
         self.model_name = _name_of(model)
-        loaded = load_backend(backend, resolve_model_name(model) if not isinstance(model, LensModel) else model,
-                              device=device, dtype=dtype, provider=provider, max_length=max_length, threads=threads)
+        loaded, self.chosen_backend = load_backend(
+            backend, resolve_model_name(model) if not isinstance(model, LensModel) else model, device=device,
+            dtype=dtype, provider=provider, max_length=max_length, threads=threads)
         self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
         self.config = loaded.config
         self.cluster_map = loaded.cluster_map
-        self.backend = backend
+        self.backend = self.chosen_backend.backend
         self.batch_size = batch_size
         self.max_length = max_length if max_length is not None else self.config.max_length
         self._warned_truncation = False

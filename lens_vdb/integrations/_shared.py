@@ -43,13 +43,14 @@ _Key = tuple[bool, str | None, int, bytes]
 @dataclass(frozen=True)
 class EncoderSettings:
     """What builds an encoder: the key integration objects share an encoder by, and what they keep (and
-    pickle) to build it again."""
+    pickle) to build it again. ``backend="auto"`` (the default) runs the fastest backend measured on
+    this machine; ``dtype``/``provider`` fix one and go with ``backend="torch"``/``"onnx"``."""
 
     model_name: str = "default"
-    backend: str = "torch"
+    backend: str = "auto"
     provider: str | None = None
     device: str | None = None
-    dtype: str = "fp32"
+    dtype: str | None = None
     max_length: int | None = None
     threads: int | None = None
 
@@ -146,7 +147,7 @@ def settings_of(encoder: LensEncoder) -> EncoderSettings:
     except AttributeError:  # an exported graph: its precision was fixed at export
         pass
     else:
-        from lens_vdb._inference.backends import DTYPES
+        from lens_vdb._inference.torch_backend import DTYPES
 
         device = str(parameter.device)
         dtype = next((name for name, value in DTYPES.items() if value == parameter.dtype), "fp32")

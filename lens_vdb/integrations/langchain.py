@@ -51,10 +51,10 @@ class _LensSettings(BaseModel):
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
     batch_size: int = Field(32, gt=0, description="texts per forward pass")
-    backend: str = "torch"
+    backend: str = Field("auto", description="encoder backend: auto (fastest measured here), torch, onnx")
     provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
-    dtype: str = "fp32"
+    dtype: str | None = None
     max_length: int | None = None
     threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
     show_progress: bool = Field(False, description="a progress bar while documents are encoded")
@@ -103,15 +103,17 @@ class LensEmbeddings(_LensSettings, Embeddings):
         task: instruction task for queries (default: the model's own, ``"retrieval"``); a symmetric
             task (``"sts"``, ``"clustering"``) instructs documents too.
         batch_size: texts per forward pass. show_progress: a progress bar while documents encode.
-        backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
+        backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`;
+            ``backend`` defaults to ``"auto"`` (the fastest backend measured on this machine, which
+            also picks the precision: give ``dtype`` only with ``backend="torch"``).
 
     Blank texts embed to the zero vector (nothing to pool); vector stores that normalise
     vectors may refuse them, so drop blank chunks before indexing.
     """
 
     def __init__(self, model: Model = None, *, model_name: str | None = None, task: str | None = None,
-                 batch_size: int = 32, backend: str = "torch", provider: str | None = None, device: str | None = None,
-                 dtype: str = "fp32", max_length: int | None = None, threads: int | None = None,
+                 batch_size: int = 32, backend: str = "auto", provider: str | None = None, device: str | None = None,
+                 dtype: str | None = None, max_length: int | None = None, threads: int | None = None,
                  show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(task=task, batch_size=batch_size, backend=backend, provider=provider,
                                              device=device, dtype=dtype, max_length=max_length, threads=threads,
@@ -142,8 +144,8 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
     top_k: int = Field(256, gt=0, description="LENS dimensions kept per vector")
 
     def __init__(self, model: Model | LensEmbeddings = None, *, model_name: str | None = None, top_k: int = 256,
-                 task: str | None = None, batch_size: int = 32, backend: str = "torch", provider: str | None = None,
-                 device: str | None = None, dtype: str = "fp32", max_length: int | None = None,
+                 task: str | None = None, batch_size: int = 32, backend: str = "auto", provider: str | None = None,
+                 device: str | None = None, dtype: str | None = None, max_length: int | None = None,
                  threads: int | None = None, show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(top_k=top_k, task=task, batch_size=batch_size, backend=backend,
                                              provider=provider, device=device, dtype=dtype, max_length=max_length,

@@ -52,17 +52,17 @@ class LensEmbedding(BaseEmbedding):
 
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
-    backend: str = "torch"
+    backend: str = "auto"
     provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
-    dtype: str = "fp32"
+    dtype: str | None = None
     max_length: int | None = None
     threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
     _lens: SharedLens = PrivateAttr()
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
-                 task: str | None = None, embed_batch_size: int = 32, backend: str = "torch",
-                 provider: str | None = None, device: str | None = None, dtype: str = "fp32",
+                 task: str | None = None, embed_batch_size: int = 32, backend: str = "auto",
+                 provider: str | None = None, device: str | None = None, dtype: str | None = None,
                  max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
             backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
@@ -111,8 +111,8 @@ class LensEmbedding(BaseEmbedding):
 
 
 def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,
-                          task: str | None = None, batch_size: int | None = None, backend: str = "torch",
-                          provider: str | None = None, device: str | None = None, dtype: str = "fp32",
+                          task: str | None = None, batch_size: int | None = None, backend: str = "auto",
+                          provider: str | None = None, device: str | None = None, dtype: str | None = None,
                           max_length: int | None = None, threads: int | None = None) -> tuple[SparseFn, SparseFn]:
     """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``.
 

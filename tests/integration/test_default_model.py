@@ -57,23 +57,22 @@ def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
 
 
 def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
-    """`make demo` at small scale: the default model on the fastest CPU backend (its int8 ONNX graph,
-    exported once), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run resumes."""
+    """`make demo` at small scale: the default model on the backend measured fastest on this CPU (which one
+    is this CPU's business), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run
+    resumes."""
+    from lens_vdb._inference.auto_cache import find_graph
+    from lens_vdb._inference.candidates import CANDIDATES
     from lens_vdb.cli import main
-    from lens_vdb.connectors._demo import default_int8_graph_dir
     from lens_vdb.export import Manifest
-    from lens_vdb.export._toolchain import toolchain_problem
 
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data")]) == 0
     first = capsys.readouterr().out
     assert "ingested 10, skipped 0" in first and "holds 10 articles" in first
-    if toolchain_problem() is None or (default_int8_graph_dir() / "manifest.json").is_file():
-        assert "backend=onnx" in first
-        manifest = Manifest.load(default_int8_graph_dir())
-        assert manifest.quantize == "int8" and manifest.min_cosine >= 0.99
+    (chosen,) = [name for name in CANDIDATES if f"({name}; ready in" in first]
+    assert f"backend={CANDIDATES[chosen][0]} " in first and f"backend choice: {chosen}: " in first
+    if chosen == "onnx-int8":  # a graph auto exported passed every check, MRR@10 included
+        manifest = Manifest.load(find_graph(LensEncoder().fingerprint, "int8"))
         assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
-    else:  # no graph yet and no export here (transformers 5): torch, saying why
-        assert "backend=torch" in first and "cannot be exported here" in first and "lens-vdb[onnx]" in first
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out
@@ -84,7 +83,8 @@ def test_framework_classes_with_no_argument_use_the_default_model(encoder):
     from lens_vdb.integrations.langchain import LensEmbeddings
     from lens_vdb.integrations.llamaindex import LensEmbedding
 
-    langchain, llamaindex = LensEmbeddings(), LensEmbedding()
+    langchain, llamaindex = LensEmbeddings(), LensEmbedding()  # on backend="auto": the fastest here
+    assert langchain.encoder.fingerprint == llamaindex._encoder.fingerprint == encoder.fingerprint
     expected = encoder.encode_queries(["interest rates"])[0]
     for got in (langchain.embed_query("interest rates"), llamaindex.get_query_embedding("interest rates")):
-        assert len(got) == 4000 and np.allclose(got, expected, atol=1e-5)
+        assert len(got) == 4000 and float(np.dot(got, expected)) >= 0.99  # auto's bar for every candidate

@@ -38,6 +38,7 @@ def _max_diff(graph, source):
 
 def test_manifest_records_the_export(exported):
     from lens_vdb import LensModel
+    from lens_vdb._machine import cpu_info
     from lens_vdb.export._base import model_hash
 
     manifest = json.loads((exported / "manifest.json").read_text())
@@ -48,7 +49,8 @@ def test_manifest_records_the_export(exported):
     assert manifest["source_model_hash"] == model_hash(LensModel.from_pretrained(tiny_lens_dir()))
     assert {"torch", "transformers", "optimum-onnx"} <= set(manifest["versions"])
     assert {"onnxruntime", "onnxruntime-gpu"} & set(manifest["versions"])  # the CPU or the GPU build
-    assert Manifest.load(exported).k == 32
+    assert manifest["cpu"] == cpu_info().to_json()  # the CPU its figures were measured on, with its flags
+    assert Manifest.load(exported).k == 32 and Manifest.load(exported).cpu["model"] == cpu_info().model
     assert sorted(p.name for p in exported.iterdir() if "token" not in p.name and p.suffix != ".jinja") == \
         ["cluster_map.safetensors", "lens_config.json", "manifest.json", "model.onnx"]
 
@@ -261,7 +263,7 @@ def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, e
     from lens_vdb.integrations.langchain import LensEmbeddings
 
     onnx_embeddings = LensEmbeddings(str(exported), backend="onnx")
-    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()))
+    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()), backend="torch")
     assert np.abs(np.array(onnx_embeddings.embed_documents(DOCS)) - torch_embeddings.embed_documents(DOCS)).max() < 1e-4
     encoder = LensEncoder(exported, backend="onnx")
     with QdrantConnector(tmp_path, encoder=encoder, dense=minilm, task="sts") as store:

@@ -8,7 +8,7 @@ import sys
 import lens_vdb
 
 PUBLIC = {
-    "ClusterExplanation", "ClusterMap", "LensConfig", "LensConnectionError", "LensDependencyError", "LensEncoder",
+    "BackendChoice", "ClusterExplanation", "ClusterMap", "LensConfig", "LensConnectionError", "LensDependencyError", "LensEncoder",
     "LensError", "LensInputError", "LensModel", "LensModelError", "LensSchemaError", "SparseVector", "TASKS", "Task",
     "__version__", "build_lens_model", "cluster_token_embeddings", "default_dense_model_dir", "default_model_dir", "format_query", "get_task",
     "load_model", "register_task", "to_sparse",
