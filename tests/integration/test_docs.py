@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def site(tmp_path_factory) -> Path:
     if built and (Path(built) / "index.html").is_file():
         return Path(built)
     out = tmp_path_factory.mktemp("site")
+    # as in a fresh clone: no source mirror yet (the build must write it before mkdocstrings looks for it)
+    shutil.rmtree(ROOT / "build" / "api-src", ignore_errors=True)
     env = {**os.environ, "DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
