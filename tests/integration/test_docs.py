@@ -94,5 +94,8 @@ def test_figures_page_is_built_from_the_readme_tables(site):
 
 
 def test_notebooks_are_pages_and_guides_link_them(site):
+    guides = "\n".join(path.read_text(encoding="utf-8") for path in (site / "guides").glob("*/index.html"))
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), notebook.name
+        # a guide opens with its notebook (every page's navigation links them all, so look for the opening line)
+        assert f'<p>Notebook: <a href="../../notebooks/{notebook.stem}/"' in guides, notebook.name
