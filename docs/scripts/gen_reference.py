@@ -7,22 +7,16 @@ Importing the package once here finds each definition, so a name added to (or re
 ``__all__`` appears on (or leaves) its page with no edit to the docs.
 
 ``connectors/`` and ``export/`` are installed as ``lens_vdb.connectors`` and ``lens_vdb.export``
-(package-dir in pyproject); griffe looks for them under ``lens_vdb/``, so a mirror of that layout
-made of symlinks to the real files is written to ``build/api-src`` first.
+(package-dir in pyproject); griffe looks for them under ``lens_vdb/``, so griffe reads a mirror of
+that layout, ``build/api-src``, which ``hooks.py`` writes when the build starts.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import os
-import shutil
-from pathlib import Path
 
 import mkdocs_gen_files
-
-ROOT = Path(__file__).resolve().parents[2]
-MIRROR = ROOT / "build" / "api-src"
 
 # page -> (public module, one line on what it is)
 PAGES = {
@@ -36,19 +30,6 @@ PAGES = {
     "train": ("lens_vdb.train", "Training: InfoNCE with LoRA, as in the paper, and WordNet training pairs."),
     "eval": ("lens_vdb.eval", "The evaluation harness: BM25, MiniLM, LENS and hybrids on BBC News."),
 }
-
-
-def write_mirror() -> None:
-    """build/api-src/lens_vdb: symlinks to lens_vdb/*, plus connectors/ and export/ where pip puts them."""
-    if MIRROR.exists():
-        shutil.rmtree(MIRROR)
-    package = MIRROR / "lens_vdb"
-    package.mkdir(parents=True)
-    for item in (ROOT / "lens_vdb").iterdir():
-        if item.name != "__pycache__":
-            os.symlink(item, package / item.name)
-    for name in ("connectors", "export"):
-        os.symlink(ROOT / name, package / name)
 
 
 def identifier(module_name: str, name: str) -> str:
@@ -75,5 +56,4 @@ def write_pages() -> None:
             out.write("\n".join(lines))
 
 
-write_mirror()
 write_pages()

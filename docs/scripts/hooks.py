@@ -1,10 +1,15 @@
-"""MkDocs hooks: the extras table of the getting-started page, read from pyproject.toml at build time,
-so the page lists the extras (and what each brings) that the package really declares."""
+"""MkDocs hooks: the source mirror the API reference is read from, and the extras table of the
+getting-started page, read from pyproject.toml at build time, so the page lists the extras (and what
+each brings) that the package really declares."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
+
+from mkdocs.plugins import event_priority
 
 try:
     import tomllib
@@ -12,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10: the docs extra brings tomli
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
+MIRROR = ROOT / "build" / "api-src"  # mkdocs.yml: mkdocstrings' python handler reads it (paths)
 MARKER = re.compile(r"<!-- extras-table:.*?-->")
 
 # what each extra is for; an extra missing here is still listed, with its packages
@@ -30,6 +36,23 @@ PURPOSE = {
     "test": "the test suite",
     "docs": "building this site, and the notebooks' plots",
 }
+
+
+@event_priority(100)  # before mkdocstrings' on_config, which keeps only the handler paths that exist then
+def on_config(config):
+    """Write build/api-src/lens_vdb: symlinks to lens_vdb/*, plus connectors/ and export/ where pip puts them
+    (package-dir in pyproject), the layout griffe looks for. Written here, first, so that a fresh clone
+    (no build/ yet) builds too: a path missing when mkdocstrings starts is dropped from its search."""
+    if MIRROR.exists():
+        shutil.rmtree(MIRROR)
+    package = MIRROR / "lens_vdb"
+    package.mkdir(parents=True)
+    for item in (ROOT / "lens_vdb").iterdir():
+        if item.name != "__pycache__":
+            os.symlink(item, package / item.name)
+    for name in ("connectors", "export"):
+        os.symlink(ROOT / name, package / name)
+    return config
 
 
 def extras_table() -> str:

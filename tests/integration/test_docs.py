@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def site(tmp_path_factory) -> Path:
     if built and (Path(built) / "index.html").is_file():
         return Path(built)
     out = tmp_path_factory.mktemp("site")
+    # as in a fresh clone: no source mirror yet (the build must write it before mkdocstrings looks for it)
+    shutil.rmtree(ROOT / "build" / "api-src", ignore_errors=True)
     env = {**os.environ, "DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}
     run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
@@ -91,5 +94,8 @@ def test_figures_page_is_built_from_the_readme_tables(site):
 
 
 def test_notebooks_are_pages_and_guides_link_them(site):
+    guides = "\n".join(path.read_text(encoding="utf-8") for path in (site / "guides").glob("*/index.html"))
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert (site / "notebooks" / notebook.stem / "index.html").is_file(), notebook.name
+        # a guide opens with its notebook (every page's navigation links them all, so look for the opening line)
+        assert f'<p>Notebook: <a href="../../notebooks/{notebook.stem}/"' in guides, notebook.name

@@ -114,3 +114,79 @@ def test_train_notebook_executes(tmp_path):
         assert system in printed
     assert (tmp_path / "run" / "model" / "lens_config.json").is_file()
     assert images(notebook) == 1
+
+
+
+def markdown_tables(notebook, header: str) -> list[list[list[str]]]:
+    """Every displayed markdown table whose header row starts with ``| header |``, as rows of stripped cells
+    (the header and the ``|---|`` rule left out)."""
+    tables = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = str(output.get("data", {}).get("text/markdown", ""))
+            if text.startswith(f"| {header} |"):
+                lines = [line for line in text.splitlines()[2:] if line.startswith("|")]
+                tables.append([[c.strip() for c in line.split("|")[1:-1]] for line in lines])
+    return tables
+
+
+def check_scores(rows: list[list[str]], names: list[str]) -> None:
+    """One row per retriever, in order; hit rates and MRR are fractions that nest (hit@1 <= MRR@4 <= hit@4),
+    and every row finds the right article in its top 4 for most questions (a random ranking of 50 articles
+    would for 8%)."""
+    assert [row[0] for row in rows] == names, rows
+    for name, *values in rows:
+        hit1, hit4, mrr = (float(value) for value in values)
+        assert 0 <= hit1 <= mrr <= hit4 <= 1, (name, values)
+        assert hit4 >= 0.5, (name, values)
+
+
+def test_langchain_notebook_executes(tmp_path):
+    import re
+
+    pytest.importorskip("matplotlib", reason="the notebooks' plots need matplotlib: pip install 'lens-vdb[docs]'")
+    pytest.importorskip("langchain_qdrant", reason="the LangChain notebook needs lens-vdb[langchain]")
+    notebook = run_notebook("langchain.ipynb", tmp_path)
+    check_clean(notebook)
+    printed = outputs(notebook)
+    # LENS encodes each article once for the DENSE store (plus langchain-qdrant's sizing text); the HYBRID
+    # store's LENS sparse side reads those vectors back; the connector calls the encoder itself
+    assert re.search(r"^DENSE store: \d+ s, 51 texts through LENS ", printed, re.M), printed
+    assert re.search(r"^HYBRID store: \d+ s, 0 texts through LENS$", printed, re.M), printed
+    assert re.search(r"^ingested 50, skipped 0 .*\n50 texts through LENS$", printed, re.M), printed
+    (table,) = markdown_tables(notebook, "retriever")
+    check_scores(table, ["LENS dense (langchain-qdrant DENSE)", "MiniLM dense (reference)",
+                         "MiniLM + LENS sparse (langchain-qdrant HYBRID)", "LENS + MiniLM, RRF (lens-vdb)",
+                         "LENS + MiniLM, weighted (lens-vdb)"])
+    assert images(notebook) == 2, "the scores chart and the per-question rank grid"
+    # the LCEL chain ran with the stand-in, which quotes the first passage the retriever put in the prompt
+    answers = re.findall(r'^A: According to article (\d+): "(.+)"$', printed, re.M)
+    assert len(answers) == 2, answers
+    # the first question's prompt is shown: its context starts with the passage the stand-in quoted
+    article, quote = answers[0]
+    assert re.search(rf"^Context:\n\[{article}\] {re.escape(quote)} .*^Human: Why did Time Warner's profits go up\?$",
+                     printed, re.M | re.S), printed
+
+
+def test_llamaindex_notebook_executes(tmp_path):
+    pytest.importorskip("matplotlib", reason="the notebooks' plots need matplotlib: pip install 'lens-vdb[docs]'")
+    pytest.importorskip("llama_index.vector_stores.qdrant", reason="the LlamaIndex notebook needs lens-vdb[llamaindex]")
+    notebook = run_notebook("llamaindex.ipynb", tmp_path)
+    check_clean(notebook)
+    printed = outputs(notebook)
+    # a hybrid build asks for 50 dense and 50 sparse vectors; the shared encoder runs the model 50 times
+    assert ("50 nodes stored, each with a dense and a sparse vector; sparse vectors asked for 50 texts; "
+            "texts through the LENS model: 50") in printed
+    # a second index, MiniLM dense + the same LENS sparse functions, reads the LENS vectors the first computed
+    assert "50 nodes stored; texts through the LENS model: 0" in printed
+    (table,) = markdown_tables(notebook, "query")
+    check_scores(table, ["LENS dense", "LENS sparse", "LENS dense + LENS sparse (hybrid)", "MiniLM dense (reference)",
+                         "MiniLM dense + LENS sparse (hybrid)"])
+    assert images(notebook) == 1
+    # the query engine retrieved 2 articles, and its stand-in LLM answered with its prompt: their text and the query
+    (sources,) = markdown_tables(notebook, "score")
+    assert len(sources) == 2, sources
+    assert "Context information is below." in printed and "Query: Why did Time Warner's profits go up?" in printed
+    for score, headline, topic, text in sources:
+        assert 0 < float(score) <= 1  # relative-score fusion: each route's scores scaled to [0, 1], then mixed
+        assert f"title: {headline}\ntopic: {topic}\n\n{text.removesuffix('...')}" in printed, (headline, printed)
