@@ -38,9 +38,10 @@ class ConnectorRetriever:
     """A :class:`lens_vdb.eval.Retriever` over a connector: one row per fusion.
 
     ``rankings`` ingests the corpus (idempotent: documents already stored are skipped, so a
-    reused collection is not written twice), then runs ``connector.search`` for every query and
-    fusion with ``limit=depth``, the connector's default prefetch, and ``weights``/``rrf_k``.
-    Queries use ``task`` (the retrieval instruction, as the harness' LENS systems do).
+    reused collection is not written twice), then runs the connector's hybrid search for every
+    query and fusion with ``limit=depth``, the connector's default prefetch, and ``weights`` /
+    ``rrf_k``: each query encoded once (as ``search`` encodes it), the engine queried once per
+    fusion. Queries use ``task`` (the retrieval instruction, as the harness' LENS systems do).
     """
 
     def __init__(self, connector: LensConnector, *, name: str = "connector", fusions: Sequence[str] | None = None,
@@ -62,17 +63,19 @@ class ConnectorRetriever:
         if report.failed:
             raise LensInputError(f"{report.failed} documents of {corpus.name!r} could not be stored: {report}")
         position = {doc_id: index for index, doc_id in enumerate(corpus.doc_ids)}
-        out = {}
-        for fusion in self.fusions:
-            indices = np.full((corpus.size, depth), -1, dtype=np.int64)
-            scores = np.full((corpus.size, depth), -np.inf)
-            for row, query in enumerate(corpus.queries):
-                hits = self.connector.search(query, limit=depth, fusion=fusion, rrf_k=self.rrf_k, task=self.task,
-                                             weights=self.weights if fusion != "dbsf" else (1.0, 1.0))
-                for rank, hit in enumerate(hits):
-                    if hit.doc_id not in position:
-                        raise LensInputError(f"The collection holds document {hit.doc_id!r}, which is not in "
+        indices = {f: np.full((corpus.size, depth), -1, dtype=np.int64) for f in self.fusions}
+        scores = {f: np.full((corpus.size, depth), -np.inf) for f in self.fusions}
+        for row, query in enumerate(corpus.queries):
+            # the query is encoded once, as search() does, and sent to the engine once per fusion
+            vectors, options = self.connector._prepare(query, depth, "rrf", self.weights, self.rrf_k, None, False,
+                                                       None, self.task)
+            for fusion in self.fusions:
+                weights = self.weights if fusion != "dbsf" else (1.0, 1.0)
+                for rank, hit in enumerate(self.connector.store.query(vectors, **options | {"fusion": fusion,
+                                                                                          "weights": weights})):
+                    doc_id = hit.payload.get("doc_id")
+                    if doc_id not in position:
+                        raise LensInputError(f"The collection holds document {doc_id!r}, which is not in "
                                              f"{corpus.name!r}; evaluate on a collection of this corpus only.")
-                    indices[row, rank], scores[row, rank] = position[hit.doc_id], hit.score
-            out[f"{self.name} ({_LABELS[fusion]})"] = Ranking(indices, scores)
-        return out
+                    indices[fusion][row, rank], scores[fusion][row, rank] = position[doc_id], hit.score
+        return {f"{self.name} ({_LABELS[f]})": Ranking(indices[f], scores[f]) for f in self.fusions}

@@ -23,10 +23,11 @@ from lens_vdb.eval import (
 MEASURES = {"mrr@10": "RR@10", "ndcg@10": "nDCG@10", "recall@10": "R@10", "recall@100": "R@100", "map@100": "AP@100"}
 
 
-def make_beir_news(root: Path) -> Path:
-    """24 headline queries over 72 BBC bodies: its own article grade 2, the next one grade 1, the one
-    after judged 0; 48 bodies are judged for no query (distractors). Topics in metadata."""
-    articles = load_bbc_news(limit=72)
+def make_beir_news(root: Path, size: int = 72) -> Path:
+    """``size // 3`` headline queries over ``size`` BBC bodies (24 over 72): its own article
+    grade 2, the next one grade 1, the one after judged 0; two thirds of the bodies are judged
+    relevant to no query (distractors). Topics in metadata."""
+    articles = load_bbc_news(limit=size)
     (root / "qrels").mkdir(parents=True)
     with (root / "corpus.jsonl").open("w") as out:
         for a in articles:
@@ -36,7 +37,7 @@ def make_beir_news(root: Path) -> Path:
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q-{a.id}", "text": a.title}) + "\n"
                                                 for a in queries))
     lines = ["query-id\tcorpus-id\tscore"]
-    for index in range(0, 72, 3):
+    for index in range(0, size, 3):
         q = f"q-{articles[index].id}"
         lines += [f"{q}\t{articles[index].id}\t2", f"{q}\t{articles[index + 1].id}\t1", f"{q}\t{articles[index + 2].id}\t0"]
     (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
