@@ -8,8 +8,9 @@ A connector's hybrid search prefetches each route's best ``prefetch`` documents 
 - ``dbsf``: each route's scores are normalised over its own candidates as Qdrant does
   (``(s - (mean - 3 std)) / (6 std)``, sample std; 0.5 for a lone candidate or equal scores),
   then summed;
-- ``weighted``: ``w_lens * cos_lens + w_dense * cos_dense``, a route that did not return a
-  candidate adding 0 (the connector's formula defaults).
+- ``weighted``: ``w_lens * cos_lens + w_dense * cos_dense`` in float32, as the engines score
+  (a float64 sum moves near-tied documents), a route that did not return a candidate adding 0
+  (the connector's formula defaults).
 
 Ties go to the earlier document. ``lens_vdb.connectors.ConnectorRetriever`` runs the real
 engines on the same corpus; a test holds the two to the same rankings.
@@ -47,7 +48,7 @@ def fuse(fusion: str, routes: tuple[Ranking, Ranking], *, depth: int, prefetch: 
     transform: Callable[[np.ndarray, float], np.ndarray] = {
         "rrf": lambda s, w: _rrf(len(s), w, rrf_k),
         "dbsf": lambda s, w: _dbsf(s),
-        "weighted": lambda s, w: w * s.astype(np.float64),
+        "weighted": lambda s, w: np.float32(w) * s.astype(np.float32),
     }[fusion]
     n_queries = routes[0].indices.shape[0]
     indices = np.full((n_queries, depth), -1, dtype=np.int64)
@@ -60,7 +61,7 @@ def fuse(fusion: str, routes: tuple[Ranking, Ranking], *, depth: int, prefetch: 
             ids.append(route.indices[q][keep])
             values.append(transform(route.scores[q][keep], weight))
         found, where = np.unique(np.concatenate(ids), return_inverse=True)
-        total = np.zeros(len(found))
+        total = np.zeros(len(found), dtype=np.float32 if fusion == "weighted" else np.float64)
         np.add.at(total, where, np.concatenate(values))
         best = np.lexsort((found, -total))[:depth]
         indices[q, : len(best)], scores[q, : len(best)] = found[best], total[best]
