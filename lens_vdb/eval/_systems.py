@@ -138,6 +138,11 @@ class CachedEmbedder:
                                  "settings), so its vectors cannot be cached safely; give it one, or cache_dir=None.")
         return identity
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The wrapped embedder's (a cache over a cache keys on the same identity)."""
+        return getattr(self.inner, "fingerprint", None)
+
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._cached("queries", texts, self.inner.embed_queries)
 
