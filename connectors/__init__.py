@@ -13,7 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
+__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id",
+           "ConnectorRetriever"]
 
 _LAZY = {
     "LensConnector": "._connector",
@@ -24,6 +25,7 @@ _LAZY = {
     "Hit": "._base",
     "IngestReport": "._base",
     "point_id": "._base",
+    "ConnectorRetriever": "._evaluate",
 }
 
 

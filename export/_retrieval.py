@@ -53,10 +53,12 @@ def check_retrieval(model: LensModel, directory: Path, *, articles: int = RETRIE
     below the torch model's, and :class:`LensDependencyError` when the corpus is not installed.
     """
     from lens_vdb._datasets import load_bbc_news
+    from lens_vdb._deps import require
     from lens_vdb.eval._metrics import retrieval_metrics
 
     try:
         corpus = load_bbc_news(limit=articles)
+        require("ir_measures", "eval")  # MRR@10 comes from the harness' IR measures library
     except LensDependencyError as exc:
         raise LensDependencyError(f"{exc}; or skip the retrieval check of int8 exports with "
                                   "retrieval_articles=0 (--retrieval-articles 0).") from exc

@@ -113,6 +113,11 @@ class LensEncoder:
         return self._backend.model
 
     @property
+    def export_dir(self) -> Path | None:
+        """The ONNX export this encoder runs (chosen by ``backend="auto"`` or named), ``None`` on torch."""
+        return getattr(self._backend, "directory", None)
+
+    @property
     def k(self) -> int:
         """Dimensions of every LENS vector this encoder returns."""
         return self.config.k

@@ -60,10 +60,12 @@ class OnnxBackend:
     larger batches run in slices, longer inputs are refused with the limit named.
     """
 
-    def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None) -> None:
+    def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None,
+                 directory: Path | None = None) -> None:
         self.session = session
         self.max_batch = max_batch
         self.max_length = max_length
+        self.directory = directory  # the export folder the graph came from
 
     @property
     def provider(self) -> str:
@@ -260,5 +262,5 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     if OUTPUT not in outputs or outputs[OUTPUT][-1] != k:
         raise LensModelError(f"{path} outputs {outputs}; expected {OUTPUT} of width k={k}.")
     if provider == "tensorrt":
-        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length)
-    return OnnxBackend(session)
+        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length, directory=path.parent)
+    return OnnxBackend(session, directory=path.parent)

@@ -310,5 +310,6 @@ def test_open_graph_checks_the_width_it_is_asked_for(exported):
 def test_an_export_has_its_models_identity_and_takes_a_thread_count(exported):
     onnx = LensEncoder(exported, backend="onnx", threads=1)
     assert onnx.fingerprint == LensEncoder(source_dir()).fingerprint
+    assert onnx.export_dir == exported and LensEncoder(source_dir(), backend="torch").export_dir is None
     assert onnx._backend.session.get_session_options().intra_op_num_threads == 1
 
