@@ -32,6 +32,7 @@ _LAZY = {
 if TYPE_CHECKING:  # type checkers see the real classes; at run time they load on first use
     from ._base import CollectionSpec, Document, Hit, IngestReport, point_id
     from ._connector import LensConnector
+    from ._evaluate import ConnectorRetriever
     from ._milvus import MilvusConnector
     from ._qdrant import QdrantConnector
 

@@ -84,7 +84,7 @@ def test_framework_classes_with_no_argument_use_the_default_model(encoder):
     from lens_vdb.integrations.llamaindex import LensEmbedding
 
     langchain, llamaindex = LensEmbeddings(), LensEmbedding()  # on backend="auto": the fastest here
-    assert langchain.encoder.fingerprint == llamaindex._encoder.fingerprint == encoder.fingerprint
+    assert langchain.encoder.fingerprint == llamaindex.encoder.fingerprint == encoder.fingerprint
     expected = encoder.encode_queries(["interest rates"])[0]
     for got in (langchain.embed_query("interest rates"), llamaindex.get_query_embedding("interest rates")):
         assert len(got) == 4000 and float(np.dot(got, expected)) >= 0.99  # auto's bar for every candidate

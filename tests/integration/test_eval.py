@@ -179,4 +179,4 @@ def test_eval_command_on_a_beir_folder_prints_the_table_and_writes_json_and_a_pl
     assert "test.tsv:1: query 'q-x' is not in queries.jsonl" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", "--backend", "tensorflow"])
-    assert "invalid choice: 'tensorflow' (choose from torch, onnx" in capsys.readouterr().err
+    assert "invalid choice: 'tensorflow' (choose from auto, torch, onnx" in capsys.readouterr().err
