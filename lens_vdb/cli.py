@@ -58,28 +58,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _connector(args: argparse.Namespace):
     from lens_vdb.connectors import MilvusConnector, QdrantConnector
 
+    where = {"location": args.location} if args.location else {}  # else the connector's own default
     if args.backend == "milvus":
-        location = args.location or "./lens-vdb-milvus.db"
-        return MilvusConnector(location, args.collection, encoder=args.model, sparse_top=args.sparse_top)
-    return QdrantConnector(args.location or "./lens-vdb-data", args.collection, encoder=args.model,
-                           sparse_top=args.sparse_top)
+        return MilvusConnector(**where, collection=args.collection, encoder=args.model, sparse_top=args.sparse_top)
+    return QdrantConnector(**where, collection=args.collection, encoder=args.model, sparse_top=args.sparse_top)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     with _connector(args) as store:
-        report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field)
+        report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field,
+                              chunking=not args.no_chunking, chunk_size=args.chunk_size,
+                              chunk_overlap=args.chunk_overlap)
         print(report)
     return 1 if report.failed else 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    where = dict(item.split("=", 1) for item in args.filter) if args.filter else None
+    with _connector(args) as store:
+        deleted = store.delete(args.ids or None, filter=where)
+    print(f"deleted {deleted} document(s)")
+    return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     where = dict(item.split("=", 1) for item in args.filter) if args.filter else None
     with _connector(args) as store:
         hits = store.search(args.query, limit=args.limit, fusion=args.fusion, filter=where, explain=args.explain,
-                            use_sparse=args.sparse)
+                            use_sparse=args.sparse, group_by_document=args.group_by_document)
     for hit in hits:
         row = {"id": hit.doc_id, "score": round(hit.score, 5), "scores": {k: round(v, 4) for k, v in hit.scores.items()},
-               "metadata": hit.metadata, "text": hit.text[:200]}
+               "metadata": hit.metadata, "text": hit.text[:200], "chunk": hit.chunk, "span": hit.span}
+        if hit.chunks:
+            row["chunks"] = [{"chunk": c.chunk, "span": c.span, "score": round(c.score, 5)} for c in hit.chunks]
         if hit.explanation:
             row["shared_clusters"] = [{"cluster": c, "weight": round(w, 4), "tokens": list(t)} for c, w, t in hit.explanation]
         print(json.dumps(row, ensure_ascii=False))
@@ -108,7 +119,9 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
                              "default ./lens-vdb-milvus.db) or a server URL (http://host:6333, http://host:19530)")
     parser.add_argument("--collection", default="lens")
     parser.add_argument("--model", default=None, help="LENS model dir or hub id; default: the offline default model")
-    parser.add_argument("--sparse-top", type=int, default=0, help="also store the top-N LENS dims as a sparse vector")
+    parser.add_argument("--sparse-top", type=int, default=None,
+                        help="also store the top-N LENS dims as a sparse vector (default: what the collection was "
+                             "made with; 0 for a new one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("source", help="a .jsonl or .csv file, or a folder of .txt files")
     ingest.add_argument("--batch-size", type=int, default=32)
     ingest.add_argument("--text-field", default="text")
+    ingest.add_argument("--chunk-size", type=int, default=None,
+                        help="tokens per chunk of a long document (default: the smaller of the LENS and dense windows)")
+    ingest.add_argument("--chunk-overlap", type=int, default=None, help="tokens shared by neighbouring chunks")
+    ingest.add_argument("--no-chunking", action="store_true", help="one point per document, cut at the window")
     _store_options(ingest)
     ingest.set_defaults(func=_cmd_ingest)
 
@@ -159,8 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
     search.add_argument("--explain", action="store_true", help="show the LENS clusters query and hit share")
     search.add_argument("--sparse", action="store_true", help="use the lens_sparse route")
+    search.add_argument("--group-by-document", action="store_true", help="documents with their best chunks")
     _store_options(search)
     search.set_defaults(func=_cmd_search)
+
+    delete = commands.add_parser("delete", help="delete documents, with all their chunks, by id or filter")
+    delete.add_argument("ids", nargs="*", help="document ids")
+    delete.add_argument("--filter", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
+    _store_options(delete)
+    delete.set_defaults(func=_cmd_delete)
 
     export = commands.add_parser("export", help="export a LENS model to a validated ONNX graph")
     export.add_argument("--model", default=None, help="model dir or hub id; default: the offline default model")

@@ -1,0 +1,88 @@
+"""Ingest with chunking on vs off, the same BBC News articles, side by side in one run.
+
+Off: one point per article, cut at the LENS window (512 tokens; the tail of every longer article
+is lost). On: the default chunking (chunks of the smaller window, 254 tokens for LENS + MiniLM,
+overlapping by 1/8), so every token of every article is encoded. The goal: chunking costs no
+more than the extra tokens it encodes, i.e. the time ratio (on / off) is at most the token
+ratio (LENS tokens encoded, on / off). Each mode runs ``--rounds`` times in alternation into a
+fresh embedded Qdrant (qdrant-edge); the best round of each is reported.
+
+    python bench/chunking.py [--docs 60] [--rounds 2] [--model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from lens_vdb import LensEncoder
+from lens_vdb._datasets import load_bbc_news
+from lens_vdb._inference.features import tokenize_documents
+from lens_vdb.connectors import Document, QdrantConnector
+from lens_vdb.connectors._dense import MiniLMEmbedder
+
+FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
+
+
+def cpu() -> str:
+    """The CPU model and the instruction sets that matter to GEMMs, from /proc/cpuinfo."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith(("flags", "Features"))),
+                 [])
+    return f"{model}; {', '.join(f for f in FLAGS if f in flags) or 'none of ' + '/'.join(FLAGS)}"
+
+
+def run(encoder: LensEncoder, dense: MiniLMEmbedder, rows: list[dict], chunking: bool, work: Path) -> dict:
+    with QdrantConnector(work, "bench", encoder=encoder, dense=dense) as store:
+        build = store._builder(chunking, None, None)  # the chunks this mode encodes, to count their tokens
+        texts = [c.text for row in rows for c in build.chunks(Document(row["id"], row["text"]))]
+        encoder._warned_truncation = True  # the cut-with-warning of the off mode is expected here
+        start = time.perf_counter()
+        report = store.ingest(rows, batch_size=16, chunking=chunking, show_progress=False)
+        seconds = time.perf_counter() - start
+    tokens = sum(len(ids) for ids in tokenize_documents(encoder.tokenizer, texts, encoder.max_length).ids)
+    return {"points": report.chunks, "tokens": tokens, "seconds": seconds, "docs": report.ingested}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--docs", type=int, default=60, help="BBC News articles")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, alternating; the best is shown")
+    parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
+    args = parser.parse_args()
+    encoder = LensEncoder(args.model)
+    dense = MiniLMEmbedder(device="cpu")
+    rows = [{"id": a.id, "text": a.text, "topic": a.topic} for a in load_bbc_news(limit=args.docs)]
+    lengths = [len(ids) for ids in tokenize_documents(encoder.tokenizer, [r["text"] for r in rows], 10**6).ids]
+    cut = sum(n > encoder.max_length for n in lengths)
+    run(encoder, dense, rows[:4], True, Path(tempfile.mkdtemp()) / "warm")  # first-call costs paid by nobody
+    best: dict[bool, dict] = {}
+    for _ in range(args.rounds):
+        for chunking in (False, True):
+            with tempfile.TemporaryDirectory() as work:
+                result = run(encoder, dense, rows, chunking, Path(work))
+            if chunking not in best or result["seconds"] < best[chunking]["seconds"]:
+                best[chunking] = result
+    off, on = best[False], best[True]
+    print(f"CPU: {cpu()}")
+    print(f"{len(rows)} BBC News articles, {sum(lengths)} LENS tokens in all; {cut} longer than the window "
+          f"(max_length {encoder.max_length}); LENS {Path(str(encoder.config.base_model)).name} k={encoder.k} "
+          f"+ all-MiniLM-L6-v2, embedded Qdrant (qdrant-edge), batch 16, best of {args.rounds}")
+    print("| chunking | points | LENS tokens encoded | seconds | docs/s | tokens/s |\n|---|---|---|---|---|---|")
+    for name, r in (("off (cut at the window)", off), ("on (default chunks)", on)):
+        print(f"| {name} | {r['points']} | {r['tokens']} | {r['seconds']:.1f} | {r['docs'] / r['seconds']:.2f} | "
+              f"{r['tokens'] / r['seconds']:.0f} |")
+    time_ratio, token_ratio = on["seconds"] / off["seconds"], on["tokens"] / off["tokens"]
+    print(f"\ntime on/off {time_ratio:.2f}, tokens on/off {token_ratio:.2f}: chunking costs "
+          f"{time_ratio / token_ratio:.2f}x its extra tokens (goal <= 1.00)")
+
+
+if __name__ == "__main__":
+    main()
