@@ -74,8 +74,8 @@ class MilvusStore:
     # ---- schema ----------------------------------------------------------------------------
 
     def stored_spec(self) -> dict[str, Any] | None:
-        if self._client is None:
-            return None
+        if self._client is None and not Path(self.uri).exists():
+            return None  # a Milvus Lite file not made yet (by this process or another): nothing to open
         try:
             if not self.client.has_collection(self.collection):
                 return None

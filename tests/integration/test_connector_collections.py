@@ -147,3 +147,16 @@ def test_an_embedded_store_open_in_another_process_is_a_connection_error(engine,
         holder.communicate("done\n", timeout=60)
     with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:  # released: opens again
         assert c.count() == 1
+
+
+@pytest.mark.parametrize("engine", ["milvus-lite", pytest.param("milvus-server", marks=ENGINE_PARAMS[3].marks)])
+def test_a_collection_made_by_another_connector_meanwhile_is_checked_before_use(engine, tmp_path, encoder, minilm):
+    """A connector opened before its collection existed checks the spec another one made it with
+    (Milvus takes several clients of one database in a process; the embedded Qdrants take one)."""
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:
+        with open_connector(engine, tmp_path, encoder=encoder, dense=minilm, sparse_top=8) as maker:
+            maker.ingest(DOCS, show_progress=False)
+        with pytest.raises(LensSchemaError, match=r"'sparse_top': \(8, 0\)"):
+            early.search("interest rates")
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:  # adopted: fine
+        assert early.count() == 2
