@@ -94,7 +94,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
     recalls = {}
     for name, spec in variants.items():
         store = EdgeStore(work / name.replace(" ", "_"))
-        store.ensure(spec)
+        store.create(spec)
         store.upsert(records if spec.sparse_top else [Record(r.id, r.document, r.lens, r.dense) for r in records])
         store.shard.optimize()
         found = [[ids.index(str(p.id)) for p in store.shard.query(qe.QueryRequest(
@@ -142,7 +142,7 @@ def milvus_latency(records, lens_queries, dense_queries, k: int, dense_dim: int,
     from lens_vdb.connectors._store import QueryVectors
 
     store = MilvusStore(str(work / "milvus.db"), "bench")
-    store.ensure(CollectionSpec(k=k, dense_dim=dense_dim))
+    store.create(CollectionSpec(k=k, dense_dim=dense_dim))
     store.upsert([Record(r.id, r.document, r.lens, r.dense) for r in records])
     single, hybrid = [], []
     for lq, dq in zip(lens_queries, dense_queries):

@@ -1,4 +1,4 @@
-"""The connector all engines share: encode, ingest through the pipeline, hybrid search, hits."""
+"""The connector all engines share: encode, ingest through the pipeline, update, delete, hybrid search, hits."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from lens_vdb import LensEncoder
 
-from lens_vdb import LensEncoder, LensInputError, to_sparse
-
-from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Document, Hit, IngestReport, Record
-from ._dense import DenseEmbedder, as_dense_embedder
+from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport, point_id
+from ._checks import check_filter
+from ._chunking import Chunker
+from ._collection import REMEDY, Collection, document_ids
+from ._dense import DenseEmbedder, as_dense_embedder, dense_name
 from ._documents import DocumentSource, read_documents
 from ._pipeline import ingest_documents
+from ._records import RecordBuilder
+from ._search import SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
 
 if TYPE_CHECKING:
@@ -26,21 +29,36 @@ class LensConnector:
     """Hybrid LENS + dense retrieval over one collection of one engine.
 
     Subclasses choose the engine (:class:`QdrantConnector`, :class:`MilvusConnector`); everything
-    else (encoding, ingestion, fusion, hits, explanations) is here, once.
+    else (encoding, chunking, ingestion, updates, deletes, fusion, hits, explanations) is here, once.
+
+    Opening an existing collection adopts the options it was made with (``sparse_top``,
+    ``on_disk``, ``float16``, ``int8``) where they are not given (``None``); a given value that
+    differs, or another LENS or dense model, is a :class:`LensSchemaError` naming both. A collection
+    that does not exist is created by the first ingestion that writes to it, never by a search,
+    a count or a delete (those raise a clear error).
     """
 
     def __init__(self, store: Store, *, encoder: LensEncoder | str | None = None, dense: Any = None,
-                 task: str | None = None, sparse_top: int = 0, on_disk: bool = False, float16: bool = False,
-                 int8: bool = False) -> None:
+                 task: str | None = None, sparse_top: int | None = None, on_disk: bool | None = None,
+                 float16: bool | None = None, int8: bool | None = None) -> None:
         self.store = store
         try:  # whatever fails here, the engine is released
             # a model named here runs on the fastest backend measured on this machine
             self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
-            self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, sparse_top=sparse_top,
-                                       on_disk=on_disk, float16=float16, int8=int8)
-            store.ensure(self.spec)
+            stored = store.stored_spec()
+            asked = {"sparse_top": sparse_top, "on_disk": on_disk, "float16": float16, "int8": int8}
+            adopted = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
+                       for name, value in asked.items()}
+            self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, lens_model=self.encoder.fingerprint,
+                                       lens_model_name=self.encoder.model_name, dense_model=dense_name(self.dense),
+                                       **adopted)
+            if stored is not None:
+                self.spec.check_stored(stored, collection=store.where, remedy=REMEDY)
+                store.open(self.spec)
+            self.collection = Collection(store, self.spec, exists=stored is not None)
+            self._builders: dict[tuple, RecordBuilder] = {}
         except BaseException:
             store.close()
             raise
@@ -49,23 +67,44 @@ class LensConnector:
 
     def ingest(self, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
                max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
-               id_field: str = "id") -> IngestReport:
+               id_field: str = "id", chunking: bool = True, chunk_size: int | None = None,
+               chunk_overlap: int | None = None) -> IngestReport:
         """Embed and store documents (texts, dicts, Documents, or a JSONL/CSV/folder path).
 
-        Idempotent and resumable: documents already stored (same id, or same text when there is
-        no id) are skipped, so a re-run after a crash ends with every document stored once.
-        """
-        return self._ingest_into(self.store, source, text_field=text_field, id_field=id_field, batch_size=batch_size,
-                                 write_workers=write_workers, max_retries=max_retries, show_progress=show_progress)
+        A document longer than the window is split into chunks of ``chunk_size`` tokens (default:
+        the smaller of the LENS and dense windows) overlapping by ``chunk_overlap`` (default
+        ``chunk_size // 8``), each a point with the document's id, its chunk index and character
+        span; ``chunking=False`` stores one point per document, cut at the window (warned once).
 
-    def _ingest_into(self, store: Store, source: DocumentSource, *, text_field: str = "text", id_field: str = "id",
-                     **pipeline: Any) -> IngestReport:
-        """Read ``source`` and run the pipeline into ``store`` (``pipeline``: its batch, retry, progress options)."""
+        Idempotent, resumable and incremental: a stored document with the same text is skipped
+        without encoding; one whose text changed is re-encoded and replaces every chunk of the old
+        version (``report.updated``); a re-run after a crash ends with every document present once.
+        A collection that does not exist is created just before the first write.
+        """
+        build = self._builder(chunking, chunk_size, chunk_overlap)
+        return self._ingest_into(self.collection, source, build, text_field=text_field, id_field=id_field,
+                                 batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
+                                 show_progress=show_progress)
+
+    def _builder(self, chunking: bool, chunk_size: int | None, chunk_overlap: int | None) -> RecordBuilder:
+        """The record builder for these chunking options (made once per options)."""
+        key = (bool(chunking), chunk_size, chunk_overlap)
+        if key not in self._builders:
+            chunker = (Chunker(self.encoder, self.dense, task=self.task, size=chunk_size, overlap=chunk_overlap)
+                       if chunking else None)
+            self._builders[key] = RecordBuilder(self.encoder, self.dense, task=self.task,
+                                                sparse_top=self.spec.sparse_top, chunker=chunker)
+        return self._builders[key]
+
+    def _ingest_into(self, collection: Collection, source: DocumentSource, build: RecordBuilder, *,
+                     text_field: str = "text", id_field: str = "id", **pipeline: Any) -> IngestReport:
+        """Read ``source`` and run the pipeline into ``collection`` (``pipeline``: batch, retry, progress options)."""
         total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
         documents = read_documents(source, text_field=text_field, id_field=id_field)
-        return ingest_documents(store, documents, self._records, total=total, **pipeline)
+        return ingest_documents(collection, documents, build, total=total, **pipeline)
 
-    async def aingest(self, source: DocumentSource, **options: Any) -> IngestReport:
+    async def aingest(self, source: DocumentSource, *, chunking: bool = True, chunk_size: int | None = None,
+                      chunk_overlap: int | None = None, **options: Any) -> IngestReport:
         """:meth:`ingest` without blocking the event loop.
 
         The same pipeline runs in a worker thread (reading, encoding, retries, report); on an engine
@@ -73,110 +112,87 @@ class LensConnector:
         store calls are coroutines run on this event loop, so writes share the application's client
         loop instead of a second connection pool.
         """
-        store = self.store
-        if getattr(store, "native_async", False):
-            store = _OnLoop(store, asyncio.get_running_loop())
-        return await asyncio.to_thread(self._ingest_into, store, source, **options)
+        collection = self.collection
+        if getattr(self.store, "native_async", False):
+            collection = collection.on(_OnLoop(self.store, asyncio.get_running_loop()))
+        build = await asyncio.to_thread(self._builder, chunking, chunk_size, chunk_overlap)
+        return await asyncio.to_thread(self._ingest_into, collection, source, build, **options)
 
-    def _records(self, documents: list[Document]) -> list[Record]:
-        texts = [d.text for d in documents]
-        lens = self.encoder.encode_documents(texts, self.task, batch_size=len(texts))
-        dense = self.dense.embed_documents(texts)
-        self._check_vectors(documents, lens, dense)
-        sparse = to_sparse(lens, top_k=self.spec.sparse_top) if self.spec.sparse_top else [None] * len(documents)
-        return [
-            Record(d.point_id, d, lens_row.tolist(), dense_row.tolist(),
-                   s.indices.tolist() if s is not None else None, s.values.tolist() if s is not None else None)
-            for d, lens_row, dense_row, s in zip(documents, lens, dense, sparse)
-        ]
-
-    def _check_vectors(self, documents: list[Document], lens: np.ndarray, dense: np.ndarray) -> None:
-        if dense.shape != (len(documents), self.spec.dense_dim):
-            raise LensInputError(f"The dense embedder returned shape {dense.shape}; the collection needs "
-                                 f"({len(documents)}, {self.spec.dense_dim}).")
-        for name, vectors in ((LENS, lens), ("dense", dense)):
-            bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1) | ~vectors.any(axis=1))
-            if bad.size:
-                doc = documents[int(bad[0])]
-                raise LensInputError(f"Document id={doc.id!r} ({doc.text[:40]!r}) has a NaN, infinite or all-zero "
-                                     f"{name} vector; nothing of its batch was written.")
+    def delete(self, ids: Sequence[str] | None = None, *, filter: dict[str, Any] | None = None) -> int:
+        """Delete documents with all their chunks: by document id, or by metadata ``filter`` (as in
+        :meth:`search`). Returns how many documents were stored. Deleting in a collection that does
+        not exist is an error; a later ingestion of the same documents counts them as new."""
+        return self.collection.delete(ids, filter)
 
     # ---- search ----------------------------------------------------------------------------
 
     def search(self, query: str, *, limit: int = 10, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
                rrf_k: int = 60, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
-               filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None) -> list[Hit]:
+               filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
+               group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
         """Hybrid search in one engine query: prefetch on ``lens`` (or ``lens_sparse``) and ``dense``, then fuse.
 
         ``fusion``: ``"rrf"`` (reciprocal rank fusion: each route adds ``1 / (rrf_k + rank)``, ranks
         from 1, the same on every engine; per-route ``weights`` on Qdrant),
         ``"dbsf"`` (distribution-based score fusion) or ``"weighted"`` (``w_lens * cos_lens +
         w_dense * cos_dense``; at 1:1 it ranks like the paper's concatenation of the two
-        normalised vectors). ``prefetch_limit``: candidates per route, one number for both or
-        ``(lens, dense)`` (default ``max(5 * limit, 50)``). ``filter`` matches metadata fields: ``{"topic": "sport"}`` or
-        ``{"topic": ["sport", "tech"]}``.
+        normalised vectors). ``prefetch_limit``: candidates (chunks) per route, one number for both
+        or ``(lens, dense)`` (default ``max(5 * limit * group size, 50)``). ``filter`` matches
+        metadata fields: ``{"topic": "sport"}`` or ``{"topic": ["sport", "tech"]}``.
+        ``group_by_document=True`` returns up to ``limit`` documents rather than chunks, each with its
+        ``group_size`` best chunks (``hit.chunks``), grouped by the engine after fusion.
         """
-        vectors, options = self._prepare(query, limit, fusion, weights, rrf_k, prefetch_limit, use_sparse, filter, task)
-        return [self._hit(s, vectors, explain) for s in self.store.query(vectors, **options)]
+        request = self._prepare(query, limit, fusion, weights, rrf_k, prefetch_limit, use_sparse, filter, explain,
+                                task, group_by_document, group_size)
+        self.collection.require("search")
+        if request.group_size is None:
+            return self._hits(self.store.query(request.vectors, **request.options), request)
+        return self._groups(self.store.query_groups(request.vectors, group_size=request.group_size,
+                                                    **request.options), request)
 
     async def asearch(self, query: str, *, limit: int = 10, fusion: str = "rrf",
                       weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60,
-                      prefetch_limit: int | tuple[int, int] | None = None,
-                      use_sparse: bool = False, filter: dict[str, Any] | None = None, explain: bool = False,
-                      task: str | None = None) -> list[Hit]:
+                      prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
+                      filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
+                      group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
         """:meth:`search` without blocking the event loop.
 
         The query is encoded in a worker thread; the engine query goes through the engine's async
         client where there is one (AsyncQdrantClient on Qdrant servers, AsyncMilvusClient on Milvus
         Lite and servers) and through a worker thread otherwise (qdrant-edge, qdrant local mode).
         """
-        vectors, options = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k,
-                                                   prefetch_limit, use_sparse, filter, task)
-        if getattr(self.store, "native_async", False):
-            stored = await self.store.aquery(vectors, **options)
+        request = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k, prefetch_limit,
+                                          use_sparse, filter, explain, task, group_by_document, group_size)
+        await asyncio.to_thread(self.collection.require, "search")
+        native = getattr(self.store, "native_async", False)
+        if request.group_size is None:
+            if native:
+                stored = await self.store.aquery(request.vectors, **request.options)
+            else:
+                stored = await asyncio.to_thread(self.store.query, request.vectors, **request.options)
+            return self._hits(stored, request)
+        options = {"group_size": request.group_size, **request.options}
+        if native:
+            groups = await self.store.aquery_groups(request.vectors, **options)
         else:
-            stored = await asyncio.to_thread(self.store.query, vectors, **options)
-        return [self._hit(s, vectors, explain) for s in stored]
+            groups = await asyncio.to_thread(self.store.query_groups, request.vectors, **options)
+        return self._groups(groups, request)
 
-    def _prepare(self, query: str, limit: int, fusion: str, weights: tuple[float, float], rrf_k: int,
-                 prefetch_limit: int | tuple[int, int] | None, use_sparse: bool, filter: dict[str, Any] | None,
-                 task: str | None) -> tuple[QueryVectors, dict[str, Any]]:
-        """Validate a search and encode the query: the part shared by sync and async search."""
-        if not isinstance(query, str) or not query.strip():
-            raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
-        if fusion not in FUSIONS:
-            raise LensInputError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-        if use_sparse and not self.spec.sparse_top:
-            raise LensInputError("use_sparse=True needs a collection created with sparse_top > 0.")
-        if limit < 1:
-            raise LensInputError(f"limit must be positive, got {limit}")
-        lens = self.encoder.encode_queries([query], task=task or self.task)[0]
-        sparse = to_sparse(lens[None], top_k=self.spec.sparse_top)[0] if use_sparse else None
-        vectors = QueryVectors(lens.tolist(), self.dense.embed_query(query).tolist(),
-                               sparse.indices.tolist() if sparse is not None else None,
-                               sparse.values.tolist() if sparse is not None else None)
-        options = {"limit": limit, "prefetch_limits": _prefetch_limits(prefetch_limit, limit), "fusion": fusion,
-                   "weights": tuple(weights), "rrf_k": rrf_k, "lens_route": LENS_SPARSE if use_sparse else LENS,
-                   "filter": filter}
-        return vectors, options
+    def _prepare(self, query: str, limit: int, fusion: str, weights: Any, rrf_k: int, prefetch_limit: Any,
+                 use_sparse: bool, filter: Any, explain: bool, task: str | None, group_by_document: bool,
+                 group_size: int) -> SearchRequest:
+        return prepare(self.encoder, self.dense, self.spec, query, limit=limit, fusion=fusion, weights=weights,
+                       rrf_k=rrf_k, prefetch_limit=prefetch_limit, use_sparse=use_sparse, filter=filter,
+                       explain=explain, task=task or self.task, group_by_document=group_by_document,
+                       group_size=group_size)
 
-    def _hit(self, stored: StoredHit, vectors: QueryVectors, explain: bool) -> Hit:
-        lens, dense = np.asarray(vectors.lens, dtype=np.float32), vectors.dense
-        doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
-        scores = {}
-        if doc_lens is not None:
-            scores[LENS] = float(lens @ doc_lens)
-            if vectors.sparse_indices is not None:  # what the sparse route ranked: top-N against top-N
-                doc_top = to_sparse(doc_lens[None], top_k=self.spec.sparse_top)[0].to_dense(doc_lens.size)
-                scores[LENS_SPARSE] = float(doc_top[vectors.sparse_indices] @ np.asarray(vectors.sparse_values))
-        if stored.dense is not None:
-            scores["dense"] = float(np.dot(dense, stored.dense))
-        explanation = None
-        if explain and doc_lens is not None:
-            explanation = [(e.cluster, e.weight, e.tokens) for e in self.encoder.explain(lens * doc_lens, top=5)]
-        payload = stored.payload
-        return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
-                   payload.get("metadata") or {}, explanation)
+    def _hits(self, stored: list[StoredHit], request: SearchRequest) -> list[Hit]:
+        return [to_hit(s, request.vectors, encoder=self.encoder, sparse_top=self.spec.sparse_top,
+                       explain=request.explain) for s in stored]
+
+    def _groups(self, groups: list[list[StoredHit]], request: SearchRequest) -> list[Hit]:
+        return [to_document_hit(self._hits(group, request), group[0].payload.get("parent") or group[0].id)
+                for group in groups if group]
 
     def as_retriever(self, *, search_type: str = "similarity", search_kwargs: dict[str, Any] | None = None,
                      k: int | None = None, fusion: str | None = None, weights: tuple[float, float] | None = None,
@@ -198,9 +214,19 @@ class LensConnector:
 
     # ---- misc ------------------------------------------------------------------------------
 
-    def count(self) -> int:
-        """Documents stored in the collection."""
-        return self.store.count()
+    def count(self, *, filter: dict[str, Any] | None = None) -> int:
+        """Documents stored in the collection (matching ``filter``); an error if it does not exist."""
+        checked = check_filter(filter)
+        self.collection.require("count")
+        return self.store.count(checked)
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """Every stored chunk of these documents, by document then chunk (``score`` 0: there is no query)."""
+        wanted = {doc_id: n for n, doc_id in enumerate(document_ids(ids))}
+        self.collection.require("get")
+        stored = self.store.points([point_id(doc_id, "") for doc_id in wanted]) if wanted else []
+        hits = [to_hit(s, QueryVectors([], []), encoder=self.encoder, sparse_top=0, explain=False) for s in stored]
+        return sorted(hits, key=lambda h: (wanted.get(h.doc_id, len(wanted)), h.chunk))
 
     def close(self) -> None:
         self.store.close()
@@ -212,31 +238,25 @@ class LensConnector:
         self.close()
 
 
-def _prefetch_limits(prefetch_limit: int | tuple[int, int] | None, limit: int) -> tuple[int, int]:
-    """Candidates per route, (lens, dense)."""
-    if prefetch_limit is None:
-        return (max(limit * 5, 50),) * 2
-    limits = (prefetch_limit,) * 2 if isinstance(prefetch_limit, int) else tuple(prefetch_limit)
-    if len(limits) != 2 or not all(isinstance(n, int) and n >= 1 for n in limits):
-        raise LensInputError(f"prefetch_limit must be a positive int or (lens, dense) ints, got {prefetch_limit!r}")
-    return limits  # type: ignore[return-value]
-
-
 class _OnLoop:
-    """A store whose lookups and writes run as its async client's coroutines on ``loop``.
+    """A store whose lookups, writes and deletes run as its async client's coroutines on ``loop``.
 
     The ingest pipeline calls it from a worker thread and waits for each call; the event loop
     stays free meanwhile. Everything else is the wrapped store's.
     """
 
+    _ASYNC = ("heads", "upsert", "delete_chunks")
+
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
         self.store, self.loop = store, loop
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        return asyncio.run_coroutine_threadsafe(self.store.aexisting_ids(ids), self.loop).result()
-
-    def upsert(self, records: Sequence[Record]) -> None:
-        asyncio.run_coroutine_threadsafe(self.store.aupsert(records), self.loop).result()
-
     def __getattr__(self, name: str) -> Any:
+        if name in self._ASYNC:
+            coroutine = getattr(self.store, f"a{name}")
+
+            def run(argument: Any) -> Any:
+                return asyncio.run_coroutine_threadsafe(coroutine(argument), self.loop).result()
+
+            run.__name__ = name
+            return run
         return getattr(self.store, name)

@@ -1,14 +1,16 @@
-"""Bulk ingestion written once for every engine: batches, resume, pipelining, retries, progress, report.
+"""Bulk ingestion written once for every engine: batches, resume, updates, pipelining, retries, progress, report.
 
 The calling thread reads and encodes batch N+1 while a thread pool writes batch N, so the
-encoder (the slow part) never waits for the store. Before a batch is encoded, ids already in
-the store are skipped: a re-run after a crash or Ctrl-C picks up where it stopped and ends
-with every document present exactly once (ids are deterministic, writes are upserts).
+encoder (the slow part) never waits for the store. Before a batch is encoded, the stored head
+of each document (its chunk 0) is looked up: a document stored with the same text hash (and
+model hash) is skipped without encoding, one whose text changed is re-encoded and replaced
+with all its chunks, and a re-run after a crash or Ctrl-C picks up where it stopped and ends
+with every document present exactly once (ids are deterministic, see ``_collection`` for the
+order of writes that makes a kill harmless).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import time
@@ -21,7 +23,8 @@ from tqdm.auto import tqdm
 from lens_vdb import LensInputError
 
 from ._base import Document, IngestReport, Record
-from ._store import Store
+from ._collection import Collection
+from ._records import RecordBuilder, text_hash
 
 __all__ = ["ingest_documents"]
 
@@ -35,9 +38,9 @@ def _batches(documents: Iterable[Document], size: int) -> Iterator[list[Document
 
 
 def ingest_documents(
-    store: Store,
+    collection: Collection,
     documents: Iterable[Document],
-    encode: Callable[[list[Document]], list[Record]],
+    build: RecordBuilder,
     *,
     batch_size: int = 32,
     write_workers: int = 2,
@@ -45,7 +48,7 @@ def ingest_documents(
     show_progress: bool = True,
     total: int | None = None,
 ) -> IngestReport:
-    """Ingest ``documents`` into ``store``; ``encode`` turns a batch into records.
+    """Ingest ``documents`` into ``collection``; ``build`` turns a batch of documents into records.
 
     A batch whose write still fails after ``max_retries`` attempts is counted in
     ``report.failed`` with its document ids (never dropped silently); a non-transient error
@@ -55,30 +58,32 @@ def ingest_documents(
         raise ValueError("batch_size, write_workers and max_retries must be positive")
     report = IngestReport()
     start = time.perf_counter()
-    pending: list[tuple[Future, list[Record]]] = []
-    seen: dict[str, str] = {}  # record id -> digest of its text, for the whole run
+    pending: list[tuple[Future, list[Document], set[str], list[Record]]] = []
+    seen: dict[str, str] = {}  # document key -> hash of its text, for the whole run
     bar = tqdm(total=total, desc="ingest", unit="doc", disable=not show_progress)
     with ThreadPoolExecutor(max_workers=write_workers, thread_name_prefix="lens-vdb-write") as pool:
         try:
             for batch in _batches(documents, batch_size):
-                stored = _call(store, store.existing_ids, [d.point_id for d in batch], max_retries, report)
+                stored = _call(collection, collection.heads, [d.point_id for d in batch], max_retries, report)
                 if isinstance(stored, BaseException):  # the store is unreachable: this batch fails, go on
                     _fail(report, [_name(d) for d in batch], stored)
                     bar.update(len(batch))
                     continue
-                fresh = [d for d in _new_in_this_run(batch, seen) if d.point_id not in stored]
-                report.skipped += len(batch) - len(fresh)
-                bar.update(len(batch) - len(fresh))
-                if fresh:
-                    records = encode(fresh)
-                    pending.append((pool.submit(_call, store, store.upsert, records, max_retries, report), records))
+                changed, updated = _changed(_new_in_this_run(batch, seen), stored, seen, build.model_hash)
+                report.skipped += len(batch) - len(changed)
+                bar.update(len(batch) - len(changed))
+                if changed:
+                    records = build(changed)
+                    future = pool.submit(_call, collection, collection.write, records, max_retries, report)
+                    pending.append((future, changed, updated, records))
                 while len(pending) > write_workers:
                     _collect(pending.pop(0), report, bar)
-                bar.set_postfix(docs_per_s=f"{report.ingested / max(time.perf_counter() - start, 1e-9):.1f}")
+                rate = (report.ingested + report.updated) / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(docs_per_s=f"{rate:.1f}")
             while pending:
                 _collect(pending.pop(0), report, bar)
         finally:
-            for future, _ in pending:  # an exception above: let in-flight writes finish, they are complete batches
+            for future, *_ in pending:  # an exception above: let in-flight writes finish, they are complete batches
                 future.cancel()
             bar.close()
     report.seconds = time.perf_counter() - start
@@ -91,7 +96,7 @@ def _new_in_this_run(documents: Sequence[Document], seen: dict[str, str]) -> lis
     """The documents whose id this run has not met yet; one id given to two different texts is an error."""
     new: list[Document] = []
     for document in documents:
-        digest = hashlib.sha1(document.text.encode()).hexdigest()
+        digest = text_hash(document.text)
         first = seen.get(document.point_id)
         if first is None:
             seen[document.point_id] = digest
@@ -102,7 +107,22 @@ def _new_in_this_run(documents: Sequence[Document], seen: dict[str, str]) -> lis
     return new
 
 
-def _call(store: Store, method: Callable, argument: list, max_retries: int, report: IngestReport):
+def _changed(documents: list[Document], stored: dict[str, dict], digests: dict[str, str],
+             model_hash: str) -> tuple[list[Document], set[str]]:
+    """The documents to encode (new, or stored with another text or model hash) and the keys of the updated ones."""
+    changed: list[Document] = []
+    updated: set[str] = set()
+    for document in documents:
+        head = stored.get(document.point_id)
+        if head is None:
+            changed.append(document)
+        elif head.get("text_hash") != digests[document.point_id] or head.get("model_hash") != model_hash:
+            changed.append(document)
+            updated.add(document.point_id)
+    return changed, updated
+
+
+def _call(store: Collection, method: Callable, argument: list, max_retries: int, report: IngestReport):
     """Call a store method with retries; return the last transient error if every attempt failed, raise any other."""
 
     def count_retry(state) -> None:
@@ -134,11 +154,13 @@ def _fail(report: IngestReport, ids: list[str], error: BaseException) -> None:
     report.errors.append(f"{error.__class__.__name__}: {error}")
 
 
-def _collect(item: tuple[Future, list[Record]], report: IngestReport, bar) -> None:
-    future, records = item
+def _collect(item: tuple[Future, list[Document], set[str], list[Record]], report: IngestReport, bar) -> None:
+    future, documents, updated, records = item
     error = future.result()  # non-transient errors propagate from here
     if isinstance(error, BaseException):
-        _fail(report, [_name(r.document) for r in records], error)
+        _fail(report, [_name(d) for d in documents], error)
     else:
-        report.ingested += len(records)
-    bar.update(len(records))
+        report.ingested += len(documents) - len(updated)
+        report.updated += len(updated)
+        report.chunks += len(records)
+    bar.update(len(documents))

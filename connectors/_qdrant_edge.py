@@ -2,13 +2,15 @@
 
 HNSW and quantization really apply, writes go through a write-ahead log, and the shard reopens
 fast. The collection spec is kept beside the shard in ``lens_vdb_collection.json`` so that a
-mismatch is reported with both values.
+mismatch is reported with both values. qdrant-edge 0.9 has no query groups: grouping by
+document takes every fused candidate of the engine's query and groups them here (the same
+candidates and order Qdrant's own groups would see).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,15 @@ from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
 from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._store import QueryVectors, StoredHit
+from ._qdrant_filters import QdrantFilters
+from ._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
 
 __all__ = ["EdgeStore"]
 
 SPEC_FILE = "lens_vdb_collection.json"
 
 
-class EdgeStore:
+class EdgeStore(QdrantFilters):
     """A LENS collection in a qdrant-edge shard directory."""
 
     native_async = False  # in-process engine: async calls run in a worker thread
@@ -31,37 +34,47 @@ class EdgeStore:
     def __init__(self, path: str | Path) -> None:
         self.qe = require("qdrant_edge", "qdrant")
         self.path = Path(path)
+        self.where = f"The embedded Qdrant collection {self.path.name!r} at {self.path.parent}"
         self.shard: Any = None
 
     # ---- schema ----------------------------------------------------------------------------
 
-    def ensure(self, spec: CollectionSpec) -> None:
+    def stored_spec(self) -> dict[str, Any] | None:
         for folder in (self.path.parent, self.path):
             if folder.exists() and not folder.is_dir():
                 raise LensInputError(f"{folder} is a file; embedded Qdrant keeps its collections in a folder: "
                                      "give a folder (or a server URL).")
         spec_file = self.path / SPEC_FILE
         if spec_file.is_file():
-            spec.check_stored(json.loads(spec_file.read_text()), collection=f"The collection at {self.path}",
-                              remedy="Use another collection name or path, or delete this one to rebuild it.")
-            self.shard = self._open(self.qe.EdgeShard.load, spec)
-            return
+            return dict(json.loads(spec_file.read_text()))
         if self.path.exists() and any(self.path.iterdir()):
-            raise LensSchemaError(f"{self.path} exists and is not a lens-vdb collection; choose an empty path.")
-        self.shard = self._open(self.qe.EdgeShard.create, spec)
-        spec_file.write_text(json.dumps(spec.to_json(), indent=2))
+            raise LensSchemaError(f"{self.path} exists and is not a lens-vdb collection (it has no {SPEC_FILE}; a "
+                                  "creation killed midway leaves such a folder, then delete it); choose another "
+                                  "collection name or location.")
+        return None
 
-    def _open(self, how: Any, spec: CollectionSpec) -> Any:
-        """Open or create the shard; a shard another process holds (its WAL is locked) is a clear error."""
+    def open(self, spec: CollectionSpec) -> None:
+        if self.shard is None:
+            self.shard = self._locked(lambda: self.qe.EdgeShard.load(str(self.path), self._config(spec)))
+
+    def create(self, spec: CollectionSpec) -> None:
+        qe = self.qe
+        self.shard = self._locked(lambda: qe.EdgeShard.create(str(self.path), self._config(spec)))
+        self.shard.update(qe.UpdateOperation.create_field_index("parent", qe.PayloadSchemaType.Keyword))
+        self.shard.update(qe.UpdateOperation.create_field_index("chunk", qe.PayloadSchemaType.Integer))
+        self.shard.flush()
+        (self.path / SPEC_FILE).write_text(json.dumps(spec.to_json(), indent=2))  # written last: a lens-vdb collection
+
+    def _locked(self, open_shard: Any) -> Any:
         try:
-            return how(str(self.path), self._config(spec))
-        except Exception as exc:  # qdrant-edge raises plain Exception; its text tells the cause
-            if "WouldBlock" in str(exc):
-                raise LensConnectionError(
-                    f"The embedded Qdrant collection at {self.path} is open in another process (its write-ahead "
-                    "log is locked). Close that process, or serve the data with a Qdrant server and connect by URL."
-                ) from exc
-            raise
+            return open_shard()
+        except Exception as exc:
+            if "WouldBlock" not in str(exc):
+                raise
+            raise LensConnectionError(
+                f"{self.where} is open in another process (or another connector in this one): its write-ahead log "
+                f"{self.path / 'wal'} is locked. Close that connector or process first, or use a Qdrant server "
+                "(location='http://host:6333') to share a collection.") from exc
 
     def _config(self, spec: CollectionSpec) -> Any:
         qe = self.qe
@@ -77,8 +90,9 @@ class EdgeStore:
 
     # ---- data ------------------------------------------------------------------------------
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        return {str(r.id) for r in self.shard.retrieve(list(ids), with_payload=False, with_vector=False)}
+    def heads(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = self.shard.retrieve(list(keys), with_payload=True, with_vector=False)
+        return {str(r.id): {f: (r.payload or {}).get(f) for f in HEAD_FIELDS} for r in found}
 
     def upsert(self, records: Sequence[Record]) -> None:
         qe = self.qe
@@ -88,18 +102,46 @@ class EdgeStore:
             if record.sparse_indices is not None:
                 vector[LENS_SPARSE] = qe.SparseVector(record.sparse_indices, record.sparse_values)
             points.append(qe.Point(record.id, vector, record.payload))
-        self.shard.update(qe.UpdateOperation.upsert_points(points))
+        self._update(qe.UpdateOperation.upsert_points(points))
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        self._update(self.qe.UpdateOperation.delete_points(list(ids)))
+
+    def delete_chunks(self, chunks: Mapping[str, int]) -> None:
+        if chunks:
+            self._update(self.qe.UpdateOperation.delete_points_by_filter(self.chunks_filter(chunks)))
+
+    def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
+        condition = self.metadata_filter(filter, heads_only=heads_only)
+        if condition is None:
+            raise ValueError("delete_matching needs a filter")
+        self._update(self.qe.UpdateOperation.delete_points_by_filter(condition))
+
+    def _update(self, operation: Any) -> None:
+        self.shard.update(operation)
         self.shard.flush()
 
-    def count(self) -> int:
-        return int(self.shard.count(self.qe.CountRequest(exact=True)))
+    def count(self, filter: dict[str, Any] | None = None, *, heads_only: bool = True) -> int:
+        condition = self.metadata_filter(filter, heads_only=heads_only)
+        return int(self.shard.count(self.qe.CountRequest(exact=True, filter=condition)))
+
+    def points(self, keys: Sequence[str]) -> list[StoredHit]:
+        out, offset = [], None
+        while True:
+            found, offset = self.shard.scroll(self.qe.ScrollRequest(
+                offset=offset, limit=256, filter=self.parents_filter(keys), with_payload=True, with_vector=False))
+            out += [StoredHit(str(r.id), 0.0, dict(r.payload or {}), None, None) for r in found]
+            if offset is None:
+                return out
+
+    # ---- search ----------------------------------------------------------------------------
 
     def query(
         self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         qe = self.qe
-        condition = self._filter(filter)
+        condition = self.metadata_filter(filter)
         if lens_route == LENS_SPARSE:
             lens_query = qe.Query.Nearest(qe.SparseVector(vectors.sparse_indices, vectors.sparse_values),
                                           using=LENS_SPARSE)
@@ -113,6 +155,12 @@ class EdgeStore:
                                   filter=condition, with_payload=True, with_vector=[LENS, DENSE])
         return [self._hit(point) for point in self.shard.query(request)]
 
+    def query_groups(self, vectors: QueryVectors, *, group_size: int, limit: int, prefetch_limits: tuple[int, int],
+                     **options: Any) -> list[list[StoredHit]]:
+        """Every fused candidate (at most the two prefetches), grouped by document here, best first."""
+        everything = self.query(vectors, limit=sum(prefetch_limits), prefetch_limits=prefetch_limits, **options)
+        return group_hits(everything, limit, group_size)
+
     def _fusion(self, fusion: str, weights: tuple[float, float], rrf_k: int) -> Any:
         qe = self.qe
         if fusion == "rrf":
@@ -124,15 +172,16 @@ class EdgeStore:
                  for i, w in enumerate(weights)]
         return qe.Formula(qe.Expression.Sum(terms), defaults={"$score[0]": 0.0, "$score[1]": 0.0})
 
-    def _filter(self, filter: dict[str, Any] | None) -> Any:
-        if not filter:
-            return None
+    # ---- filters (QdrantFilters builds them from these) ------------------------------------
+
+    def _condition(self, key: str, value: Any = None, *, any_of: list | None = None, at_least: int | None = None) -> Any:
         qe = self.qe
-        conditions = []
-        for key, value in filter.items():
-            match = qe.MatchAny(list(value)) if isinstance(value, (list, tuple, set)) else qe.MatchValue(value)
-            conditions.append(qe.FieldCondition(key=f"metadata.{key}", match=match))
-        return qe.Filter(must=conditions)
+        if at_least is not None:
+            return qe.FieldCondition(key=key, range=qe.RangeFloat(gte=at_least))
+        return qe.FieldCondition(key=key, match=qe.MatchAny(any_of) if any_of is not None else qe.MatchValue(value))
+
+    def _filter(self, must: list | None = None, should: list | None = None, must_not: list | None = None) -> Any:
+        return self.qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
 
     @staticmethod
     def _hit(point: Any) -> StoredHit:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ._base import CollectionSpec, Record
 
-__all__ = ["Store", "QueryVectors", "StoredHit"]
+__all__ = ["Store", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
+
+HEAD_FIELDS = ("text_hash", "model_hash", "chunks")  # what ingestion reads of a stored document's chunk 0
 
 
 @dataclass(frozen=True)
@@ -33,34 +35,75 @@ class StoredHit:
 
 
 class Store(Protocol):
-    """One collection in one engine.
+    """One collection in one engine. Points carry the payload of :class:`Record` (``parent``, ``chunk``...).
 
     An engine with an async client sets ``native_async = True`` and adds the coroutines
-    ``aquery(...)`` (the arguments of :meth:`query`), ``aexisting_ids(ids)`` and ``aupsert(records)``.
+    ``aquery(...)`` / ``aquery_groups(...)`` (the arguments of the sync forms), ``aheads(keys)``,
+    ``aupsert(records)`` and ``adelete_chunks(chunks)``.
+    ``where`` names the collection and its location for messages (never a credential).
     """
 
     native_async: bool
+    where: str
 
-    def ensure(self, spec: CollectionSpec) -> None:
-        """Create the collection, or check that the existing one matches ``spec`` (LensSchemaError if not)."""
+    def stored_spec(self) -> dict[str, Any] | None:
+        """``None`` when the collection does not exist (creating nothing); else the spec lens-vdb stored
+        with it (``{}`` for a collection without one)."""
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are already stored."""
+    def open(self, spec: CollectionSpec) -> None:
+        """Check the existing collection's vectors against ``spec`` (LensSchemaError if not) and load it."""
+
+    def create(self, spec: CollectionSpec) -> None:
+        """Create the collection for ``spec``, with what deletes and grouping need (payload indexes)."""
+
+    def heads(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """For each key stored, the ``HEAD_FIELDS`` of its chunk 0 (its point id is the key)."""
 
     def upsert(self, records: Sequence[Record]) -> None:
         """Write records (insert or overwrite by id) durably."""
 
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Delete points by id."""
+
+    def delete_chunks(self, chunks: Mapping[str, int]) -> None:
+        """For each ``parent -> n``, delete the points of that document whose ``chunk >= n`` (0: all of them)."""
+
+    def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
+        """Delete the points whose metadata matches ``filter`` (only chunk 0 with ``heads_only``)."""
+
+    def count(self, filter: dict[str, Any] | None = None, *, heads_only: bool = True) -> int:
+        """Documents stored (chunk 0 of each), or with ``heads_only=False`` every point, matching ``filter``."""
+
+    def points(self, keys: Sequence[str]) -> list[StoredHit]:
+        """Every point of the documents keyed ``keys`` (score 0, payload, no vectors), in no particular order."""
+
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
-        rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str,
+        weights: tuple[float, float], rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         """One hybrid query: prefetch on the LENS route and ``dense``, fused by the engine."""
 
-    def count(self) -> int:
-        """Records stored."""
+    def query_groups(self, vectors: QueryVectors, *, group_size: int, **options: Any) -> list[list[StoredHit]]:
+        """:meth:`query` grouped by document (``parent``): ``limit`` groups of up to ``group_size`` chunks,
+        best group first, best chunk first in each."""
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether a write error is worth retrying (timeouts, unavailable servers)."""
 
     def close(self) -> None:
         """Release the engine."""
+
+
+def group_hits(hits: Sequence[StoredHit], limit: int, group_size: int) -> list[list[StoredHit]]:
+    """Group fused hits by document, best first: for engines whose grouping is done here."""
+    groups: dict[str, list[StoredHit]] = {}
+    for hit in sorted(hits, key=lambda h: -h.score):
+        key = hit.payload.get("parent") or hit.id
+        group = groups.get(key)
+        if group is None:
+            if len(groups) == limit:
+                continue
+            group = groups[key] = []
+        if len(group) < group_size:
+            group.append(hit)
+    return list(groups.values())

@@ -1,4 +1,4 @@
-"""The ``demo``, ``ingest`` and ``search`` subcommands of ``lens-vdb``: vector stores (connectors imported lazily).
+"""The ``demo``, ``ingest``, ``search`` and ``delete`` subcommands of ``lens-vdb``: vector stores (connectors imported lazily).
 
 In ``ingest`` and ``search`` ``--store`` names the engine and ``--backend`` the encoder's backend,
 as in ``demo`` and ``embed``. ``--backend qdrant|milvus``, the old spelling of ``--store`` (0.1),
@@ -66,7 +66,9 @@ def _connector(args: argparse.Namespace) -> Any:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     _old_store_spelling(args)
     with _connector(args) as store:
-        report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field)
+        report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field,
+                              chunking=not args.no_chunking, chunk_size=args.chunk_size,
+                              chunk_overlap=args.chunk_overlap)
         print(report)
     return 1 if report.failed else 0
 
@@ -76,13 +78,24 @@ def _cmd_search(args: argparse.Namespace) -> int:
     where = dict(args.filter) if args.filter else None
     with _connector(args) as store:
         hits = store.search(args.query, limit=args.limit, fusion=args.fusion, filter=where, explain=args.explain,
-                            use_sparse=args.sparse)
+                            use_sparse=args.sparse, group_by_document=args.group_by_document)
     for hit in hits:
         row = {"id": hit.doc_id, "score": round(hit.score, 5), "scores": {k: round(v, 4) for k, v in hit.scores.items()},
-               "metadata": hit.metadata, "text": hit.text[:200]}
+               "metadata": hit.metadata, "text": hit.text[:200], "chunk": hit.chunk, "span": hit.span}
+        if hit.chunks:
+            row["chunks"] = [{"chunk": c.chunk, "span": c.span, "score": round(c.score, 5)} for c in hit.chunks]
         if hit.explanation:
             row["shared_clusters"] = [{"cluster": c, "weight": round(w, 4), "tokens": list(t)} for c, w, t in hit.explanation]
         print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    _old_store_spelling(args)
+    where = dict(args.filter) if args.filter else None
+    with _connector(args) as store:
+        deleted = store.delete(args.ids or None, filter=where)
+    print(f"deleted {deleted} document(s)")
     return 0
 
 
@@ -97,14 +110,15 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", type=task_name, default=None,
                         help="instruction task for queries (default: the model's own); a symmetric one (sts, "
                              "clustering...) instructs documents too: use the same at ingest and search")
-    parser.add_argument("--sparse-top", type=non_negative_int, default=0,
-                        help="also store the top-N LENS dims as a sparse vector; 0: off")
+    parser.add_argument("--sparse-top", type=non_negative_int, default=None,
+                        help="also store the top-N LENS dims as a sparse vector; 0: off (default: what the "
+                             "collection was made with; 0 for a new one)")
     # the old spelling of --store is accepted (and warned about) until STORE_SPELLING_REMOVED_IN
     add_encoder_options(parser, backends=ENCODER_BACKENDS + STORES)
 
 
 def add_store_commands(commands: Any) -> None:
-    """Register ``demo``, ``ingest`` and ``search`` on the CLI's subparsers."""
+    """Register ``demo``, ``ingest``, ``search`` and ``delete`` on the CLI's subparsers."""
     demo = commands.add_parser("demo", help="the main job: BBC News into embedded Qdrant, then hybrid queries")
     demo.add_argument("--documents", type=positive_int, default=200, help="BBC articles to ingest")
     demo.add_argument("--all", action="store_true", help="ingest all ~2,100 distinct articles")
@@ -118,6 +132,11 @@ def add_store_commands(commands: Any) -> None:
     ingest.add_argument("source", type=existing_source, help="a .jsonl or .csv file, or a folder of .txt files")
     ingest.add_argument("--batch-size", type=positive_int, default=32, help="documents per encoded batch")
     ingest.add_argument("--text-field", default="text", help="the field holding the text (JSONL, CSV)")
+    ingest.add_argument("--chunk-size", type=positive_int, default=None,
+                        help="tokens per chunk of a long document (default: the smaller of the LENS and dense windows)")
+    ingest.add_argument("--chunk-overlap", type=non_negative_int, default=None,
+                        help="tokens shared by neighbouring chunks (default: 1/8 of the chunk)")
+    ingest.add_argument("--no-chunking", action="store_true", help="one point per document, cut at the window")
     _store_options(ingest)
     ingest.set_defaults(func=_cmd_ingest)
 
@@ -129,5 +148,13 @@ def add_store_commands(commands: Any) -> None:
                         help="metadata filter (repeatable)")
     search.add_argument("--explain", action="store_true", help="show the LENS clusters query and hit share")
     search.add_argument("--sparse", action="store_true", help="use the lens_sparse route")
+    search.add_argument("--group-by-document", action="store_true", help="documents with their best chunks")
     _store_options(search)
     search.set_defaults(func=_cmd_search)
+
+    delete = commands.add_parser("delete", help="delete documents, with all their chunks, by id or filter")
+    delete.add_argument("ids", nargs="*", help="document ids")
+    delete.add_argument("--filter", action="append", type=filter_item, metavar="FIELD=VALUE",
+                        help="metadata filter (repeatable)")
+    _store_options(delete)
+    delete.set_defaults(func=_cmd_delete)

@@ -62,10 +62,40 @@ def test_an_embedded_store_held_by_another_process_is_one_line(tmp_path, built_d
     from lens_vdb.connectors import QdrantConnector
 
     location, model = tmp_path / "held", str(built_dirs["llama"])
-    with QdrantConnector(location, "lens", encoder=model, dense=minilm):  # held open here, searched from another
+    with QdrantConnector(location, "lens", encoder=model, dense=minilm) as store:  # held here, searched from another
+        store.ingest(ROWS[:1], show_progress=False)  # a collection is made by its first write
         done = subprocess.run([sys.executable, "-m", "lens_vdb.cli", "search", "rates", "--location", str(location),
                                "--model", model], capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     last = done.stderr.strip().splitlines()[-1]  # earlier lines: warnings of the libraries while the models load
-    assert last.startswith("lens-vdb search: error: The embedded Qdrant collection at ") and \
+    assert last.startswith("lens-vdb search: error: The embedded Qdrant collection ") and \
         "open in another process" in last
+
+
+def test_the_collection_remembers_its_options_and_a_missing_one_is_an_error(tmp_path, capsys, built_dirs,
+                                                                            monkeypatch):
+    """`ingest --sparse-top 8` then `search` without it works (the options are the collection's); searching,
+    counting or deleting where there is no collection exits 2 and creates nothing; ``QdrantConnector()`` and the
+    CLI share one default location."""
+    from lens_vdb.connectors import QdrantConnector
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "docs.jsonl"
+    data.write_text("\n".join(json.dumps({"id": i, "text": f"Article {i}: " + "interest rates rose again. " * 80,
+                                          "topic": "business" if i % 2 else "sport"}) for i in range(3)))
+    model = ["--model", str(built_dirs["llama"])]
+    assert main(["search", "interest rates", *model]) == 2
+    assert "does not exist" in capsys.readouterr().err and sorted(p.name for p in tmp_path.iterdir()) == ["docs.jsonl"]
+    assert main(["ingest", str(data), "--sparse-top", "8", "--chunk-size", "64", *model]) == 0
+    assert "ingested 3, skipped 0" in capsys.readouterr().out
+    assert main(["search", "interest rates", "--sparse", "--group-by-document", "--limit", "2", *model]) == 0
+    hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(hits) == 2 and all(h["chunks"] and h["span"] for h in hits)
+    with QdrantConnector(encoder=str(built_dirs["llama"])) as store:  # the same default location as the CLI
+        assert store.count() == 3 and store.spec.sparse_top == 8
+    assert main(["delete", "0", "--filter", "topic=business", *model]) == 2  # ids or a filter, not both
+    assert main(["delete", "0", *model]) == 0 and "deleted 1 document(s)" in capsys.readouterr().out
+    assert main(["delete", "--filter", "topic=business", *model]) == 0
+    assert "deleted 1 document(s)" in capsys.readouterr().out
+    assert main(["ingest", str(data), "--chunk-size", "64", *model]) == 0
+    assert "ingested 2, skipped 1 (unchanged), updated 0" in capsys.readouterr().out

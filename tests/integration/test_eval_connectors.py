@@ -22,7 +22,8 @@ def test_a_connectors_hybrid_search_scores_as_the_harness_fuses(engine, news, ll
     from lens_vdb.connectors import ConnectorRetriever
 
     with open_connector(engine, tmp_path, "news", encoder=llama_encoder, dense=minilm) as store:
-        retriever = ConnectorRetriever(store, name=f"tiny via {engine}")
+        # chunking off: the in-memory routes below encode each document whole, cut at the window
+        retriever = ConnectorRetriever(store, name=f"tiny via {engine}", chunking=False)
         engine_rankings = retriever.rankings(news, depth=20)
         assert store.count() == len(news.documents)
         report = evaluate(news, bm25=False, retrievers=[retriever], bootstrap=0)  # ingests nothing twice
@@ -65,3 +66,16 @@ def test_eval_command_measures_an_embedded_qdrant(built_dirs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "tiny + MiniLM (RRF)" in printed and "tiny + MiniLM via qdrant (RRF)" in printed
     assert len(list((tmp_path / "qdrant").iterdir())) == 1  # one collection, named after model and corpus
+
+
+def test_chunked_documents_rank_once_each(news, llama_encoder, minilm, tmp_path):
+    """With chunking on (ingest's default) a long document is several points but one ranked hit."""
+    from lens_vdb.connectors import ConnectorRetriever
+
+    with open_connector("qdrant-edge", tmp_path, "news", encoder=llama_encoder, dense=minilm) as store:
+        rankings = ConnectorRetriever(store, name="chunked", fusions=["rrf"]).rankings(news, depth=20)
+        points = store.store.count(None, heads_only=False)
+        assert store.count() == len(news.documents) < points  # some documents were chunked
+    indices = rankings["chunked (RRF)"].indices
+    assert (indices >= 0).all()  # 20 distinct documents found for every query
+    assert all(len(set(row.tolist())) == len(row) for row in indices)

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 from lens_vdb import LensConnectionError, LensEncoder
 from lens_vdb.connectors import MilvusConnector
+from tests.integration.engines import free_port as _free_port
+from tests.integration.engines import start_milvus_lite_server as _start
 
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus])")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(data_dir, port) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("milvus-lite server did not start")
 
 
 def _connect_when_ready(uri, encoder, minilm) -> MilvusConnector:
@@ -83,15 +62,17 @@ def test_sigkill_mid_ingest_then_rerun_stores_every_document_once(tmp_path, buil
 
 
 def test_milvus_limits_are_enforced_and_large_inserts_are_chunked(tmp_path, built_dirs, minilm, monkeypatch):
-    import lens_vdb.connectors._milvus as milvus
+    import lens_vdb.connectors._milvus_rows as milvus
     from lens_vdb import LensInputError
     from lens_vdb.connectors import CollectionSpec
+    from lens_vdb.connectors._milvus_store import MilvusStore
 
-    store = milvus.MilvusStore(str(tmp_path / "limits.db"), "limits")
+    store = MilvusStore(str(tmp_path / "limits.db"), "limits")
     with pytest.raises(LensInputError, match="at most 32768 dims; lens would have 40000"):
-        store.ensure(CollectionSpec(k=40000, dense_dim=384))
+        store.create(CollectionSpec(k=40000, dense_dim=384))
     with pytest.raises(LensInputError, match="Qdrant storage options"):
-        store.ensure(CollectionSpec(k=32, dense_dim=384, int8=True))
+        store.create(CollectionSpec(k=32, dense_dim=384, int8=True))
+    assert store.stored_spec() is None  # refused before anything was created
     store.close()
     monkeypatch.setattr(milvus, "MAX_MESSAGE_BYTES", 1)  # every record in its own insert message
     with MilvusConnector(tmp_path / "chunked.db", "chunked", encoder=str(built_dirs["llama"]), dense=minilm) as c:
@@ -118,13 +99,26 @@ def test_the_index_of_each_dense_field_can_be_chosen(tmp_path, built_dirs, minil
 
 
 def test_insert_messages_stay_under_the_byte_cap_and_keep_every_record_in_order(monkeypatch):
-    import lens_vdb.connectors._milvus as milvus
+    import lens_vdb.connectors._milvus_rows as milvus
     from lens_vdb.connectors._base import Document, Record
 
     documents = [Document(str(i), f"text {i} " + "word " * 400) for i in range(10)]
     records = [Record(d.point_id, d, [0.1] * 32, [0.2] * 384) for d in documents]
     row = 4 * (32 + 384) + len(documents[0].text.encode()) + 1024  # the size estimate of each row, in bytes
     monkeypatch.setattr(milvus, "MAX_MESSAGE_BYTES", int(2.5 * row))  # room for two rows, never three
-    messages = list(milvus._messages(records))
+    messages = list(milvus.messages(records))
     assert [row["doc_id"] for message in messages for row in message] == [str(i) for i in range(10)]
     assert [len(message) for message in messages] == [2] * 5
+
+
+def test_a_milvus_lite_collection_reopens_after_its_connection_sat_idle(tmp_path, built_dirs, minilm):
+    """pymilvus pings idle connections every 10 s; Milvus Lite's gRPC server answers with GOAWAY
+    too_many_pings, after which no client of the process could connect again ("Fail connecting to
+    server"). lens-vdb's clients do not ping idle connections (``GRPC_OPTIONS``)."""
+    options = {"encoder": str(built_dirs["llama"]), "dense": minilm}
+    with MilvusConnector(tmp_path / "idle.db", "idle", **options) as c:
+        c.ingest(["one text"], show_progress=False)
+    for _ in range(2):  # measured without the options: the second reopening, after 2 x 40 s idle, failed
+        time.sleep(40)
+        with MilvusConnector(tmp_path / "idle.db", "idle", **options) as c:
+            assert c.count() == 1

@@ -1,0 +1,91 @@
+"""Search written once for every engine: argument checks, query vectors, and hits with their route scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from lens_vdb import LensEncoder, LensInputError, to_sparse
+
+from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Hit
+from ._checks import check_filter, check_positive, check_rrf_k, check_weights
+from ._dense import DenseEmbedder
+from ._store import QueryVectors, StoredHit
+
+__all__ = ["SearchRequest", "prepare", "to_hit", "to_document_hit"]
+
+
+class SearchRequest:
+    """A checked search: the query's vectors, the engine options, and how to shape the hits."""
+
+    def __init__(self, vectors: QueryVectors, options: dict[str, Any], group_size: int | None, explain: bool) -> None:
+        self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
+
+
+def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any, *, limit: Any,
+            fusion: Any, weights: Any, rrf_k: Any, prefetch_limit: Any, use_sparse: bool, filter: Any,
+            explain: bool, task: str | None, group_by_document: bool, group_size: Any) -> SearchRequest:
+    """Check every argument (the same LensInputError on every engine), then encode the query."""
+    if not isinstance(query, str) or not query.strip():
+        raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
+    if fusion not in FUSIONS:
+        raise LensInputError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    if use_sparse and not spec.sparse_top:
+        raise LensInputError("use_sparse=True needs a collection created with sparse_top > 0.")
+    limit = check_positive("limit", limit)
+    pair, rrf_k, where = check_weights(weights, fusion), check_rrf_k(rrf_k), check_filter(filter)
+    size = check_positive("group_size", group_size) if group_by_document else None
+    prefetch = _prefetch_limits(prefetch_limit, limit * (size or 1))
+    lens = encoder.encode_queries([query], task=task)[0]
+    dense_query = np.asarray(dense.embed_query(query), dtype=np.float32)
+    if dense_query.shape != (spec.dense_dim,) or not np.isfinite(dense_query).all() or not dense_query.any():
+        raise LensInputError(f"The dense embedder returned a NaN, infinite, all-zero or {dense_query.shape}-shaped "
+                             f"vector for the query {query!r:.60}; the collection needs {spec.dense_dim} finite dims.")
+    sparse = to_sparse(lens[None], top_k=spec.sparse_top)[0] if use_sparse else None
+    vectors = QueryVectors(lens.tolist(), dense_query.tolist(),
+                           sparse.indices.tolist() if sparse is not None else None,
+                           sparse.values.tolist() if sparse is not None else None)
+    options = {"limit": limit, "prefetch_limits": prefetch, "fusion": fusion, "weights": pair, "rrf_k": rrf_k,
+               "lens_route": LENS_SPARSE if use_sparse else LENS, "filter": where}
+    return SearchRequest(vectors, options, size, explain)
+
+
+def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
+    """Candidates per route, (lens, dense); by default ``max(5 * limit, 50)`` (limit in chunks)."""
+    if prefetch_limit is None:
+        return (max(limit * 5, 50),) * 2
+    limits = (prefetch_limit,) * 2 if isinstance(prefetch_limit, int) else tuple(prefetch_limit)
+    if len(limits) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in limits):
+        raise LensInputError(f"prefetch_limit must be a positive int or (lens, dense) ints, got {prefetch_limit!r}")
+    return limits  # type: ignore[return-value]
+
+
+def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool) -> Hit:
+    """A chunk hit with its route scores recomputed from the stored vectors."""
+    lens, dense = np.asarray(vectors.lens, dtype=np.float32), vectors.dense
+    doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
+    scores = {}
+    if doc_lens is not None:
+        scores[LENS] = float(lens @ doc_lens)
+        if vectors.sparse_indices is not None:  # what the sparse route ranked: top-N against top-N
+            doc_top = to_sparse(doc_lens[None], top_k=sparse_top)[0].to_dense(doc_lens.size)
+            scores[LENS_SPARSE] = float(doc_top[vectors.sparse_indices] @ np.asarray(vectors.sparse_values))
+    if stored.dense is not None:
+        scores["dense"] = float(np.dot(dense, stored.dense))
+    explanation = None
+    if explain and doc_lens is not None:
+        explanation = [(e.cluster, e.weight, e.tokens) for e in encoder.explain(lens * doc_lens, top=5)]
+    payload = stored.payload
+    span = payload.get("span")
+    return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
+               payload.get("metadata") or {}, explanation, int(payload.get("chunk") or 0),
+               tuple(span) if span else None)
+
+
+def to_document_hit(chunks: Sequence[Hit], key: str) -> Hit:
+    """A document hit: its best chunk's fields, the document's key as ``id``, and its best chunks."""
+    best = chunks[0]
+    return replace(best, id=key, chunks=tuple(chunks))
