@@ -5,7 +5,9 @@
     ...     store.ingest(["first text", "second text"])
     ...     hits = store.search("a query", fusion="rrf", explain=True)
 
-Engines load lazily: importing this package imports no vector-store client.
+Engines load lazily: importing this package imports no vector-store client (nor Ray).
+
+    >>> store.ingest("corpus/", ray=RayOptions(encoders=4, gpus_per_encoder=1))  # the same job on Ray Data
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id"]
+__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport",
+           "RayOptions", "RayIngestReport", "point_id"]
 
 _LAZY = {
     "LensConnector": "._connector",
@@ -24,6 +27,8 @@ _LAZY = {
     "Hit": "._base",
     "IngestReport": "._base",
     "point_id": "._base",
+    "RayOptions": "._ray_options",
+    "RayIngestReport": "._ray_ingest",
 }
 
 

@@ -65,10 +65,15 @@ def _connector(args: argparse.Namespace):
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    ray = None
+    if args.ray:
+        from lens_vdb.connectors import RayOptions
+
+        ray = RayOptions(address=args.ray_address, encoders=args.encoders, gpus_per_encoder=args.gpus_per_encoder)
     with _connector(args) as store:
         report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field,
                               chunking=not args.no_chunking, chunk_size=args.chunk_size,
-                              chunk_overlap=args.chunk_overlap)
+                              chunk_overlap=args.chunk_overlap, ray=ray)
         print(report)
     return 1 if report.failed else 0
 
@@ -159,13 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")
-    ingest.add_argument("source", help="a .jsonl or .csv file, or a folder of .txt files")
+    ingest.add_argument("source", help="a .jsonl or .csv file, or a folder of .txt files (with --ray also Parquet)")
     ingest.add_argument("--batch-size", type=int, default=32)
     ingest.add_argument("--text-field", default="text")
     ingest.add_argument("--chunk-size", type=int, default=None,
                         help="tokens per chunk of a long document (default: the smaller of the LENS and dense windows)")
     ingest.add_argument("--chunk-overlap", type=int, default=None, help="tokens shared by neighbouring chunks")
     ingest.add_argument("--no-chunking", action="store_true", help="one point per document, cut at the window")
+    ingest.add_argument("--ray", action="store_true",
+                        help="run on Ray Data (lens-vdb[ray]): encoder actors, parallel writers; SOURCE may be Parquet")
+    ingest.add_argument("--ray-address", default=None, help="the Ray cluster to join (default: start a local one)")
+    ingest.add_argument("--encoders", type=int, default=1, help="with --ray: encoder actors")
+    ingest.add_argument("--gpus-per-encoder", type=float, default=0, help="with --ray: GPUs per encoder actor")
     _store_options(ingest)
     ingest.set_defaults(func=_cmd_ingest)
 
