@@ -86,9 +86,10 @@ def ingest_with_ray(connector: LensConnector, source: DocumentSource | Any, opti
         with _session(options, show_progress) as adopt:
             if rows is None:
                 total, documents = job.plan_dataset(source, text_field=text_field, id_field=id_field, adopt=adopt)
+                blocks = None
             else:
-                documents = job.as_dataset(rows, adopt)
-            tally, first = job.encode_and_write(documents)
+                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // batch_size)
+            tally, first = job.encode_and_write(documents, blocks)
     tally.finish(report, total if total is not None else tally.rows)
     report.encoders = {node: len(actors) for node, actors in tally.encoders.items()}
     report.seconds = time.perf_counter() - start
@@ -136,8 +137,9 @@ class _Job:
             batch_format="pyarrow")
         return total, lookups
 
-    def encode_and_write(self, documents: Any) -> tuple[Any, float | None]:
-        """The encoder actor pool, then the writers; returns their tally and when the first batch was written."""
+    def encode_and_write(self, documents: Any, blocks: int | None) -> tuple[Any, float | None]:
+        """The encoder actor pool (no more actors than ``blocks``, when known), then the writers; returns
+        their tally and when the first batch was written."""
         import ray.data
 
         from ._ray_encode import EncodeBatches
@@ -146,7 +148,8 @@ class _Job:
         options = self.options
         encoded = documents.map_batches(
             EncodeBatches, fn_constructor_kwargs={"recipe": self.recipe},
-            compute=ray.data.ActorPoolStrategy(size=options.encoders), num_cpus=options.cpus_per_encoder,
+            compute=ray.data.ActorPoolStrategy(size=min(options.encoders, blocks or options.encoders)),
+            num_cpus=options.cpus_per_encoder,
             num_gpus=options.gpus_per_encoder or None, batch_size=self.batch_size, batch_format="pyarrow")
         if self.server is None:
             return write_on_driver(self.connector.collection, encoded, self.max_retries)

@@ -84,11 +84,11 @@ def read_dataset(source: Any, *, text_field: str, id_field: str, batch_size: int
     of ``batch_size`` documents (a block goes to one actor: a whole file in one block would keep the others idle)."""
     path = _parquet(source)
     if path is not None:
-        dataset, where = ray.data.read_parquet(str(path), num_cpus=0), f"in {path}"
+        dataset, where = ray.data.read_parquet(str(path)), f"in {path}"
     else:
         dataset, where = source, "in the Dataset"
     documents = dataset.map_batches(_documents, fn_kwargs={"where": where, "text_field": text_field,
-                                                           "id_field": id_field}, batch_format="pyarrow", num_cpus=0)
+                                                           "id_field": id_field}, batch_format="pyarrow")
     return documents.repartition(target_num_rows_per_block=batch_size)
 
 
@@ -132,7 +132,9 @@ def plan_dataset(documents: Any, collection: Collection | None, model_hash: str,
 
 def keep_planned(documents: Any, plan: pa.Table) -> Any:
     """The documents the driver's plan encodes, with its status; the plan travels once, by reference."""
-    return documents.map_batches(_keep, fn_kwargs={"plan": ray.put(plan)}, batch_format="pyarrow", num_cpus=0)
+    # no CPU reserved (the encoder actors may hold them all), so a bounded pool: a filter is cheap
+    return documents.map_batches(_keep, fn_kwargs={"plan": ray.put(plan)}, batch_format="pyarrow", num_cpus=0,
+                                 compute=ray.data.TaskPoolStrategy(size=2))
 
 
 def _keep(table: pa.Table, *, plan: Any) -> pa.Table:
