@@ -14,6 +14,7 @@ are upserts in the commit order of ``_collection``, and stored documents are ski
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["RayIngestReport", "ingest_with_ray"]
 
 logger = logging.getLogger(__name__)
+_RAY_NOTE = re.compile(r"\nFailed to .+? attempts \(total backoff .*", re.S)  # Ray Data's note on its retries
 _CONTEXT = {"raise_original_map_exception": True, "enable_auto_log_stats": False}  # and the progress bars
 
 
@@ -206,11 +208,12 @@ def _session(options: RayOptions, show_progress: bool) -> Iterator[Any]:
 
 
 def _lens_error(error: BaseException | None) -> LensError | None:
-    """The LensError an actor or task raised, out of the Ray errors that carry it (``cause``, ``__cause__``)."""
+    """The LensError an actor or task raised, out of the Ray errors that carry it (``cause``, ``__cause__``),
+    with its own message (Ray Data appends a note on its retries to the message of a task's error)."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, LensError) and type(error).__module__.startswith("lens_vdb"):
-            return error
+            return type(error)(_RAY_NOTE.sub("", str(error.args[0]) if error.args else str(error)))
         error = getattr(error, "cause", None) or error.__cause__ or error.__context__
     return None

@@ -65,8 +65,13 @@ def test_a_nan_vector_stops_the_run_naming_the_document(connector, ray_runtime):
     assert connector.store.stored_spec() is None
 
 
-def test_actors_of_another_model_are_refused(connector, ray_runtime, built_dirs):
-    other = RayOptions(encoders=1, model=str(built_dirs["mistral"]))  # also k=32: only its fingerprint differs
+def test_actors_of_another_model_are_refused(connector, ray_runtime, tmp_path):
+    from lens_vdb import build_lens_model
+    from tests.tiny import make_causal_lm
+
+    base = make_causal_lm(tmp_path / "base", "llama", seed=1)  # the test model's shapes, other weights
+    model = build_lens_model(base, k=32, seed=0, niter=10).save_pretrained(tmp_path / "other")
+    other = RayOptions(encoders=1, model=str(model))  # also k=32: only its fingerprint differs
     kind, message = outcome(lambda: connector.ingest(["some text"], ray=other, show_progress=False))
     assert kind == LensSchemaError.__name__ and connector.encoder.fingerprint in message
     assert connector.store.stored_spec() is None
