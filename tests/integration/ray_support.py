@@ -8,6 +8,7 @@ which would stop every Ray process of the user on this machine.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -77,17 +78,24 @@ class TwoNodeCluster:
     def __init__(self, port: int, cpus_per_node: int = 1) -> None:
         self.address = f"127.0.0.1:{port}"
         self.groups: list[subprocess.Popen] = []
+        # a token of this cluster's own: Ray's default token file (~/.ray/auth_token) is shared by every Ray
+        # cluster of the user on this machine; drivers joining this one need ``env`` too
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         ray_cli = str(Path(sys.executable).with_name("ray"))
         common = ["--block", f"--num-cpus={cpus_per_node}", "--num-gpus=0", "--node-ip-address=127.0.0.1",
                   "--disable-usage-stats"]
-        self._start([ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common])
-        self._wait_for_nodes(1)
-        self._start([ray_cli, "start", f"--address={self.address}", *common])
-        self._wait_for_nodes(2)
+        try:
+            self._start([ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common])
+            self._wait_for_nodes(1)
+            self._start([ray_cli, "start", f"--address={self.address}", *common])
+            self._wait_for_nodes(2)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, command: list[str]) -> None:
         self.groups.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True))
+                                            start_new_session=True, env={**os.environ, **self.env}))
 
     def _wait_for_nodes(self, count: int, timeout: float = 180) -> None:
         """Until the cluster has ``count`` live nodes (asked from a short-lived driver process)."""
@@ -98,7 +106,8 @@ class TwoNodeCluster:
             for group in self.groups:
                 if group.poll() is not None:
                     raise RuntimeError(f"`ray start` exited with {group.returncode}")
-            done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True)
+            done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
+                                  env={**os.environ, **self.env})
             if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(count)]:
                 return
             time.sleep(1)
@@ -108,13 +117,15 @@ class TwoNodeCluster:
         """SIGTERM, then SIGKILL, each process group started here; returns the groups still alive (none)."""
         for group in reversed(self.groups):
             _signal_group(group.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_group_alive(g.pid) for g in self.groups):
             time.sleep(0.5)
         for group in self.groups:
             _signal_group(group.pid, signal.SIGKILL)
             group.wait()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 20  # killed processes take a moment to leave the process table
+        while time.monotonic() < deadline and any(_group_alive(g.pid) for g in self.groups):
+            time.sleep(0.5)
         return [g.pid for g in self.groups if _group_alive(g.pid)]
 
 
