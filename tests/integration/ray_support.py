@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,8 +26,9 @@ WINDOW = 64  # the LENS window of these tests' encoder: a BBC lead of ~400 chara
 
 
 def local_ray():
-    """A module's local Ray runtime: 2 CPUs at most, no dashboard; shut down (its own processes) after."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    """A module's local Ray runtime: 2 CPUs at most, no dashboard; shut down (its own processes) after.
+    ``address="local"``: a new runtime, never a cluster someone else started on this machine with `ray start`."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     try:
         yield ray
     finally:
@@ -81,9 +84,12 @@ class TwoNodeCluster:
         # a token of this cluster's own: Ray's default token file (~/.ray/auth_token) is shared by every Ray
         # cluster of the user on this machine; drivers joining this one need ``env`` too
         self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        # a temp dir of its own (short: Ray's socket paths live in it): `ray start --head` records the cluster as
+        # "the current one" in its temp dir, where every later plain ray.init() of the machine would look for it
+        self.temp_dir = tempfile.mkdtemp(prefix="lensray-", dir="/tmp")
         ray_cli = str(Path(sys.executable).with_name("ray"))
         common = ["--block", f"--num-cpus={cpus_per_node}", "--num-gpus=0", "--node-ip-address=127.0.0.1",
-                  "--disable-usage-stats"]
+                  "--disable-usage-stats", f"--temp-dir={self.temp_dir}"]
         try:
             self._start([ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common])
             self._wait_for_nodes(1)
@@ -126,7 +132,10 @@ class TwoNodeCluster:
         deadline = time.monotonic() + 20  # killed processes take a moment to leave the process table
         while time.monotonic() < deadline and any(_group_alive(g.pid) for g in self.groups):
             time.sleep(0.5)
-        return [g.pid for g in self.groups if _group_alive(g.pid)]
+        left = [g.pid for g in self.groups if _group_alive(g.pid)]
+        if not left:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+        return left
 
 
 def _signal_group(pgid: int, sig: int) -> None:

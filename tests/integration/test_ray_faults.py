@@ -35,6 +35,7 @@ class Saboteur(threading.Thread):
         self.actor_at, self.server_at = actor_at, server_at
         self.killed_actor: int | None = None
         self.killed_server = False
+        self.stored_at_kills: list[int] = []  # documents stored when each kill happened
         self.done = threading.Event()
 
     def stored(self) -> int:
@@ -58,7 +59,9 @@ class Saboteur(threading.Thread):
                 if actors:
                     self.killed_actor = actors[0]
                     os.kill(actors[0], signal.SIGKILL)
+                    self.stored_at_kills.append(stored)
             elif self.killed_actor is not None and stored >= self.server_at:
+                self.stored_at_kills.append(stored)
                 self.server.send_signal(signal.SIGKILL)
                 self.server.wait()
                 self.killed_server = True
@@ -86,6 +89,7 @@ def test_an_encoder_actor_and_the_server_killed_mid_run_lose_and_duplicate_nothi
             saboteur.done.set()
             saboteur.join()
             assert saboteur.killed_actor is not None and saboteur.killed_server
+            assert all(stored < ROWS for stored in saboteur.stored_at_kills), saboteur.stored_at_kills  # mid-run
             assert (report.ingested, report.failed, report.skipped) == (ROWS, 0, 0)  # writes to the dead server retried
             assert connector.count() == ROWS
             assert connector.store.count(heads_only=False) == report.chunks  # no point twice, none left over
