@@ -67,7 +67,7 @@ def assert_same_hits(single, distributed, tolerance=1e-4):
     """
     for query in QUERIES:
         for grouped in (False, True):
-            options = {"fusion": "weighted", "group_by_document": grouped}
+            options = {"fusion": "weighted", "group_by_document": grouped, "prefetch_limit": 100}  # whatever limit
             expected = single.search(query, limit=6, **options)  # one more: a tie may come in at the 5th place
             got = distributed.search(query, limit=5, **options)
             assert [h.score for h in got] == pytest.approx([h.score for h in expected[:5]], abs=tolerance)
