@@ -25,7 +25,9 @@ from ._base import CollectionSpec, Record, point_id
 from ._checks import check_filter
 from ._store import Store
 
-__all__ = ["Collection", "document_ids"]
+__all__ = ["Collection", "document_ids", "REMEDY"]
+
+REMEDY = "Open it with the options and models it was made with, use another collection name, or delete it to rebuild it."
 
 
 class Collection:
@@ -59,8 +61,7 @@ class Collection:
         if stored is None:
             raise LensInputError(f"{self.store.where} does not exist, so there is nothing to {doing} (nothing was "
                                  "created). Ingest documents into it first, or check the location and collection name.")
-        self.store.open(self.spec)
-        self._state["exists"] = True
+        self._open(stored)
 
     # ---- ingestion --------------------------------------------------------------------------
 
@@ -85,11 +86,18 @@ class Collection:
             return
         with self._state["lock"]:
             if not self.exists:
-                if self.store.stored_spec() is None:
+                stored = self.store.stored_spec()
+                if stored is None:
                     self.store.create(self.spec)
+                    self._state["exists"] = True
                 else:  # made by another process meanwhile
-                    self.store.open(self.spec)
-                self._state["exists"] = True
+                    self._open(stored)
+
+    def _open(self, stored: dict[str, Any]) -> None:
+        """Open a collection another process made since this connector looked: its spec must be this one."""
+        self.spec.check_stored(stored, collection=self.store.where, remedy=REMEDY)
+        self.store.open(self.spec)
+        self._state["exists"] = True
 
     # ---- deletion ---------------------------------------------------------------------------
 

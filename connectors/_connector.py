@@ -10,7 +10,7 @@ from lens_vdb import LensEncoder
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport, point_id
 from ._checks import check_filter
-from ._collection import Collection, document_ids
+from ._collection import REMEDY, Collection, document_ids
 from ._dense import DenseEmbedder, as_dense_embedder, dense_name
 from ._documents import DocumentSource, read_documents
 from ._pipeline import ingest_documents
@@ -20,8 +20,6 @@ from ._search import SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
 
 __all__ = ["LensConnector"]
-
-REMEDY = "Open it with the options and models it was made with, use another collection name, or delete it to rebuild it."
 
 
 class LensConnector:

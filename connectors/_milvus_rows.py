@@ -6,6 +6,7 @@ Kept apart from the store so that the limits (message size, text bytes) are plai
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,28 @@ def chunks_expr(chunks: Mapping[str, int]) -> str:
 
 
 def locked(path: Path) -> bool:
-    """Whether another process holds Milvus Lite's lock on the database folder ``path``."""
+    """Whether another process holds Milvus Lite's lock on the database folder ``path``.
+
+    Read from ``/proc/locks`` where there is one (this process's own lock, taken by pymilvus'
+    in-process server, is not another process's); else by trying the lock.
+    """
     lock = path / "LOCK"
     if not lock.is_file():
         return False
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _try_lock(lock)
+    status = lock.stat()
+    file_id = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == file_id:
+            return fields[4] != str(os.getpid())
+    return False
+
+
+def _try_lock(lock: Path) -> bool:
     import fcntl
 
     with lock.open("rb") as handle:

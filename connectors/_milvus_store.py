@@ -22,7 +22,13 @@ from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from ._milvus_rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
 from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
 
-__all__ = ["MilvusStore"]
+__all__ = ["MilvusStore", "GRPC_OPTIONS"]
+
+# pymilvus pings idle connections every 10 s; Milvus Lite's gRPC server (embedded, or `python -m milvus_lite
+# server`) keeps gRPC's default ping policy and answers with GOAWAY too_many_pings, after which no client of
+# that process reconnects ("Fail connecting to server"): measured with a client closed, 40 s idle, and a new
+# one. Idle connections are not pinged; pymilvus health-checks a connection when it is used again.
+GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": False}
 
 
 class MilvusStore:
@@ -52,7 +58,7 @@ class MilvusStore:
 
     def _connect(self) -> Any:
         try:
-            return self.pm.MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            return self.pm.MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout, grpc_options=GRPC_OPTIONS)
         except Exception as exc:
             if not self.remote and milvus_rows.locked(Path(self.uri)):
                 raise LensConnectionError(
@@ -71,8 +77,8 @@ class MilvusStore:
     # ---- schema ----------------------------------------------------------------------------
 
     def stored_spec(self) -> dict[str, Any] | None:
-        if self._client is None:
-            return None
+        if self._client is None and not Path(self.uri).exists():
+            return None  # a Milvus Lite file not made yet (by this process or another): nothing to open
         try:
             if not self.client.has_collection(self.collection):
                 return None
@@ -215,7 +221,9 @@ class MilvusStore:
 
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, self.pm.AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout))
+            client = self.pm.AsyncMilvusClient(uri=self.uri, token=self.token, timeout=self.timeout,
+                                               grpc_options=GRPC_OPTIONS)
+            self._async = (loop, client)
         return self._async[1]
 
     def _search_request(

@@ -23,6 +23,17 @@ def encoder(built_dirs):
     return LensEncoder(built_dirs["llama"])
 
 
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """Another LENS model of the same k (another base and seed): the tiny Llama and Mistral of ``built_dirs``
+    share their weights, so they are one model to a fingerprint."""
+    from lens_vdb import build_lens_model
+    from tests.tiny import make_causal_lm
+
+    base = make_causal_lm(tmp_path_factory.mktemp("other_base"), "llama", seed=1)
+    return build_lens_model(base, k=32, seed=1, niter=10).save_pretrained(tmp_path_factory.mktemp("other_lens"))
+
+
 def qdrant(engine: str) -> bool:
     return engine.startswith("qdrant")
 
@@ -64,14 +75,15 @@ def test_reopening_adopts_the_stored_options_and_refuses_other_ones(engine, tmp_
 
 
 @pytest.mark.parametrize("engine", ENGINE_PARAMS)
-def test_reopening_with_another_model_of_the_same_size_names_both(engine, tmp_path, encoder, minilm, built_dirs):
+def test_reopening_with_another_model_of_the_same_size_names_both(engine, tmp_path, encoder, minilm, built_dirs,
+                                                                  other_model):
     with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:
         c.ingest(DOCS, show_progress=False)
-    other = LensEncoder(built_dirs["mistral"])
+    other = LensEncoder(other_model)
     assert other.k == encoder.k and other.fingerprint != encoder.fingerprint
     with pytest.raises(LensSchemaError, match="LENS model") as error:
         open_connector(engine, tmp_path, encoder=other, dense=minilm)
-    for named in (encoder.fingerprint, other.fingerprint, str(built_dirs["llama"]), str(built_dirs["mistral"])):
+    for named in (encoder.fingerprint, other.fingerprint, str(built_dirs["llama"]), str(other_model)):
         assert named in str(error.value)
 
     def reversed_minilm(texts):  # another dense model of the same dimension
@@ -112,7 +124,7 @@ HOLDER = textwrap.dedent("""
     from tests.integration.engines import open_connector
     engine, where, model = sys.argv[1:4]
     c = open_connector(engine, Path(where), encoder=LensEncoder(model), dense=MiniLMEmbedder("cpu"))
-    c.count()
+    c.ingest([{"id": "a", "text": "The central bank raised interest rates."}], show_progress=False)
     print("OPEN", flush=True)
     sys.stdin.readline()  # hold the store until the test is done
 """)
@@ -121,8 +133,8 @@ HOLDER = textwrap.dedent("""
 @pytest.mark.parametrize("engine", ["qdrant-edge", "qdrant-local", "milvus-lite"])
 def test_an_embedded_store_open_in_another_process_is_a_connection_error(engine, tmp_path, encoder, minilm,
                                                                          built_dirs):
-    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:
-        c.ingest(DOCS, show_progress=False)
+    # the other process makes the collection: this one never opens it before (pymilvus keeps a Milvus Lite
+    # database it opened, and its lock, for the life of the process, even after the client is closed)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, engine, str(tmp_path), str(built_dirs["llama"])],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -134,4 +146,17 @@ def test_an_embedded_store_open_in_another_process_is_a_connection_error(engine,
     finally:
         holder.communicate("done\n", timeout=60)
     with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:  # released: opens again
-        assert c.count() == 2
+        assert c.count() == 1
+
+
+@pytest.mark.parametrize("engine", ["milvus-lite", pytest.param("milvus-server", marks=ENGINE_PARAMS[3].marks)])
+def test_a_collection_made_by_another_connector_meanwhile_is_checked_before_use(engine, tmp_path, encoder, minilm):
+    """A connector opened before its collection existed checks the spec another one made it with
+    (Milvus takes several clients of one database in a process; the embedded Qdrants take one)."""
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:
+        with open_connector(engine, tmp_path, encoder=encoder, dense=minilm, sparse_top=8) as maker:
+            maker.ingest(DOCS, show_progress=False)
+        with pytest.raises(LensSchemaError, match=r"'sparse_top': \(8, 0\)"):
+            early.search("interest rates")
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:  # adopted: fine
+        assert early.count() == 2

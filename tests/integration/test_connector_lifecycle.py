@@ -121,7 +121,7 @@ def test_chunk_options_and_chunking_off(chunked):
     assert len(whole) == 1 and whole[0].text == rows()[0]["text"]
     assert chunked.store.count(heads_only=False) == 4  # no chunk of the chunked versions left
     for bad, match in (({"chunk_size": WINDOW + 1}, "over the LENS window"), ({"chunk_size": 4}, "at least 8"),
-                       ({"chunk_size": 16, "chunk_overlap": 16}, r"chunk_overlap must be an int in \[0, 16\)")):
+                       ({"chunk_size": 16, "chunk_overlap": 16}, r"chunk_overlap must be an int in \[0, chunk_size=16\)")):
         with pytest.raises(LensInputError, match=match):
             chunked.ingest(rows(), show_progress=False, **bad)
 

@@ -109,3 +109,16 @@ def test_insert_messages_stay_under_the_byte_cap_and_keep_every_record_in_order(
     messages = list(milvus.messages(records))
     assert [row["doc_id"] for message in messages for row in message] == [str(i) for i in range(10)]
     assert [len(message) for message in messages] == [2] * 5
+
+
+def test_a_milvus_lite_collection_reopens_after_its_connection_sat_idle(tmp_path, built_dirs, minilm):
+    """pymilvus pings idle connections every 10 s; Milvus Lite's gRPC server answers with GOAWAY
+    too_many_pings, after which no client of the process could connect again ("Fail connecting to
+    server"). lens-vdb's clients do not ping idle connections (``GRPC_OPTIONS``)."""
+    options = {"encoder": str(built_dirs["llama"]), "dense": minilm}
+    with MilvusConnector(tmp_path / "idle.db", "idle", **options) as c:
+        c.ingest(["one text"], show_progress=False)
+    for _ in range(2):  # measured without the options: the second reopening, after 2 x 40 s idle, failed
+        time.sleep(40)
+        with MilvusConnector(tmp_path / "idle.db", "idle", **options) as c:
+            assert c.count() == 1
