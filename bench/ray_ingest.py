@@ -14,7 +14,7 @@ memory is its own), ``--rounds`` times in alternation; the best round of each is
 
 Goal: Ray's docs/s at least 0.8 of the single process's (overhead under 20% at equal cores).
 
-    python bench/ray_ingest.py [--docs 1000] [--tokens 128] [--encoders 2] [--rounds 1] [--model DIR]
+    python bench/ray_ingest.py [--docs 1000] [--tokens 128] [--encoders 2] [--rounds 1] [--one-thread] [--model DIR]
 """
 
 from __future__ import annotations
@@ -80,13 +80,14 @@ def child(mode: str, args: argparse.Namespace) -> dict:
     from lens_vdb.connectors import QdrantConnector, RayOptions
     from lens_vdb.connectors._dense import MiniLMEmbedder
 
-    encoder = LensEncoder(args.model, max_length=args.tokens + 2, threads=None if mode == "ray" else args.cpus)
+    threads = {"single": args.cpus, "single-1": 1, "ray": None}[mode]  # Ray: each actor sets its own
+    encoder = LensEncoder(args.model, max_length=args.tokens + 2, threads=threads)
     dense = MiniLMEmbedder("cpu")
     rows = documents(args.docs, args.tokens, encoder.tokenizer)
     ray = RayOptions(encoders=args.encoders, cpus_per_encoder=args.cpus // args.encoders, num_cpus=args.cpus)
     with tempfile.TemporaryDirectory() as work:
         probe = FirstBatch(dense)
-        with QdrantConnector(work, "bench", encoder=encoder, dense=probe if mode == "single" else dense) as store:
+        with QdrantConnector(work, "bench", encoder=encoder, dense=dense if mode == "ray" else probe) as store:
             start = time.perf_counter()
             report = store.ingest(rows, batch_size=args.batch_size, show_progress=False,
                                   ray=ray if mode == "ray" else None)
@@ -109,14 +110,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1, help="runs of each mode, alternating; the best is shown")
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
-    parser.add_argument("--child", choices=["single", "ray"], help=argparse.SUPPRESS)
+    parser.add_argument("--one-thread", action="store_true",
+                        help="also the single process on one thread (what one actor's share of the cores does alone)")
+    parser.add_argument("--child", choices=["single", "single-1", "ray"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(child(args.child, args)), flush=True)
         return
     best: dict[str, dict] = {}
     for _ in range(args.rounds):
-        for mode in ("single", "ray"):
+        for mode in ("single", "ray") + (("single-1",) if args.one_thread else ()):
             command = [sys.executable, __file__, "--child", mode, *sys.argv[1:]]
             done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -130,8 +133,11 @@ def main() -> None:
     print(f"{args.docs} BBC articles at {args.tokens} tokens, model {args.model or 'default'}, "
           f"{args.cpus} CPUs, batch {args.batch_size}, best of {args.rounds} round(s)")
     print(f"{'mode':<28}{'docs/s':>9}{'steady docs/s':>15}{'startup s':>11}{'total s':>9}{'peak MB':>9}")
-    for name, r in ((f"single process ({args.cpus} threads)", single),
-                    (f"Ray, {args.encoders} actors x {args.cpus // args.encoders} CPU", ray)):
+    rows = [(f"single process ({args.cpus} threads)", single),
+            (f"Ray, {args.encoders} actors x {args.cpus // args.encoders} CPU", ray)]
+    if "single-1" in best:
+        rows.append(("single process (1 thread)", best["single-1"]))
+    for name, r in rows:
         print(f"{name:<28}{r['docs_per_s']:>9.2f}{r['steady_docs_per_s']:>15.2f}{r['startup_s']:>11.1f}"
               f"{r['seconds']:>9.1f}{r['peak_mb']:>9.0f}")
     print(f"ratio Ray / single: docs/s {ray['docs_per_s'] / single['docs_per_s']:.2f}, steady "
