@@ -91,7 +91,8 @@ def ingest_with_ray(connector: LensConnector, source: DocumentSource | Any, opti
                 blocks = None
             else:
                 documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // batch_size)
-            tally, first = job.encode_and_write(documents, blocks)
+            if documents is not None:
+                tally, first = job.encode_and_write(documents, blocks)
     tally.finish(report, total if total is not None else tally.rows)
     report.encoders = {node: len(actors) for node, actors in tally.encoders.items()}
     report.seconds = time.perf_counter() - start
@@ -108,7 +109,7 @@ class _Job:
                  write_workers: int, max_retries: int, report: RayIngestReport) -> None:
         self.connector, self.recipe, self.options, self.report = connector, recipe, options, report
         self.batch_size, self.write_workers, self.max_retries = batch_size, write_workers, max_retries
-        self.server = connector.store.recipe  # None: an embedded engine, written by this process
+        self.server = getattr(connector.store, "recipe", None)  # None: an embedded engine, written by this process
 
     def as_dataset(self, rows: list[dict[str, Any]], adopt: Any) -> Any:
         from ._ray_source import as_dataset
@@ -128,8 +129,8 @@ class _Job:
             documents = adopt(documents.materialize())
             total, plan = plan_dataset(documents, None if self.server else self.connector.collection, model_hash,
                                        batch_size=self.batch_size, max_retries=self.max_retries, report=self.report)
-            if plan is not None:
-                return total, keep_planned(documents, plan)
+            if plan is not None:  # an embedded engine: the driver looked up every document
+                return total, keep_planned(documents, plan) if plan.num_rows else None
         else:
             total = None
         lookups = documents.map_batches(

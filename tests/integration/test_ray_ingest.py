@@ -114,3 +114,16 @@ def test_changed_documents_are_updated_on_ray_and_a_rerun_starts_no_actor(tmp_pa
         assert_same_points(single, distributed)  # no stale chunk of the old versions
         again = distributed.ingest(changed, batch_size=8, ray=TWO_ENCODERS, show_progress=False)
         assert (again.ingested, again.updated, again.skipped, again.encoders) == (0, 0, 41, {})
+
+
+def test_the_cli_ingests_on_ray(tmp_path, ray_runtime, built_dirs, capsys):
+    import json
+
+    from lens_vdb.cli import main
+
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in bbc_rows(12, chars=120)))
+    where = ["--location", str(tmp_path / "store"), "--model", str(built_dirs["llama"])]
+    assert main(["ingest", str(source), "--ray", "--encoders", "1", "--batch-size", "4", *where]) == 0
+    out = capsys.readouterr().out
+    assert "ingested 12," in out and "1 encoder actor(s) on 1 node(s)" in out
