@@ -60,6 +60,9 @@ def ingest_figures(encoder: LensEncoder, dense: MiniLMEmbedder, texts: list[str]
                                  retrieval_mode=RetrievalMode.HYBRID, location=":memory:", collection_name="lc",
                                  batch_size=16)
     rows.append(("langchain-qdrant from_texts, HYBRID (MiniLM + LENS sparse)", len(texts) / (time.perf_counter() - start)))
+    from lens_vdb._machine import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}; encoder {encoder.chosen_backend.name}")
     print(f"\n1. ingest throughput, {len(texts)} BBC articles, max_length {encoder.max_length}")
     print("| path | docs/s | ratio to encode-only |\n|---|---|---|")
     for name, rate in rows:
@@ -91,7 +94,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
     recalls = {}
     for name, spec in variants.items():
         store = EdgeStore(work / name.replace(" ", "_"))
-        store.ensure(spec)
+        store.create(spec)
         store.upsert(records if spec.sparse_top else [Record(r.id, r.document, r.lens, r.dense) for r in records])
         store.shard.optimize()
         found = [[ids.index(str(p.id)) for p in store.shard.query(qe.QueryRequest(
@@ -139,7 +142,7 @@ def milvus_latency(records, lens_queries, dense_queries, k: int, dense_dim: int,
     from lens_vdb.connectors._store import QueryVectors
 
     store = MilvusStore(str(work / "milvus.db"), "bench")
-    store.ensure(CollectionSpec(k=k, dense_dim=dense_dim))
+    store.create(CollectionSpec(k=k, dense_dim=dense_dim))
     store.upsert([Record(r.id, r.document, r.lens, r.dense) for r in records])
     single, hybrid = [], []
     for lq, dq in zip(lens_queries, dense_queries):

@@ -27,6 +27,9 @@ def main() -> None:
     rows = lm_head_rows()
     results = {k: cluster_token_embeddings(rows, k, seed=0, niter=20) for k in (4000, 8000)}
     base = results[4000].seconds
+    from lens_vdb._machine import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}")
     print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, {rows.shape[0]} tokens x {rows.shape[1]}")
     print("| k | seconds | ratio to k=4000 | empty clusters |")
     print("|---|---|---|---|")

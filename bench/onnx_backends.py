@@ -155,6 +155,9 @@ def _print_table(results: dict, docs: int, model: str, gflop: float) -> None:
 
     base = results["torch eager"]
     mrr = {name: retrieval_metrics(r["queries"] @ r["docs"].T)["mrr@10"] for name, r in results.items()}
+    from lens_vdb._machine import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}")
     print(f"{docs} BBC articles, batch 32, max_length 256, model {model}")
     print("| backend | docs/s | ratio to torch | fp32 GFLOP/s | peak RSS (MiB) | max abs diff | min cosine | "
           "MRR@10 | MRR vs torch |")

@@ -53,6 +53,9 @@ def measure(code: str, variant: str) -> dict:
 
 
 def main() -> None:
+    from lens_vdb._machine import cpu_info
+
+    print(f"CPU: {cpu_info().describe()}")
     print("| case | naive peak RSS added (MiB) | lens-vdb chunked (MiB) | naive / chunked | same result |")
     print("|---|---|---|---|---|")
     for name, code in (("pooling only, k=8000, 32x512", POOLING_ONLY), ("SmolLM2 forward, k=4000, 32x512", END_TO_END)):

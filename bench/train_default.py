@@ -114,6 +114,12 @@ def _evaluate(model, name: str, args) -> dict:
     # only the dense vectors come from the cache: LENS rows are always computed afresh
     dense = CachedEmbedder(MiniLMSystem(), args.cache) if args.cache is not None else None
     report = evaluate(bbc_corpus(limit=args.eval_limit), [LensSystem(name, encoder)], dense=dense, bm25=False)
+    import torch
+
+    from lens_vdb._machine import cpu_info
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    print(f"CPU: {cpu_info().describe()}; GPU: {gpu}")
     print(report.table(), flush=True)
     return {"rows": [asdict(r) for r in report.rows]}
 

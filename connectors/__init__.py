@@ -13,10 +13,10 @@ Engines load lazily: importing this package imports no vector-store client (nor 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport",
-           "RayOptions", "RayIngestReport", "point_id"]
+           "RayOptions", "RayIngestReport", "point_id", "ConnectorRetriever"]
 
 _LAZY = {
     "LensConnector": "._connector",
@@ -29,10 +29,25 @@ _LAZY = {
     "point_id": "._base",
     "RayOptions": "._ray_options",
     "RayIngestReport": "._ray_ingest",
+    "ConnectorRetriever": "._evaluate",
 }
+
+
+if TYPE_CHECKING:  # type checkers see the real classes; at run time they load on first use
+    from ._base import CollectionSpec, Document, Hit, IngestReport, point_id
+    from ._connector import LensConnector
+    from ._evaluate import ConnectorRetriever
+    from ._milvus import MilvusConnector
+    from ._qdrant import QdrantConnector
+    from ._ray_ingest import RayIngestReport
+    from ._ray_options import RayOptions
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'lens_vdb.connectors' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

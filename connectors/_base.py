@@ -58,9 +58,13 @@ class CollectionSpec:
     dense_model: str = ""
 
     def __post_init__(self) -> None:
-        if self.k < 1 or self.dense_dim < 1 or self.sparse_top < 0:
-            raise LensInputError(f"Invalid collection spec: k={self.k}, dense_dim={self.dense_dim}, "
-                                 f"sparse_top={self.sparse_top}")
+        counts = {"k": (self.k, 1), "dense_dim": (self.dense_dim, 1), "sparse_top": (self.sparse_top, 0)}
+        for name, (value, least) in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise LensInputError(f"{name} must be an int >= {least}, got {value!r}")
+        for name in ("on_disk", "float16", "int8"):
+            if not isinstance(getattr(self, name), bool):
+                raise LensInputError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def to_json(self) -> dict[str, Any]:
         """What every engine stores with the collection, so that reopening it can be checked."""

@@ -63,7 +63,7 @@ class Chunker:
         if self.dense_window is not None and self.size > self.dense_window:
             warnings.warn(f"chunk_size={self.size} is over the dense embedder's window ({self.dense_window} tokens): "
                           "its route embeds only the start of longer chunks.", UserWarning, stacklevel=3)
-        splitters = require("langchain_text_splitters", "langchain")
+        splitters = require("langchain_text_splitters", "qdrant")  # in the qdrant and milvus extras
         self._splitter = splitters.RecursiveCharacterTextSplitter(
             chunk_size=self.size, chunk_overlap=self.overlap, length_function=self.length, strip_whitespace=True)
 

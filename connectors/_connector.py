@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
 
@@ -18,6 +18,9 @@ from ._ray_options import RayOptions, as_ray_options
 from ._records import RecordBuilder, record_builder
 from ._search import SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
+
+if TYPE_CHECKING:
+    from lens_vdb.integrations.langchain import LensRetriever
 
 __all__ = ["LensConnector"]
 
@@ -40,7 +43,8 @@ class LensConnector:
                  float16: bool | None = None, int8: bool | None = None) -> None:
         self.store = store
         try:  # whatever fails here, the engine is released
-            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder)
+            # a model named here runs on the fastest backend measured on this machine
+            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
             stored = store.stored_spec()
@@ -204,13 +208,23 @@ class LensConnector:
         return [to_document_hit(self._hits(group, request), group[0].payload.get("parent") or group[0].id)
                 for group in groups if group]
 
-    def as_retriever(self, *, k: int = 4, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
-                     filter: dict[str, Any] | None = None, use_sparse: bool = False) -> Any:
-        """A LangChain retriever over this connector's hybrid search (needs ``lens-vdb[langchain]``)."""
+    def as_retriever(self, *, search_type: str = "similarity", search_kwargs: dict[str, Any] | None = None,
+                     k: int | None = None, fusion: str | None = None, weights: tuple[float, float] | None = None,
+                     filter: dict[str, Any] | None = None, use_sparse: bool | None = None,
+                     score_threshold: float | None = None, tags: list[str] | None = None,
+                     metadata: dict[str, Any] | None = None) -> LensRetriever:
+        """A LangChain retriever over this connector's hybrid search (needs ``lens-vdb[langchain]``).
+
+        Takes LangChain's ``VectorStore.as_retriever`` arguments (``search_type="similarity"`` or
+        ``"similarity_score_threshold"``, ``search_kwargs={"k": 4, "filter": {...}, "fusion": "rrf",
+        "weights": (1, 1), "use_sparse": False, "score_threshold": x}``, ``tags``, ``metadata``) or the
+        same search keywords flat. Defaults: ``k=4``, ``fusion="rrf"``.
+        """
         from lens_vdb.integrations.langchain import LensRetriever
 
-        return LensRetriever(connector=self, k=k, fusion=fusion, weights=weights, filter=filter,
-                             use_sparse=use_sparse)
+        return LensRetriever.over(self, search_type=search_type, search_kwargs=search_kwargs, tags=tags,
+                                  metadata=metadata, k=k, fusion=fusion, weights=weights, filter=filter,
+                                  use_sparse=use_sparse, score_threshold=score_threshold)
 
     # ---- misc ------------------------------------------------------------------------------
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lens_vdb import LensEncoder, LensModelError
+from lens_vdb import LensEncoder, LensError
 from lens_vdb._datasets import load_bbc_news
-from lens_vdb._files import MANIFEST_NAME
-from lens_vdb._model.default import default_model_dir
 
 from ._qdrant import QdrantConnector
 
-__all__ = ["run_demo", "fastest_encoder", "default_int8_graph_dir"]
+__all__ = ["run_demo", "demo_encoder"]
 
 QUERIES = [
     ("interest rates and inflation", None),
@@ -22,51 +20,40 @@ QUERIES = [
 ]
 
 
-def fastest_encoder(max_length: int) -> LensEncoder:
-    """The default model on the fastest backend here: torch on a GPU; on a CPU, the int8 ONNX graph
-    (1.75-2x torch, MRR within 0.2%; see the README) when onnxruntime is installed and the graph
-    passes the export's checks on this CPU, else torch."""
-    import importlib.util
-
-    import torch
-
-    if torch.cuda.is_available() or importlib.util.find_spec("onnxruntime") is None:
-        return _encoder("torch", max_length)
-    try:
-        return _encoder("onnx", max_length)
-    except LensModelError as exc:  # the int8 graph failed its checks on this CPU: torch is exact
-        print(f"the int8 graph was refused ({exc}); running on torch")
-        return _encoder("torch", max_length)
-
-
-def _encoder(backend: str, max_length: int) -> LensEncoder:
+def demo_encoder(backend: str, max_length: int) -> LensEncoder:
+    """The default model on ``backend``: ``"auto"`` (the fastest here, measured; torch when measuring
+    fails), ``"torch"``, or ``"onnx"`` (its int8 graph, exported once into the cache if missing; a
+    clear error where it cannot be exported, e.g. without the export toolchain under transformers 5)."""
+    if backend == "auto":
+        try:
+            return LensEncoder(max_length=max_length, backend="auto")
+        except LensError as exc:  # e.g. a broken onnxruntime: torch is exact and always there
+            print(f"backend='auto' could not measure the candidates ({exc}); running on torch")
+            return LensEncoder(max_length=max_length)
     if backend == "torch":
         return LensEncoder(max_length=max_length)
     if backend != "onnx":
         raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+    return LensEncoder(_int8_graph(), backend="onnx", max_length=max_length)
+
+
+def _int8_graph() -> Path:
+    """The default model's int8 graph where backend='auto' keeps it, exported and checked once if missing."""
+    from lens_vdb import LensModel
+    from lens_vdb._inference.auto_cache import find_graph, graph_dir
+    from lens_vdb._model.default import default_model_dir
+    from lens_vdb._model.identity import model_fingerprint
     from lens_vdb.export import export_onnx
 
-    source, graph = default_model_dir(), default_int8_graph_dir()
-    if not _validated_int8(graph):  # exported, validated and moved into place once
+    model = LensModel.from_pretrained(default_model_dir())
+    fingerprint = model_fingerprint(model)
+    graph = find_graph(fingerprint, "int8")
+    if graph is None:
+        graph = graph_dir(fingerprint, "int8")
         print(f"exporting the default model to an int8 ONNX graph at {graph} (once, about 3 minutes on 2 "
               "CPU cores: export, then validation and the MRR@10 check against torch)")
-        export_onnx(source, graph, quantize="int8", overwrite=True)
-    return LensEncoder(graph, backend="onnx", max_length=max_length)
-
-
-def default_int8_graph_dir() -> Path:
-    """Where the demo keeps the default model's int8 ONNX graph: beside the model, in the cache."""
-    source = default_model_dir()
-    return source.with_name(f"{source.name}-onnx-int8")
-
-
-def _validated_int8(graph: Path) -> bool:
-    """Whether ``graph`` holds an int8 export that passed every check of this lens-vdb, the MRR@10 one included."""
-    if not (graph / MANIFEST_NAME).is_file():
-        return False
-    from lens_vdb.export import Manifest
-
-    return Manifest.load(graph).retrieval is not None
+        export_onnx(model, graph, quantize="int8", overwrite=True)
+    return graph
 
 
 def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", max_length: int = 256,
@@ -74,12 +61,13 @@ def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", 
     """Ingest ``documents`` BBC articles (all with ``None``) with LENS + dense vectors and run hybrid queries.
 
     A re-run resumes: articles already in the collection are skipped. ``backend="auto"`` takes
-    the fastest one here (see :func:`fastest_encoder`).
+    the fastest one here, measured (see :func:`demo_encoder`).
     """
     start = time.perf_counter()
-    encoder = fastest_encoder(max_length) if backend == "auto" else _encoder(backend, max_length)
+    encoder = demo_encoder(backend, max_length)
     print(f"model: k={encoder.k}, base={encoder.config.base_model}, backend={encoder.backend} "
-          f"(ready in {time.perf_counter() - start:.1f} s)")
+          f"({encoder.chosen_backend.name}; ready in {time.perf_counter() - start:.1f} s)")
+    print(f"backend choice: {encoder.chosen_backend}")
     articles = load_bbc_news(limit=documents)
     rows = [{"id": a.id, "text": a.text, "topic": a.topic, "title": a.title} for a in articles]
     collection = f"bbc-{Path(str(encoder.config.base_model)).name.split('.')[0].lower()}-k{encoder.k}"

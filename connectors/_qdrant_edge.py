@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lens_vdb import LensConnectionError, LensSchemaError
+from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
 from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
@@ -41,6 +41,10 @@ class EdgeStore(QdrantFilters):
     # ---- schema ----------------------------------------------------------------------------
 
     def stored_spec(self) -> dict[str, Any] | None:
+        for folder in (self.path.parent, self.path):
+            if folder.exists() and not folder.is_dir():
+                raise LensInputError(f"{folder} is a file; embedded Qdrant keeps its collections in a folder: "
+                                     "give a folder (or a server URL).")
         spec_file = self.path / SPEC_FILE
         if spec_file.is_file():
             return dict(json.loads(spec_file.read_text()))

@@ -4,14 +4,20 @@
     >>> export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")
     >>> LensEncoder("my-lens-onnx", backend="onnx")
 
-Needs ``pip install 'lens-vdb[onnx]'`` (``[gpu]`` for the CUDA and TensorRT providers).
+Exporting needs ``pip install 'lens-vdb[export]'`` (``[export-gpu]`` beside onnxruntime-gpu), whose
+optimum-onnx supports transformers < 4.58 only; running a graph needs ``lens-vdb[onnx]`` (``[gpu]`` for the
+CUDA and TensorRT providers) and works under any transformers, 5.x included.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["export_onnx", "Manifest"]
+
+if TYPE_CHECKING:  # type checkers see the real names; at run time they load on first use
+    from ._base import Manifest
+    from ._onnx import export_onnx
 
 
 def __getattr__(name: str) -> Any:

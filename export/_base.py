@@ -38,7 +38,9 @@ class Manifest:
     ``<query>`` id baked into the graph's pooling (the loader checks the tokenizer beside it
     still has it); ``source_model_hash`` is :func:`model_hash` of the model that was exported, and
     ``model_fingerprint`` its identity, the one :attr:`lens_vdb.LensEncoder.fingerprint` reports
-    on every backend (``None`` in manifests written before lens-vdb recorded it).
+    on every backend (``None`` in manifests written before lens-vdb recorded it); ``cpu`` is the
+    CPU the figures (differences, cosines, MRRs) were measured on: model name, cores and the
+    instruction sets int8 and bf16 speed and rounding depend on (:func:`lens_vdb._machine.cpu_info`).
     """
 
     format: str = MANIFEST_FORMAT
@@ -55,6 +57,7 @@ class Manifest:
     validated_texts: int
     query_token_id: int | None = None
     retrieval: dict[str, Any] | None = None
+    cpu: dict[str, Any] | None = None
     external_data: bool
     versions: dict[str, str] = field(default_factory=dict)
 

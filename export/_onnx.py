@@ -27,13 +27,16 @@ from lens_vdb import LensModel
 from lens_vdb._deps import require
 from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
 from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
+from lens_vdb._machine import cpu_info
 from lens_vdb._model.identity import model_fingerprint
 
 from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
 from ._files import save_graph, uses_external_data
+from ._progress import Steps
 from ._quantize import quantize_graph
 from ._retrieval import RETRIEVAL_ARTICLES, check_retrieval
 from ._target import check_target, staged_export
+from ._toolchain import check_toolchain
 from ._validate import validate_export
 
 __all__ = ["export_onnx", "DEFAULT_OPSET"]
@@ -44,7 +47,7 @@ TRACE_SHAPES = {"batch_size": 2, "sequence_length": 16}
 
 
 def _onnx_config_class():
-    require("optimum.exporters.onnx", "onnx")
+    require("optimum.exporters.onnx", "export")
     from optimum.exporters.onnx.config import TextEncoderOnnxConfig
     from optimum.utils import NormalizedTextConfig
 
@@ -88,6 +91,7 @@ def export_onnx(
     texts: list[str] | None = None,
     retrieval_articles: int = RETRIEVAL_ARTICLES,
     overwrite: bool = False,
+    show_progress: bool = False,
 ) -> Path:
     """Export, validate and write ``out_dir`` (graph, manifest, config, tokenizer, cluster map).
 
@@ -106,33 +110,47 @@ def export_onnx(
     manifest says so). Everything is written to a hidden folder beside ``out_dir`` and moved
     into place only when validation passed, so a failed export leaves nothing that looks like a
     success. ``overwrite`` replaces an earlier lens-vdb export, never other files. A
-    :class:`LensModel` passed in is given back in its dtype, device and mode. Returns the
-    export folder, as an absolute path.
+    :class:`LensModel` passed in is given back in its dtype, device and mode. ``show_progress``
+    prints each step and its time to stderr (and bars for the retrieval check's encoding).
+    Returns the export folder, as an absolute path. Without the export toolchain
+    (``lens-vdb[export]``, which needs transformers < 4.58) it raises :class:`LensDependencyError`
+    naming the versions that work, before any work.
     """
+    check_toolchain()
     check_options(dtype, quantize)
     if not isinstance(retrieval_articles, int) or retrieval_articles < 0:
         raise ValueError(f"retrieval_articles must be an int >= 0, got {retrieval_articles!r}")
     target = check_target(out_dir, overwrite=overwrite, source=None if isinstance(model, LensModel) else model)
+    retrieval_check = quantize is not None and retrieval_articles > 0
+    steps = Steps(2 + (not isinstance(model, LensModel)) + (dtype == "fp16" or quantize is not None) + retrieval_check,
+                  show=show_progress)
     if not isinstance(model, LensModel):
-        model = LensModel.from_pretrained(model)
+        with steps.step(f"loading {model}"):
+            model = LensModel.from_pretrained(model)
     with _fp32_on_cpu(model), staged_export(target) as staging:
-        _export_fp32(model, staging, opset, external_data)
+        with steps.step(f"exporting the fp32 graph (opset {opset})"):
+            _export_fp32(model, staging, opset, external_data)
         if dtype == "fp16":
-            _to_fp16(staging / GRAPH_NAME, external_data)
+            with steps.step("converting the graph to fp16"):
+                _to_fp16(staging / GRAPH_NAME, external_data)
         if quantize is not None:
-            quantize_graph(staging, quantize, backbone_config=model.backbone.config,
-                           head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
+            with steps.step(f"quantizing the graph ({quantize})"):
+                quantize_graph(staging, quantize, backbone_config=model.backbone.config,
+                               head_weight=model.head.weight.detach().cpu().numpy(), external=external_data)
         _write_side_files(model, staging)
-        report = validate_export(model, staging, texts=texts, fp32=(dtype == "fp32" and quantize is None))
+        with steps.step("validating the graph against torch"):
+            report = validate_export(model, staging, texts=texts, fp32=(dtype == "fp32" and quantize is None))
         manifest = Manifest(source_model_hash=model_hash(model), model_fingerprint=model_fingerprint(model),
                             base_model=model.config.base_model, k=model.k,
                             opset=opset, dtype=dtype, quantize=quantize, max_abs_diff=report.max_abs_diff,
                             min_cosine=report.min_cosine, validated_texts=report.texts,
-                            query_token_id=model.query_token_id,
+                            query_token_id=model.query_token_id, cpu=cpu_info().to_json(),
                             external_data=uses_external_data(staging / GRAPH_NAME), versions=_versions())
         manifest.save(staging)  # the ONNX backend of the retrieval check opens only a validated graph
-        if quantize is not None and retrieval_articles:
-            retrieval = check_retrieval(model, staging, articles=retrieval_articles)
+        if retrieval_check:
+            with steps.step(f"retrieval check: MRR@10 of torch and of the graph on {retrieval_articles} BBC News "
+                            "articles"):
+                retrieval = check_retrieval(model, staging, articles=retrieval_articles, show_progress=show_progress)
             dataclasses.replace(manifest, retrieval=retrieval.to_json()).save(staging)
     return target
 

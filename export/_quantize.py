@@ -50,7 +50,7 @@ def quantize_graph(directory: Path, method: str, *, backbone_config: Any, head_w
 
 
 def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> None:
-    require("onnx_ir", "onnx")  # onnxruntime's MatMulNBits quantizer is written over onnx-ir
+    require("onnx_ir", "export")  # onnxruntime's MatMulNBits quantizer is written over onnx-ir
     import onnx
 
     root = logging.getLogger()
@@ -71,7 +71,7 @@ def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) ->
 
 
 def _dynamic_int8(directory: Path, excluded: list[str], backbone_config: Any, external: bool | None) -> None:
-    require("optimum.onnxruntime", "onnx")
+    require("optimum.onnxruntime", "export")
     import onnx
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig

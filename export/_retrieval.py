@@ -45,17 +45,20 @@ class RetrievalReport:
         return asdict(self) | {"relative_change": self.relative_change}
 
 
-def check_retrieval(model: LensModel, directory: Path, *, articles: int = RETRIEVAL_ARTICLES) -> RetrievalReport:
+def check_retrieval(model: LensModel, directory: Path, *, articles: int = RETRIEVAL_ARTICLES,
+                    show_progress: bool = False) -> RetrievalReport:
     """Rank ``articles`` BBC News articles by their headlines with torch and with the graph in ``directory``.
 
     Raises :class:`LensModelError` when the graph's MRR@10 falls more than :data:`MAX_MRR_DROP`
     below the torch model's, and :class:`LensDependencyError` when the corpus is not installed.
     """
     from lens_vdb._datasets import load_bbc_news
+    from lens_vdb._deps import require
     from lens_vdb.eval._metrics import retrieval_metrics
 
     try:
         corpus = load_bbc_news(limit=articles)
+        require("ir_measures", "eval")  # MRR@10 comes from the harness' IR measures library
     except LensDependencyError as exc:
         raise LensDependencyError(f"{exc}; or skip the retrieval check of int8 exports with "
                                   "retrieval_articles=0 (--retrieval-articles 0).") from exc
@@ -65,8 +68,8 @@ def check_retrieval(model: LensModel, directory: Path, *, articles: int = RETRIE
                     LensEncoder(directory, backend="onnx", max_length=RETRIEVAL_MAX_LENGTH)):
         with warnings.catch_warnings():  # articles longer than max_length are cut on purpose
             warnings.simplefilter("ignore", UserWarning)
-            documents = encoder.encode_documents([a.text for a in corpus])
-        queries = encoder.encode_queries([a.title for a in corpus])
+            documents = encoder.encode_documents([a.text for a in corpus], show_progress=show_progress)
+        queries = encoder.encode_queries([a.title for a in corpus], show_progress=show_progress)
         mrr.append(retrieval_metrics(queries @ documents.T)["mrr@10"])
     report = RetrievalReport("bbc-news", len(corpus), RETRIEVAL_MAX_LENGTH, *mrr)
     if report.relative_change < -MAX_MRR_DROP:

@@ -7,6 +7,10 @@
     >>> docs = encoder.encode_documents(["LENS clusters the LM head into lexicon dimensions."])
     >>> query = encoder.encode_queries(["what is LENS?"])
     >>> float(query @ docs.T)
+
+``from lens_vdb import LensEmbeddings`` gives the LangChain embeddings (loaded on first use;
+without ``lens-vdb[langchain]`` it raises :class:`LensDependencyError` naming the extra). Being
+optional, it is not in ``__all__``: ``from lens_vdb import *`` works on a bare install.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ from ._errors import (
     LensSchemaError,
 )
 from ._instructions import TASKS, Task, format_query, get_task, register_task
+from ._machine import prefer_passive_openmp
+from ._minilm import default_dense_model_dir
+
+# Before torch loads (it loads with the first model): OpenMP threads that sleep while they wait, unless
+# OMP_WAIT_POLICY is set. Spinning made torch on 2 threads 3-13x slower on busy cores (README "Threads").
+prefer_passive_openmp()
 
 __version__ = "0.1.0"
 
@@ -36,12 +46,18 @@ _LAZY = {
     "cluster_token_embeddings": "._model.build",
     "default_model_dir": "._model.default",
     "LensEncoder": "._inference.encoder",
+    "BackendChoice": "._inference.candidates",
     "ClusterExplanation": "._inference.encoder",
     "SparseVector": "._inference.sparse",
     "to_sparse": "._inference.sparse",
 }
+# optional: needs a framework extra, so importable by name but left out of __all__ (and of star imports)
+_OPTIONAL = {
+    "LensEmbeddings": ".integrations.langchain",
+}
 
 __all__ = [
+    "BackendChoice",
     "ClusterExplanation",
     "ClusterMap",
     "LensConfig",
@@ -59,6 +75,7 @@ __all__ = [
     "__version__",
     "build_lens_model",
     "cluster_token_embeddings",
+    "default_dense_model_dir",
     "default_model_dir",
     "format_query",
     "get_task",
@@ -68,6 +85,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ._inference.candidates import BackendChoice
     from ._inference.encoder import ClusterExplanation, LensEncoder
     from ._inference.sparse import SparseVector, to_sparse
     from ._model.build import build_lens_model, cluster_token_embeddings
@@ -75,15 +93,16 @@ if TYPE_CHECKING:
     from ._model.config import LensConfig
     from ._model.default import default_model_dir
     from ._model.lens_model import LensModel, load_model
+    from .integrations.langchain import LensEmbeddings as LensEmbeddings  # re-exported, optional
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name in _LAZY or name in _OPTIONAL:
+        value = getattr(importlib.import_module({**_LAZY, **_OPTIONAL}[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'lens_vdb' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_OPTIONAL])

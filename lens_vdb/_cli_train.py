@@ -1,9 +1,11 @@
-"""The ``train``, ``wordnet-pairs`` and ``eval`` subcommands of ``lens-vdb`` (thin; work is imported lazily)."""
+"""The ``train``, ``*-pairs`` and ``eval`` subcommands of ``lens-vdb`` (thin; work is imported lazily)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from ._errors import LensInputError
 
 __all__ = ["add_train_commands"]
 
@@ -34,25 +36,102 @@ def _cmd_wordnet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from ._inference.encoder import LensEncoder
-    from .eval import LensSystem, MiniLMSystem, bbc_corpus, evaluate
+# retrieval pair builders: command -> (module, writer, source option, its help)
+_PAIR_BUILDERS = {
+    "debian-pairs": ("._debian", "write_debian_pairs", "--lists-dir", "/var/lib/apt/lists",
+                     "apt lists with Translation-en (apt-get update -o Acquire::Languages=en)",
+                     "Debian package synopsis -> long description pairs"),
+    "manpage-pairs": ("._manpages", "write_manpage_pairs", "--man-dir", "/usr/share/man",
+                      "folder with man1..man9 (apt-get install manpages manpages-dev ...)",
+                      "man page NAME line -> DESCRIPTION pairs"),
+    "pydoc-pairs": ("._pydoc", "write_pydoc_pairs", "--source-dir", None,
+                    "folder of .py files (default: this Python's standard library, parsed, never imported)",
+                    "Python docstring summary line -> body pairs"),
+}
 
-    models = args.model or ["default"]
-    labels = args.label or []
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, writer, *_ = _PAIR_BUILDERS[args.command]
+    write = getattr(importlib.import_module(module, "lens_vdb.train"), writer)
+    source = (args.source,) if args.source else ()
+    counts = write(args.out, *source, seed=args.seed, held_out=args.held_out, negatives=args.negatives,
+                   limit=args.limit)
+    print(f"read {counts.read} pairs, kept {counts.kept} after de-duplication; wrote {counts.train} training "
+          f"examples to {counts.train_path} and {counts.held_out} held-out to {counts.held_out_path}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from ._inference.encoder import LensEncoder
+    from .eval import FUSIONS, LensSystem, MiniLMSystem, bbc_corpus, evaluate, load_beir
+
+    if args.connector and args.no_dense:
+        raise LensInputError("--connector evaluates the connector's LENS + dense hybrid search; drop --no-dense.")
+    if args.corpus:
+        corpus = load_beir(args.corpus, split=args.split, label_field=args.label_field)
+    else:
+        corpus = bbc_corpus(limit=args.articles or None)
+    labels, progress = args.label or [], not args.no_progress
     systems = []
-    for index, source in enumerate(models):
+    for index, source in enumerate(args.model or ["default"]):
         label = labels[index] if index < len(labels) else f"LENS {Path(source).name}"
-        encoder = LensEncoder(_model_source(source), device=args.device, max_length=args.max_length,
-                              batch_size=args.batch_size)
-        systems.append(LensSystem(label, encoder))
-    corpus = bbc_corpus(limit=args.articles or None)
-    report = evaluate(corpus, systems, dense=None if args.no_dense else MiniLMSystem(device=args.device),
-                      bm25=not args.no_bm25, cache_dir=args.cache)
+        encoder = LensEncoder(_model_source(source), backend=args.backend, device=args.device,
+                              max_length=args.max_length, batch_size=args.batch_size)
+        systems.append(LensSystem(label, encoder, show_progress=progress))
+    dense = None if args.no_dense else MiniLMSystem(device=args.device, show_progress=progress)
+    print(f"{corpus.name}: {corpus.size} queries over {len(corpus.documents)} documents"
+          + (f" ({corpus.dropped_queries} queries without a relevant document left out)" if corpus.dropped_queries
+             else ""))
+    with ExitStack() as stack:
+        retrievers = _connector_retrievers(args, corpus, systems, stack) if args.connector else []
+        report = evaluate(corpus, systems, dense=dense, bm25=not args.no_bm25, fusions=args.fusion or FUSIONS,
+                          depth=args.depth, prefetch=args.prefetch, retrievers=retrievers, cache_dir=args.cache,
+                          bootstrap=args.bootstrap)
     print(report.table())
     if args.json:
         print(f"written to {report.to_json(args.json)}")
+    if args.plot:
+        print(f"plot written to {report.plot(args.plot)}")
     return 0
+
+
+def _connector_retrievers(args: argparse.Namespace, corpus, systems, stack) -> list:
+    """A connector per LENS model on the chosen embedded engine, in a collection named after the
+    model's vectors and the corpus (a reused location never mixes models or corpora)."""
+    import hashlib
+    import tempfile
+
+    from lens_vdb.connectors import ConnectorRetriever, MilvusConnector, QdrantConnector
+    from lens_vdb.connectors._evaluate import engine_fusions
+
+    location = Path(args.connector_location or stack.enter_context(tempfile.TemporaryDirectory(prefix="lens-eval-")))
+    retrievers = []
+    for system in systems:
+        key = hashlib.sha256("\x00".join([system.fingerprint, *corpus.doc_ids, *corpus.documents]).encode())
+        collection = f"eval_{key.hexdigest()[:16]}"
+        if args.connector == "milvus":
+            location.mkdir(parents=True, exist_ok=True)
+            store = MilvusConnector(location / "milvus.db", collection, encoder=system.encoder)
+        else:
+            store = QdrantConnector(location, collection, encoder=system.encoder)
+        stack.enter_context(store)
+        fusions = [f for f in (args.fusion or engine_fusions(store)) if f in engine_fusions(store)]
+        retrievers.append(ConnectorRetriever(store, name=f"{system.name} + MiniLM via {args.connector}",
+                                             fusions=fusions, show_progress=not args.no_progress))
+    return retrievers
+
+
+def _backend_name(value: str) -> str:
+    """``--backend``: checked against the encoder's one list of backends (read only when given)."""
+    from ._inference.backends import BACKENDS
+
+    if value not in BACKENDS:
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(BACKENDS)})")
+    return value
 
 
 def _model_source(source: str) -> str | Path:
@@ -91,15 +170,46 @@ def add_train_commands(commands) -> None:
     wordnet.add_argument("--seed", type=int, default=0)
     wordnet.set_defaults(func=_cmd_wordnet)
 
-    evaluate = commands.add_parser("eval", help="BBC News retrieval/classification/clustering: LENS vs BM25/MiniLM")
-    evaluate.add_argument("--model", action="append", help="LENS model dir, 'default' or 'untrained' (repeatable)")
+    for name, (_, _, option, default, source_help, description) in _PAIR_BUILDERS.items():
+        pairs = commands.add_parser(name, help=f"write {description} (JSONL + held-out split)")
+        pairs.add_argument("--out", required=True, help="output .jsonl(.gz); the held-out split goes beside it")
+        pairs.add_argument(option, dest="source", default=default, help=source_help)
+        pairs.add_argument("--seed", type=int, default=0)
+        pairs.add_argument("--held-out", type=float, default=0.02, help="share of groups held out (0.02)")
+        pairs.add_argument("--negatives", type=int, default=3, help="BM25 hard negatives per example")
+        pairs.add_argument("--limit", type=int, default=None, help="at most this many training examples")
+        pairs.set_defaults(func=_cmd_pairs)
+
+    evaluate = commands.add_parser("eval", help="evaluate LENS, BM25, MiniLM and hybrids on your corpus (or BBC News)")
+    evaluate.add_argument("--corpus", default=None, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv "
+                          "(graded); default: BBC News headlines -> articles")
+    evaluate.add_argument("--split", default="test", help="the qrels file to evaluate (qrels/<split>.tsv)")
+    evaluate.add_argument("--label-field", default=None, help="document field (or metadata field) holding a class, "
+                          "for the classification and clustering columns")
+    evaluate.add_argument("--articles", type=int, default=500, help="BBC articles without --corpus (0: all ~2,096)")
+    evaluate.add_argument("--model", action="append", help="LENS model: 'default', 'default-wordnet-v1', "
+                          "'untrained', a dir or a hub id (repeatable)")
     evaluate.add_argument("--label", action="append", help="row name for each --model")
-    evaluate.add_argument("--articles", type=int, default=500, help="BBC articles (0: all ~2,096)")
+    evaluate.add_argument("--backend", type=_backend_name, default="torch",
+                          help="LensEncoder backend for every --model (onnx: --model is an export dir)")
     evaluate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")
     evaluate.add_argument("--batch-size", type=int, default=16)
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--no-dense", action="store_true", help="skip all-MiniLM-L6-v2 and the hybrids")
     evaluate.add_argument("--no-bm25", action="store_true")
+    evaluate.add_argument("--fusion", action="append", choices=["rrf", "dbsf", "weighted"],
+                          help="hybrid fusion (repeatable; default all three, as the connectors run them)")
+    evaluate.add_argument("--depth", type=int, default=100, help="documents each system returns per query")
+    evaluate.add_argument("--prefetch", type=int, default=None,
+                          help="candidates per route before fusion (default max(5 * depth, 50), the connectors')")
+    evaluate.add_argument("--connector", choices=["qdrant", "milvus"], default=None,
+                          help="also ingest the corpus into embedded Qdrant (edge) or Milvus Lite and measure its "
+                               "hybrid search")
+    evaluate.add_argument("--connector-location", default=None,
+                          help="folder for --connector's engine (default: a temporary folder)")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
     evaluate.add_argument("--cache", default=None, help="folder to cache embeddings in")
-    evaluate.add_argument("--json", default=None, help="write the results as JSON here")
+    evaluate.add_argument("--json", default=None, help="write the results (per query too) as JSON here")
+    evaluate.add_argument("--plot", default=None, help="write a bar chart of nDCG@10 here (.png, .svg, .pdf)")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars while encoding")
     evaluate.set_defaults(func=_cmd_eval)

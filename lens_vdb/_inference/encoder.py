@@ -15,7 +15,14 @@ from tqdm.auto import tqdm
 from .._instructions import Task, get_task
 from .._model.lens_model import LensModel
 from .backends import TorchBackend, load_backend
-from .features import TokenizedBatch, pad_batch, tokenize_documents, tokenize_queries, validate_texts
+from .features import (
+    TokenizedBatch,
+    pad_batch,
+    positive_int,
+    tokenize_documents,
+    tokenize_queries,
+    validate_texts,
+)
 from .sparse import SparseVector, to_sparse
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
@@ -38,19 +45,29 @@ class LensEncoder:
             name: ``None`` / ``"default"`` for the offline default model, ``"untrained"`` for its
             k-means starting point (both built on first use).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
-        dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``.
+        dtype: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` (CUDA only), or a ``torch.dtype``; for
+            ``backend="torch"`` only.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
         max_length: tokens per text, special tokens included; longer texts are cut (warned once).
-        backend: ``"torch"``, or ``"onnx"`` for a directory written by
-            :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed).
+        backend: ``"torch"`` (default), ``"onnx"`` for a directory written by
+            :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed), or
+            ``"auto"``: the fastest of torch fp32/bf16 and the ONNX fp32/int8 graphs (on a GPU: torch
+            and the CUDA/TensorRT providers) as measured on this machine in seconds, once per model,
+            CPU and library versions (cached beside the model); a graph is exported only when it is
+            predicted to win. Every candidate must give torch fp32's vectors (cosine >= 0.99).
+            See :mod:`lens_vdb._inference.auto` and the README's "Choosing the backend".
         provider: ONNX Runtime provider for ``backend="onnx"``: ``"cpu"`` (default), ``"cuda"``
             or ``"tensorrt"`` (fp16, engine cache, shape profiles; from ``lens-vdb[gpu]``).
-        threads: CPU threads to encode with (``None``: the runtime's default). Torch's thread
-            count is per process, so it applies to every torch model in it; ONNX Runtime's is
-            per session.
+        threads: CPU threads to encode with; ``None``: the physical cores this process may use
+            (affinity and container quota respected). Torch's thread count is per process, so it
+            applies to every torch model in it; ONNX Runtime's is per session (no spinning).
 
     Attributes:
         model_name: the model as it was named (``"default"``, a hub id, a directory).
+        backend: the runtime that encodes, ``"torch"`` or ``"onnx"`` (also after ``"auto"``).
+        chosen_backend: a :class:`~lens_vdb.BackendChoice`: the candidate that runs
+            (``"torch-fp32"``, ``"torch-bf16"``, ``"onnx-fp32"``, ``"onnx-int8"``...) and why, with the
+            measured documents/s of each candidate when ``backend="auto"`` measured them.
         fingerprint: the model's identity, the same on every backend and dtype (see
             :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
     """
@@ -60,30 +77,30 @@ class LensEncoder:
         model: LensModel | str | Path | None = None,
         *,
         device: str | None = None,
-        dtype: str | torch.dtype = "fp32",
+        dtype: str | torch.dtype | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
         backend: str = "torch",
         provider: str | None = None,
         threads: int | None = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        positive_int(batch_size, "batch_size")
+        if max_length is not None:
+            positive_int(max_length, "max_length", minimum=8)
         from .._model.default import resolve_model_name
 
         self.model_name = _name_of(model)
-        loaded = load_backend(backend, resolve_model_name(model) if not isinstance(model, LensModel) else model,
-                              device=device, dtype=dtype, provider=provider, max_length=max_length, threads=threads)
+        loaded, self.chosen_backend = load_backend(
+            backend, resolve_model_name(model) if not isinstance(model, LensModel) else model, device=device,
+            dtype=dtype, provider=provider, max_length=max_length, threads=threads)
         self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
         self.config = loaded.config
         self.cluster_map = loaded.cluster_map
-        self.backend = backend
+        self.backend = self.chosen_backend.backend
         self.batch_size = batch_size
-        self.max_length = max_length or self.config.max_length
-        if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+        self.max_length = max_length if max_length is not None else self.config.max_length
         self._warned_truncation = False
         pad = self.tokenizer.pad_token_id
         self._pad_id = int(pad if pad is not None else self.tokenizer.eos_token_id)
@@ -94,6 +111,11 @@ class LensEncoder:
         if not isinstance(self._backend, TorchBackend):
             raise AttributeError(f"backend={self.backend!r} runs an exported graph; there is no torch model")
         return self._backend.model
+
+    @property
+    def export_dir(self) -> Path | None:
+        """The ONNX export this encoder runs (chosen by ``backend="auto"`` or named), ``None`` on torch."""
+        return getattr(self._backend, "directory", None)
 
     @property
     def k(self) -> int:
@@ -196,6 +218,8 @@ class LensEncoder:
         show_progress: bool,
     ) -> np.ndarray:
         """Blank texts (nothing but whitespace) are the zero vector; the rest run through the model."""
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size")
         out = np.zeros((len(texts), self.k), dtype=np.float32)
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if filled:
@@ -211,7 +235,7 @@ class LensEncoder:
                 UserWarning,
                 stacklevel=5,
             )
-        size = batch_size or self.batch_size
+        size = self.batch_size if batch_size is None else batch_size
         out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
         order = np.argsort([-len(ids) for ids in batch.ids], kind="stable")
         starts = range(0, len(order), size)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,16 +14,21 @@ from .._instructions import QUERY_TOKEN, format_query
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["validate_texts", "TokenizedBatch", "tokenize_queries", "tokenize_documents", "pad_batch"]
+__all__ = ["validate_texts", "positive_int", "TokenizedBatch", "tokenize_queries", "tokenize_documents", "pad_batch"]
 
 
 def validate_texts(texts: object, *, what: str = "texts") -> list[str]:
-    """Check that ``texts`` is a sequence of strings, naming the first bad item.
+    """Check that ``texts`` is an ordered collection of strings, naming the first bad item.
 
     Empty and whitespace-only strings are valid: they embed to the zero vector (nothing to pool).
+    A dict or set is refused (a dict would be read as its keys, a set in no fixed order), and so is
+    a string that is not valid Unicode (a lone surrogate cannot be tokenized).
     """
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it: [text].")
+    if isinstance(texts, (Mapping, Set)):
+        raise TypeError(f"{what} must be a list of strings, got a {type(texts).__name__}: a dict would be read as "
+                        "its keys and a set has no order; pass a list, e.g. list(d.values()).")
     if not isinstance(texts, Sequence):
         try:
             texts = list(texts)  # type: ignore[call-overload]
@@ -32,7 +37,20 @@ def validate_texts(texts: object, *, what: str = "texts") -> list[str]:
     for index, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"{what}[{index}] is {type(text).__name__} ({text!r:.40}), expected str.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise LensInputError(f"{what}[{index}] is not valid Unicode: {exc.reason} at character {exc.start} "
+                                 f"({text[max(0, exc.start - 20):exc.start + 1]!r}); decode the source text with "
+                                 "errors='replace' or drop the character.") from None
     return list(texts)
+
+
+def positive_int(value: object, name: str, *, minimum: int = 1) -> int:
+    """``value`` if it is an int of at least ``minimum`` (not a bool, not a float), else a LensInputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LensInputError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .._deps import require
 from .._errors import LensDependencyError, LensInputError, LensModelError
 from .._files import CLUSTER_MAP_NAME, GRAPH_NAME, MANIFEST_NAME, cache_home
 from .._instructions import QUERY_TOKEN
+from .._machine import default_threads
 from .._model.cluster_map import ClusterMap
 from .._model.config import LensConfig
 from .loaded import Loaded
@@ -46,6 +47,10 @@ _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "t
 # TensorRT builds its engine for a range of shapes; batches above the range are split, never refused.
 TRT_MAX_BATCH = 64
 TRT_OPT_BATCH, TRT_OPT_LENGTH = 32, 256
+# Whether idle intra-op threads spin between operators. Off: on 2 busy cores (load average 14-18) a
+# spinning thread burns the time slice its partner needs; the int8 graph on 2 threads ran 0.63-0.92x
+# of 1 thread with spinning, 1.42-2.13x without (README "Threads"). bench/threads.py flips it.
+SPINNING = False
 
 
 class OnnxBackend:
@@ -55,10 +60,12 @@ class OnnxBackend:
     larger batches run in slices, longer inputs are refused with the limit named.
     """
 
-    def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None) -> None:
+    def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None,
+                 directory: Path | None = None) -> None:
         self.session = session
         self.max_batch = max_batch
         self.max_length = max_length
+        self.directory = directory  # the export folder the graph came from
 
     @property
     def provider(self) -> str:
@@ -174,10 +181,16 @@ def _fingerprint(manifest: dict[str, Any]) -> str:
 
 
 def _session_options(ort: Any, threads: int | None) -> Any:
-    """Session options: ``threads`` intra-op threads when given (ONNX Runtime's default: one per core)."""
+    """CPU session settings, set deliberately: ``threads`` intra-op threads (default: the physical cores this
+    process may use, see :func:`lens_vdb._machine.default_threads`), one inter-op thread (the graph is one
+    chain of operators), and no spinning while idle (:data:`SPINNING`)."""
     options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    spin = "1" if SPINNING else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     return options
 
 
@@ -249,5 +262,5 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     if OUTPUT not in outputs or outputs[OUTPUT][-1] != k:
         raise LensModelError(f"{path} outputs {outputs}; expected {OUTPUT} of width k={k}.")
     if provider == "tensorrt":
-        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length)
-    return OnnxBackend(session)
+        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length, directory=path.parent)
+    return OnnxBackend(session, directory=path.parent)

@@ -26,6 +26,7 @@ from .._errors import LensModelError
 from .._files import CONFIG_NAME, GRAPH_NAME, HEAD_NAME, MANIFEST_NAME
 from .._instructions import SPECIAL_TOKENS
 from .cluster_map import ClusterMap
+from .compat import TRANSFORMERS_MAJOR, rope_settings_for_transformers4
 from .config import LensConfig
 
 __all__ = ["CheckpointParts", "read_checkpoint", "resolve_source", "load_official_head", "OFFICIAL_HEAD_NAME"]
@@ -106,7 +107,12 @@ def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code:
         if not {"cluster_tokens", "cluster_offsets"} <= set(tensors):
             raise LensModelError(f"{directory / HEAD_NAME} lacks the cluster map its config announces.")
         cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
+    _check_finite(tensors["weight"], directory / HEAD_NAME)
     backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
+    if backbone.config.hidden_size != config.hidden_size:
+        raise LensModelError(f"{directory / CONFIG_NAME} says hidden_size={config.hidden_size}, but the backbone "
+                             f"({directory / 'config.json'}) has hidden_size={backbone.config.hidden_size}: the "
+                             "files come from different models.")
     tokenizer = _load_tokenizer(directory, trust_remote_code)
     return CheckpointParts(backbone, tensors["weight"].to(dtype), config, tokenizer, cluster_map)
 
@@ -115,6 +121,7 @@ def _load_official(
     directory: Path, source: str, dtype: torch.dtype, attn: str, trust_remote_code: bool
 ) -> CheckpointParts:
     head = load_official_head(directory / OFFICIAL_HEAD_NAME)
+    _check_finite(head, directory / OFFICIAL_HEAD_NAME)
     backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
     tokenizer = _load_tokenizer(directory, trust_remote_code)
     missing = [t for t in SPECIAL_TOKENS if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id)]
@@ -131,14 +138,21 @@ def _load_official(
 
 def load_official_head(path: Path) -> torch.Tensor:
     """The ``[k, hidden]`` weight of an official ``lm_head.pth``, loaded without running pickle code."""
+    import pickle
+
+    expected = ("It must be a torch.save'd nn.Linear (or its state dict, or a 2-D tensor) holding the [k, hidden] "
+                "centroid head.")
     try:
         with torch.serialization.safe_globals([nn.Linear]):
             loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for disallowed globals, RuntimeError for corrupt zips
+    except pickle.UnpicklingError as exc:  # a global outside the allow-list: code that pickle would run
         raise LensModelError(
-            f"Cannot load {path} safely: {exc.__class__.__name__}: {exc}. It must be a torch.save'd "
-            "nn.Linear (or its state dict, or a 2-D tensor) holding the [k, hidden] centroid head."
-        ) from exc
+            f"Refused to load {path}: it asks to run Python code on load ({_refused_global(exc)}), and lens-vdb "
+            f"never unpickles anything but tensors and nn.Linear. {expected} If you made the file yourself, save "
+            "the head again as tensors (torch.save(linear.state_dict(), path)) or use lens-vdb's own format."
+        ) from None
+    except Exception as exc:  # RuntimeError and others for corrupt or truncated files
+        raise LensModelError(f"Cannot read {path}: {exc.__class__.__name__}: {exc}. {expected}") from exc
     if isinstance(loaded, nn.Linear):
         weight = loaded.weight.detach()
     elif isinstance(loaded, dict) and isinstance(loaded.get("weight"), torch.Tensor):
@@ -152,15 +166,37 @@ def load_official_head(path: Path) -> torch.Tensor:
     return weight.float()
 
 
+def _check_finite(head: torch.Tensor, path: Path) -> None:
+    if not torch.isfinite(head).all():
+        bad = int((~torch.isfinite(head)).sum())
+        raise LensModelError(f"The centroid head in {path} holds {bad} NaN or infinite value(s): every vector would "
+                             "be NaN. The file is corrupt; build or download the model again.")
+
+
+def _refused_global(error: Exception) -> str:
+    """The global that torch's weights-only unpickler refused, without torch's advice to turn the check off."""
+    for line in str(error).splitlines():
+        if "GLOBAL" in line:
+            return line.strip().rstrip(".")
+    return "a global outside the allow-list"
+
+
 def _load_backbone(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool):
     from transformers import AutoConfig, AutoModel
 
-    config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # transformers raises OSError, ValueError, JSONDecodeError or KeyError here
+        raise LensModelError(f"Cannot read the backbone config {directory / 'config.json'}: "
+                             f"{exc.__class__.__name__}: {exc}") from exc
     vocab = _stored_vocab_size(directory)
     if vocab is not None and vocab != getattr(config, "vocab_size", vocab):
         # the official configs advertise vocab_size = k; the embedding table is the truth
         logger.info("config.json says vocab_size=%s, the weights hold %s rows; using the weights.", config.vocab_size, vocab)
         config.vocab_size = vocab
+    if TRANSFORMERS_MAJOR < 5:  # a config saved by transformers 5 keeps its RoPE settings here too
+        for key, value in rope_settings_for_transformers4(json.loads((directory / "config.json").read_text())).items():
+            setattr(config, key, value)
     config.architectures = None
     config.use_cache = False
     try:
@@ -195,9 +231,26 @@ def _stored_vocab_size(directory: Path) -> int | None:
 
 
 def _load_tokenizer(directory: Path, trust_remote_code: bool):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    # a plain tokenizer.json runs as saved: transformers 5 would swap in the model type's own class for some
+    # types (qwen2, phi3...), which rebuilds the pipeline and tokenizes otherwise than the model was built with
+    loader = PreTrainedTokenizerFast if _saved_tokenizer_class(directory) in _GENERIC_TOKENIZERS else AutoTokenizer
     try:
-        return AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+        tokenizer = loader.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # missing or corrupt files surface as OSError, ValueError, TypeError, Exception...
+        raise LensModelError(f"Cannot load the tokenizer in {directory}: {exc.__class__.__name__}: {exc}") from exc
+    if isinstance(tokenizer, bool) or not callable(tokenizer):  # AutoTokenizer returns False for some empty dirs
+        raise LensModelError(f"{directory} has no tokenizer files (tokenizer.json / tokenizer_config.json).")
+    return tokenizer
+
+
+_GENERIC_TOKENIZERS = ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def _saved_tokenizer_class(directory: Path) -> str | None:
+    path = directory / "tokenizer_config.json"
+    try:
+        return json.loads(path.read_text()).get("tokenizer_class") if path.is_file() else None
     except (OSError, ValueError) as exc:
-        raise LensModelError(f"Cannot load the tokenizer in {directory}: {exc}") from exc
+        raise LensModelError(f"Cannot read {path}: {exc}") from exc

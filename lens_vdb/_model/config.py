@@ -21,6 +21,15 @@ POOLINGS: tuple[str, ...] = ("max", "sum", "last")
 ATTENTIONS: tuple[str, ...] = ("bidirectional", "causal")
 
 
+# the JSON types each field takes (bool is checked apart: it is an int in Python)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "k": (int,), "hidden_size": (int,), "max_length": (int,), "format_version": (int,),
+    "normalize": (bool,), "has_cluster_map": (bool,),
+    "pooling": (str,), "attention": (str,), "query_instruction": (str,), "source_format": (str,),
+    "base_model": (str, type(None)),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class LensConfig:
     """What a LENS model is, beyond its backbone weights.
@@ -51,6 +60,11 @@ class LensConfig:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+                wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+                raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.attention not in ATTENTIONS:
@@ -76,6 +90,8 @@ class LensConfig:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
             raise LensModelError(f"Cannot read the LENS config {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LensModelError(f"{path} must hold a JSON object, got {type(data).__name__} {data!r:.40}.")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

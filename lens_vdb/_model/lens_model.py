@@ -98,10 +98,13 @@ class LensModel(nn.Module):
         """Write the lens-vdb format: HF backbone + tokenizer, ``lens_head.safetensors``, ``lens_config.json``."""
         from safetensors.torch import save_file
 
+        from .compat import write_portable_files
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
+        write_portable_files(directory)  # readable alike by transformers 4.5x and 5.x
         tensors = {"weight": self.head.weight.detach().cpu().contiguous()}
         if self.cluster_map is not None:
             tensors["cluster_tokens"] = self.cluster_map.tokens.contiguous()

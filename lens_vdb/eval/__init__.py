@@ -1,12 +1,16 @@
-"""Evaluation harness on real offline data (BBC News): BM25, all-MiniLM-L6-v2, LENS and their hybrids.
+"""Evaluation on your own data: BM25, a dense model, LENS models and their hybrids side by side.
 
     >>> from lens_vdb import LensEncoder
-    >>> from lens_vdb.eval import LensSystem, MiniLMSystem, bbc_corpus, evaluate
-    >>> report = evaluate(bbc_corpus(limit=500), [LensSystem("LENS", LensEncoder(max_length=256))],
-    ...                   dense=MiniLMSystem())
-    >>> print(report.table()); report.to_json("eval.json")
+    >>> from lens_vdb.eval import LensSystem, MiniLMSystem, evaluate, load_beir
+    >>> corpus = load_beir("my-corpus/")            # corpus.jsonl, queries.jsonl, qrels/test.tsv (graded)
+    >>> report = evaluate(corpus, [LensSystem("LENS", LensEncoder(max_length=256))], dense=MiniLMSystem())
+    >>> print(report.table()); report.to_json("eval.json"); report.plot("eval.png")
 
-Needs rank-bm25 and scikit-learn (``lens-vdb[train]``) and sentence-transformers (``lens-vdb[dense]``).
+Corpora: a BEIR folder (:func:`load_beir`), known-item pairs with distractors
+(:meth:`Corpus.known_item`), or BBC News (:func:`bbc_corpus`). Measures (MRR@10, graded nDCG@10,
+Recall@10/100, MAP) come from ir-measures, with bootstrap intervals; hybrids fuse as the
+connectors do (RRF, DBSF, weighted), and ``lens_vdb.connectors.ConnectorRetriever`` measures a
+real engine's hybrid search. Needs ``lens-vdb[eval]`` (and ``lens-vdb[dense]`` for MiniLM).
 """
 
 from __future__ import annotations
@@ -15,40 +19,68 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "Corpus": "._harness",
-    "EvalReport": "._harness",
-    "EvalRow": "._harness",
-    "bbc_corpus": "._harness",
+    "Corpus": "._corpus",
+    "bbc_corpus": "._corpus",
+    "load_beir": "._beir",
+    "write_beir": "._beir",
     "load_bbc_news": ".._datasets",
+    "EvalReport": "._report",
+    "EvalRow": "._report",
+    "Retriever": "._harness",
     "evaluate": "._harness",
+    "rank_by_similarity": "._harness",
+    "Embedder": "._systems",
     "LensSystem": "._systems",
     "MiniLMSystem": "._systems",
     "CachedEmbedder": "._systems",
     "bm25_scores": "._systems",
+    "vector_identity": "._systems",
+    "Ranking": "._metrics",
+    "top_ranking": "._metrics",
+    "query_metrics": "._metrics",
     "retrieval_metrics": "._metrics",
-    "rrf_scores": "._metrics",
+    "bootstrap_interval": "._metrics",
+    "FUSIONS": "._fusion",
+    "fuse": "._fusion",
+    "rrf_scores": "._fusion",
 }
 
 __all__ = [
+    "FUSIONS",
     "CachedEmbedder",
     "Corpus",
+    "Embedder",
     "EvalReport",
     "EvalRow",
     "LensSystem",
     "MiniLMSystem",
+    "Ranking",
+    "Retriever",
     "bbc_corpus",
     "bm25_scores",
+    "bootstrap_interval",
     "evaluate",
+    "fuse",
     "load_bbc_news",
+    "load_beir",
+    "query_metrics",
+    "rank_by_similarity",
     "retrieval_metrics",
     "rrf_scores",
+    "top_ranking",
+    "vector_identity",
+    "write_beir",
 ]
 
 if TYPE_CHECKING:
     from .._datasets import load_bbc_news
-    from ._harness import Corpus, EvalReport, EvalRow, bbc_corpus, evaluate
-    from ._metrics import retrieval_metrics, rrf_scores
-    from ._systems import CachedEmbedder, LensSystem, MiniLMSystem, bm25_scores
+    from ._beir import load_beir, write_beir
+    from ._corpus import Corpus, bbc_corpus
+    from ._fusion import FUSIONS, fuse, rrf_scores
+    from ._harness import Retriever, evaluate, rank_by_similarity
+    from ._metrics import Ranking, bootstrap_interval, query_metrics, retrieval_metrics, top_ranking
+    from ._report import EvalReport, EvalRow
+    from ._systems import CachedEmbedder, Embedder, LensSystem, MiniLMSystem, bm25_scores, vector_identity
 
 
 def __getattr__(name: str) -> Any:

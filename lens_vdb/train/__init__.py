@@ -1,4 +1,7 @@
-"""Training LENS models: InfoNCE over cosine similarity with LoRA (the paper's recipe), and WordNet data.
+"""Training LENS models: InfoNCE over cosine similarity with LoRA (the paper's recipe), and training data.
+
+Data builders, each deterministic with a held-out split: WordNet glosses, Debian package
+descriptions, man pages and Python docstrings (``write_*_pairs``), and ``write_mix`` to combine them.
 
     >>> from lens_vdb.train import TrainConfig, train
     >>> result = train("my-lens-model", "pairs.jsonl", "runs/first", TrainConfig(epochs=1))
@@ -23,10 +26,19 @@ _LAZY = {
     "export_adapter": "._adapters",
     "merge_trained": "._adapters",
     "write_wordnet_pairs": "._wordnet",
+    "write_debian_pairs": "._debian",
+    "write_manpage_pairs": "._manpages",
+    "write_pydoc_pairs": "._pydoc",
+    "write_pairs": "._pairs",
+    "Pair": "._pairs",
+    "PairCounts": "._pairs",
+    "write_mix": "._mix",
 }
 
 __all__ = [
     "Example",
+    "Pair",
+    "PairCounts",
     "TrainConfig",
     "TrainResult",
     "export_adapter",
@@ -35,13 +47,23 @@ __all__ = [
     "merge_trained",
     "parse_example",
     "train",
+    "write_debian_pairs",
+    "write_manpage_pairs",
+    "write_mix",
+    "write_pairs",
+    "write_pydoc_pairs",
     "write_wordnet_pairs",
 ]
 
 if TYPE_CHECKING:
     from ._adapters import export_adapter, merge_trained
     from ._data import Example, load_examples, parse_example
+    from ._debian import write_debian_pairs
     from ._loss import info_nce
+    from ._manpages import write_manpage_pairs
+    from ._mix import write_mix
+    from ._pairs import Pair, PairCounts, write_pairs
+    from ._pydoc import write_pydoc_pairs
     from ._trainer import TrainConfig, TrainResult, train
     from ._wordnet import write_wordnet_pairs
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from .._deps import require
+from .._errors import LensModelError
 from .._files import HEAD_NAME
 from .._model.lens_model import LensModel
 from .._model.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
@@ -19,8 +20,12 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 def attach_lora(model: LensModel, *, r: int, alpha: int, dropout: float, targets: tuple[str, ...],
-                train_head: bool, gradient_checkpointing: bool) -> LensModel:
-    """Freeze the backbone, wrap it with LoRA adapters, and leave the head trainable if asked."""
+                train_head: bool, gradient_checkpointing: bool, init_from: str | Path | None = None) -> LensModel:
+    """Freeze the backbone, wrap it with LoRA adapters, and leave the head trainable if asked.
+
+    ``init_from``: a LoRA adapter folder (``export_adapter``'s, e.g. a shipped default model's) whose
+    weights start the adapters instead of peft's zero update: training goes on from that model.
+    """
     peft = require("peft", "train")
     for parameter in model.parameters():
         parameter.requires_grad_(False)
@@ -29,8 +34,29 @@ def attach_lora(model: LensModel, *, r: int, alpha: int, dropout: float, targets
         backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), bias="none")
     model.backbone = peft.get_peft_model(backbone, config)
+    if init_from is not None:
+        _load_adapter(model.backbone, Path(init_from), peft)
     model.head.weight.requires_grad_(train_head)
     return model
+
+
+def _load_adapter(peft_model, directory: Path, peft) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        saved = json.loads((directory / ADAPTER_CONFIG).read_text())
+        tensors = load_file(str(directory / ADAPTER_WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise LensModelError(f"Cannot read the LoRA adapter to start from in {directory}: {exc}") from exc
+    config = peft_model.peft_config["default"]
+    if (saved.get("r"), saved.get("lora_alpha")) != (config.r, config.lora_alpha):
+        raise LensModelError(f"The adapter in {directory} has r={saved.get('r')}, alpha={saved.get('lora_alpha')}; "
+                             f"this run uses r={config.r}, alpha={config.lora_alpha}: use the same to go on from it.")
+    result = peft.set_peft_model_state_dict(peft_model, tensors)
+    lora_missing = [k for k in result.missing_keys if "lora_" in k]
+    if lora_missing or result.unexpected_keys:
+        raise LensModelError(f"The adapter in {directory} does not fit this model's LoRA layers "
+                             f"(missing {lora_missing[:3]}, unexpected {list(result.unexpected_keys)[:3]}).")
 
 
 def export_adapter(model: LensModel, directory: str | Path, *, dtype: torch.dtype = torch.float16) -> Path:

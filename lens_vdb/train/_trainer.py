@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # fields that change what a step computes: a checkpoint made under other values cannot be resumed
-_RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout",
-                "lora_targets", "train_head", "center_head", "attention", "query_max_length", "doc_max_length")
+_RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+                "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,7 @@ class TrainConfig:
         learning_rate, warmup_steps, weight_decay, max_grad_norm: AdamW with linear warmup and decay.
         lora_r, lora_alpha, lora_dropout, lora_targets: the LoRA adapters (32, 64, 0.1, attention + MLP).
         train_head: also train the centroid head (it is small and shipped with the adapter).
+        init_adapter: a LoRA adapter folder to start from (a trained model's; ``None``: a fresh LoRA).
         center_head: subtract the mean row from the head before a fresh run. A k-means head over
             anisotropic token embeddings (SmolLM2's) gives every cluster a positive logit almost
             everywhere: all vectors point the same way (cosines ~0.999) and InfoNCE collapses.
@@ -71,6 +72,7 @@ class TrainConfig:
     lora_dropout: float = 0.1
     lora_targets: tuple[str, ...] = field(default=LORA_TARGETS)
     train_head: bool = True
+    init_adapter: str | None = None
     center_head: bool = True
     attention: Literal["bidirectional", "causal"] | None = None
     query_max_length: int = 128
@@ -144,7 +146,7 @@ def train(
     torch.manual_seed(config.seed)  # the LoRA initialisation: the same run for the same seed
     model = attach_lora(model.to(device), r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                         targets=config.lora_targets, train_head=config.train_head,
-                        gradient_checkpointing=config.gradient_checkpointing)
+                        gradient_checkpointing=config.gradient_checkpointing, init_from=config.init_adapter)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None

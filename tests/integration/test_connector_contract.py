@@ -327,6 +327,10 @@ def test_async_ingest_on_milvus_goes_through_async_milvus_client(tmp_path, encod
         assert loop_client is not None and type(loop_client[1]).__name__ == "AsyncMilvusClient"
         again = asyncio.run(c.aingest(docs(), batch_size=3, show_progress=False))  # lookups through it as well
         assert (again.ingested, again.skipped) == (0, 8) and c.store._async is not loop_client
+        changed = docs()
+        changed[0]["text"] = "The Bank of England kept interest rates where they were."
+        again = asyncio.run(c.aingest(changed, batch_size=3, show_progress=False))  # deletes through it too
+        assert (again.updated, again.skipped) == (1, 7) and [h.text for h in c.get(["d0"])] == [changed[0]["text"]]
 
 
 def test_documents_type_is_accepted(connector):

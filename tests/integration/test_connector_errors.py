@@ -100,3 +100,19 @@ def test_the_checks_name_what_is_wrong(connectors):
                        ({"filter": {"topic": ["sport", 1]}}, "only strings or only integers")):
         with pytest.raises(LensInputError, match=match):
             c.search("x", **bad)
+
+
+def test_bad_collection_options_are_input_errors(tmp_path, built_dirs, minilm):
+    from lens_vdb.connectors import MilvusConnector, QdrantConnector
+
+    encoder = LensEncoder(built_dirs["llama"])
+    for bad, match in (({"sparse_top": -1}, "sparse_top must be an int >= 0, got -1"),
+                       ({"sparse_top": "8"}, "sparse_top must be an int >= 0, got '8'"),
+                       ({"sparse_top": True}, "sparse_top must be an int"),
+                       ({"float16": "yes"}, "float16 must be True or False"),
+                       ({"quantization": "int4"}, "quantization must be None, 'int8' or 'none'")):
+        with pytest.raises(LensInputError, match=match):
+            QdrantConnector(tmp_path / "q", encoder=encoder, dense=minilm, **bad)
+    with pytest.raises(LensInputError, match="sparse_top must be an int >= 0, got -1"):
+        MilvusConnector(tmp_path / "m.db", encoder=encoder, dense=minilm, sparse_top=-1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -145,6 +147,10 @@ def test_search_can_return_documents_with_their_best_chunks(chunked):
     filtered = chunked.search(target.text, limit=5, group_by_document=True, filter={"topic": ["sport", "tech"]},
                               use_sparse=True, fusion="weighted")
     assert {g.doc_id for g in filtered} == {"long-b", "short-d"}
+    options = {"limit": 3, "group_by_document": True, "group_size": 2, "fusion": "weighted"}
+    awaited = asyncio.run(chunked.asearch(target.text, **options))  # the engine's async client where it has one
+    assert [(g.doc_id, [c.id for c in g.chunks]) for g in awaited] == \
+        [(g.doc_id, [c.id for c in g.chunks]) for g in chunked.search(target.text, **options)]
 
 
 def test_a_changed_text_replaces_every_chunk_and_an_unchanged_one_is_not_encoded(chunked):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
+from lens_vdb._model.default import default_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -27,6 +30,23 @@ def test_default_model_encodes_real_news_with_explanations(encoder):
     assert encoder.tokenizer.eos_token == "<|im_end|>"  # the GGUF tokenizer's EOS is fixed from the config
 
 
+def test_the_default_model_starts_every_text_with_bos_as_it_was_trained(encoder):
+    """transformers 4.x prepends BOS to SmolLM2's GGUF tokenizer and the shipped head was trained so; 5.x follows
+    the file's add_bos_token=False. Both defaults must tokenize as trained, whichever version built them."""
+    from lens_vdb._inference.features import tokenize_documents, tokenize_queries
+
+    tokenizer = encoder.tokenizer
+    assert tokenizer.bos_token_id == 1
+    assert tokenize_documents(tokenizer, ["Rates rose."], 128).ids[0][0] == tokenizer.bos_token_id
+    assert tokenize_queries(tokenizer, ["rates"], "find news", 128).ids[0][:2] == [1, tokenizer.convert_tokens_to_ids(
+        "<instruct>")]
+    untrained = LensEncoder(default_model_dir(trained=False), max_length=128).tokenizer
+    assert untrained("Rates rose.").input_ids == tokenizer("Rates rose.").input_ids
+    # saved as plain float weights: no GGUF quantization_config (5.x keeps one; 4.57 warns on every load)
+    config = json.loads((default_model_dir() / "config.json").read_text())
+    assert "quantization_config" not in config and config["rope_theta"] == 100000.0
+
+
 def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
     everything = load_bbc_news(deduplicate=False)
     distinct = load_bbc_news()
@@ -37,18 +57,22 @@ def test_bbc_corpus_is_deduplicated_in_a_fixed_order():
 
 
 def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
-    """`make demo` at small scale: the default model on the fastest CPU backend (its int8 ONNX graph,
-    exported once), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run resumes."""
+    """`make demo` at small scale: the default model on the backend measured fastest on this CPU (which one
+    is this CPU's business), BBC articles into embedded Qdrant, hybrid queries with explanations; a re-run
+    resumes."""
+    from lens_vdb._inference.auto_cache import find_graph
+    from lens_vdb._inference.candidates import CANDIDATES
     from lens_vdb.cli import main
-    from lens_vdb.connectors._demo import default_int8_graph_dir
     from lens_vdb.export import Manifest
 
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data")]) == 0
     first = capsys.readouterr().out
-    assert "backend=onnx" in first and "ingested 10, skipped 0" in first and "holds 10 articles" in first
-    manifest = Manifest.load(default_int8_graph_dir())
-    assert manifest.quantize == "int8" and manifest.min_cosine >= 0.99
-    assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
+    assert "ingested 10, skipped 0" in first and "holds 10 articles" in first
+    (chosen,) = [name for name in CANDIDATES if f"({name}; ready in" in first]
+    assert f"backend={CANDIDATES[chosen][0]} " in first and f"backend choice: {chosen}: " in first
+    if chosen == "onnx-int8":  # a graph auto exported passed every check, MRR@10 included
+        manifest = Manifest.load(find_graph(LensEncoder().fingerprint, "int8"))
+        assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out
@@ -59,7 +83,8 @@ def test_framework_classes_with_no_argument_use_the_default_model(encoder):
     from lens_vdb.integrations.langchain import LensEmbeddings
     from lens_vdb.integrations.llamaindex import LensEmbedding
 
-    langchain, llamaindex = LensEmbeddings(), LensEmbedding()
+    langchain, llamaindex = LensEmbeddings(), LensEmbedding()  # on backend="auto": the fastest here
+    assert langchain.encoder.fingerprint == llamaindex.encoder.fingerprint == encoder.fingerprint
     expected = encoder.encode_queries(["interest rates"])[0]
     for got in (langchain.embed_query("interest rates"), llamaindex.get_query_embedding("interest rates")):
-        assert len(got) == 4000 and np.allclose(got, expected, atol=1e-5)
+        assert len(got) == 4000 and float(np.dot(got, expected)) >= 0.99  # auto's bar for every candidate

@@ -36,6 +36,8 @@ def test_the_committed_artifacts_are_small_and_consistent():
 def test_the_trained_default_beats_the_untrained_model_on_real_news():
     trained_dir = default_model_dir()
     assert trained_dir == cache_home() / f"smollm2-135m-lens-k4000-{DEFAULT_VERSION}"
+    # the WordNet model stays loadable by name whatever the default is
+    assert default_model_dir(version="wordnet-v1") == cache_home() / "smollm2-135m-lens-k4000-wordnet-v1"
     corpus = bbc_corpus(limit=40, doc_words=96)
 
     def mrr(source) -> float:

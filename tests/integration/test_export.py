@@ -11,7 +11,11 @@ import pytest
 from lens_vdb import LensEncoder, LensError, LensModelError
 from lens_vdb.cli import main
 from lens_vdb.export import Manifest, export_onnx
+from tests.graphs import export_problem
 from tests.tiny import tiny_lens_dir
+
+_NO_EXPORT = export_problem()
+pytestmark = pytest.mark.skipif(_NO_EXPORT is not None, reason=f"no export toolchain here: {str(_NO_EXPORT).split('. ')[0]}")
 
 DOCS = ["The Bank of England raised interest rates.", "fox",
         " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 5)]
@@ -34,6 +38,7 @@ def _max_diff(graph, source):
 
 def test_manifest_records_the_export(exported):
     from lens_vdb import LensModel
+    from lens_vdb._machine import cpu_info
     from lens_vdb.export._base import model_hash
 
     manifest = json.loads((exported / "manifest.json").read_text())
@@ -44,7 +49,8 @@ def test_manifest_records_the_export(exported):
     assert manifest["source_model_hash"] == model_hash(LensModel.from_pretrained(tiny_lens_dir()))
     assert {"torch", "transformers", "optimum-onnx"} <= set(manifest["versions"])
     assert {"onnxruntime", "onnxruntime-gpu"} & set(manifest["versions"])  # the CPU or the GPU build
-    assert Manifest.load(exported).k == 32
+    assert manifest["cpu"] == cpu_info().to_json()  # the CPU its figures were measured on, with its flags
+    assert Manifest.load(exported).k == 32 and Manifest.load(exported).cpu["model"] == cpu_info().model
     assert sorted(p.name for p in exported.iterdir() if "token" not in p.name and p.suffix != ".jinja") == \
         ["cluster_map.safetensors", "lens_config.json", "manifest.json", "model.onnx"]
 
@@ -143,12 +149,13 @@ def test_an_int8_graph_whose_ranking_falls_too_far_is_not_written(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_retrieval_check_reports_both_rankings(exported):
+def test_the_retrieval_check_reports_both_rankings(exported, capsys):
     from lens_vdb import LensModel
     from lens_vdb.export._retrieval import check_retrieval
 
     model = LensModel.from_pretrained(tiny_lens_dir())
-    report = check_retrieval(model, exported, articles=40)  # the fp32 graph ranks exactly like torch
+    report = check_retrieval(model, exported, articles=40, show_progress=True)  # fp32 ranks exactly like torch
+    assert "LENS encode" in capsys.readouterr().err  # progress bars while the two encoders run
     assert report.articles == 40 and report.corpus == "bbc-news" and report.max_length == 256
     assert 0 < report.reference_mrr_at_10 == pytest.approx(report.mrr_at_10, abs=1e-9)
     assert report.to_json()["relative_change"] == pytest.approx(0.0, abs=1e-9)
@@ -239,8 +246,12 @@ def test_export_gives_the_callers_model_back_as_it_came(tmp_path):
 def test_cli_export(tmp_path, capsys):
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli"), "--quantize", "int8",
                  "--retrieval-articles", "0"]) == 0
-    manifest = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    manifest = json.loads(out.out)
     assert manifest["quantize"] == "int8" and manifest["retrieval"] is None
+    steps = [line for line in out.err.splitlines() if line.startswith("export [")]  # progress, step by step
+    assert [line.split("]")[0] for line in steps[1::2]] == [f"export [{i}/4" for i in range(1, 5)]
+    assert steps[-1].startswith("export [4/4] validating the graph against torch: done in ")
     assert LensEncoder(tmp_path / "cli", backend="onnx").encode_documents(DOCS).shape == (3, 32)
     assert main(["export", "--model", str(tiny_lens_dir()), "--out", str(tmp_path / "cli")]) == 2  # taken
     err = capsys.readouterr().err
@@ -252,7 +263,7 @@ def test_langchain_embeddings_and_connectors_run_on_the_onnx_backend(tmp_path, e
     from lens_vdb.integrations.langchain import LensEmbeddings
 
     onnx_embeddings = LensEmbeddings(str(exported), backend="onnx")
-    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()))
+    torch_embeddings = LensEmbeddings(str(tiny_lens_dir()), backend="torch")
     assert np.abs(np.array(onnx_embeddings.embed_documents(DOCS)) - torch_embeddings.embed_documents(DOCS)).max() < 1e-4
     encoder = LensEncoder(exported, backend="onnx")
     with QdrantConnector(tmp_path, encoder=encoder, dense=minilm, task="sts") as store:

@@ -74,8 +74,8 @@ def test_async_embedding_does_not_block_the_event_loop(embeddings):
     from tests.event_loop import run_counting_ticks
 
     start = time.perf_counter()
-    vectors, ticks = run_counting_ticks(lambda: embeddings.aembed_documents(["The Bank of England raised rates."] * 64),
-                                        period=0.002)
+    texts = [f"The Bank of England raised rates by {i} points." for i in range(64)]  # distinct: none is cached
+    vectors, ticks = run_counting_ticks(lambda: embeddings.aembed_documents(texts), period=0.002)
     assert len(vectors) == 64 and ticks >= min(5, int((time.perf_counter() - start) / 0.004))
 
 
@@ -180,3 +180,100 @@ def test_retriever_documents_carry_scores_and_respect_filters(tmp_path, minilm, 
         assert set(documents[0].metadata["scores"]) == {"lens", "dense"} and documents[0].metadata["topic"] == "sport"
         documents = asyncio.run(store.as_retriever(k=1, fusion="weighted").ainvoke("interest rates and the bank"))
         assert documents[0].page_content == rows[0]["text"]
+
+
+def test_lens_embeddings_from_the_package_root():
+    import lens_vdb
+
+    assert lens_vdb.LensEmbeddings is LensEmbeddings and "LensEmbeddings" in dir(lens_vdb)
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'langchain_core':\n"
+        "            raise ImportError('blocked for the test: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from lens_vdb import *\n"  # a bare install star-imports fine: the optional name is not in __all__
+        "try:\n"
+        "    from lens_vdb import LensEmbeddings\n"
+        "except ImportError as exc:\n"
+        "    assert type(exc).__name__ == 'LensDependencyError' and 'lens-vdb[langchain]' in str(exc), exc\n"
+        "    print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_model_name_repr_and_pickling_keep_settings_not_weights():
+    import pickle
+
+    from lens_vdb import LensInputError
+
+    embeddings = LensEmbeddings(model_name=str(tiny_lens_dir()), task="sts", max_length=64, batch_size=3)
+    assert embeddings.model_name == str(tiny_lens_dir())
+    text = repr(embeddings)
+    assert text.startswith(f"LensEmbeddings(model_name={str(tiny_lens_dir())!r}, task='sts'") and len(text) < 400
+    blob = pickle.dumps(embeddings)
+    assert len(blob) < 5_000  # settings only: the tiny model's weights alone are ~200 KB
+    restored = pickle.loads(blob)
+    assert restored == embeddings and restored.max_length == 64 and restored.batch_size == 3
+    assert restored.embed_query("interest rates") == embeddings.embed_query("interest rates")
+    sparse = pickle.loads(pickle.dumps(LensSparseEmbeddings(str(tiny_lens_dir()), top_k=4)))
+    assert sparse.top_k == 4 and len(sparse.embed_query("interest rates").indices) == 4
+    assert LensEmbeddings(sparse.encoder).model_name == str(tiny_lens_dir())  # a ready encoder names its model
+    with pytest.raises(LensInputError, match="Name the model once"):
+        LensEmbeddings(str(tiny_lens_dir()), model_name="default")
+    with pytest.raises(ValueError, match="top_k"):
+        LensSparseEmbeddings(str(tiny_lens_dir()), top_k=0)
+
+
+def test_show_progress_reports_while_a_store_is_built(capsys):
+    from langchain_core.documents import Document
+    from langchain_qdrant import QdrantVectorStore
+
+    embeddings = LensEmbeddings(str(tiny_lens_dir()), batch_size=2, show_progress=True)
+    docs = [Document(page_content=f"Article {i} about the bank and its interest rates.") for i in range(6)]
+    QdrantVectorStore.from_documents(docs, embeddings, location=":memory:", collection_name="progress")
+    assert "LENS encode" in capsys.readouterr().err
+    LensEmbeddings(str(tiny_lens_dir()), batch_size=2).embed_documents(["Silent by default, another text."])
+    assert "LENS encode" not in capsys.readouterr().err
+
+
+def test_minilm_embeddings_are_the_connectors_default_dense_model(minilm):
+    from lens_vdb import default_dense_model_dir
+    from lens_vdb.integrations.langchain import MiniLMEmbeddings
+
+    assert (default_dense_model_dir() / "modules.json").is_file()
+    dense = MiniLMEmbeddings()
+    vectors = np.array(dense.embed_documents(["The central bank raised interest rates."]))
+    assert vectors.shape == (1, 384)
+    assert np.allclose(vectors[0], minilm.embed_documents(["The central bank raised interest rates."])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("engine", ["qdrant-edge", "milvus-lite"])
+def test_as_retriever_takes_langchain_search_kwargs(tmp_path, minilm, engine):
+    from lens_vdb import LensInputError
+    from tests.integration.engines import open_connector
+
+    rows = [{"id": "a", "text": "The central bank raised interest rates.", "topic": "business"},
+            {"id": "b", "text": "The striker scored twice in the derby.", "topic": "sport"},
+            {"id": "c", "text": "The bank cut interest rates again.", "topic": "business"}]
+    with open_connector(engine, tmp_path, encoder=str(tiny_lens_dir()), dense=minilm) as store:
+        store.ingest(rows, show_progress=False)
+        retriever = store.as_retriever(search_type="similarity", search_kwargs={"k": 4, "filter": {"topic": "sport"}})
+        assert [d.metadata["doc_id"] for d in retriever.invoke("interest rates")] == ["b"]
+        two = store.as_retriever(search_kwargs={"k": 2, "fusion": "weighted"}, tags=["lens"])
+        assert len(two.invoke("interest rates")) == 2 and two.tags == ["lens"]
+        assert len(two.invoke("interest rates", k=1)) == 1  # one call's override, as VectorStoreRetriever allows
+        best = store.search("interest rates", limit=3, fusion="weighted")
+        threshold = store.as_retriever(search_type="similarity_score_threshold",
+                                       search_kwargs={"score_threshold": best[1].score, "fusion": "weighted"})
+        assert [d.metadata["doc_id"] for d in threshold.invoke("interest rates")] == [h.doc_id for h in best[:2]]
+        with pytest.raises(LensInputError, match=r"Unknown search_kwargs keyword\(s\) \['lmit'\]"):
+            store.as_retriever(search_kwargs={"lmit": 3})
+        with pytest.raises(LensInputError, match="mmr"):
+            store.as_retriever(search_type="mmr")
+        with pytest.raises(LensInputError, match="score_threshold"):
+            store.as_retriever(search_type="similarity_score_threshold")
+        with pytest.raises(LensInputError, match="given twice"):
+            store.as_retriever(k=2, search_kwargs={"k": 3})

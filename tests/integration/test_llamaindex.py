@@ -82,3 +82,29 @@ def test_inputs_as_llamaindex_sends_them(embed_model):
         embed_model.get_text_embedding_batch(texts[:5] + [None])
     with pytest.raises(TypeError, match=r"texts\[5\] is NoneType"):
         asyncio.run(embed_model.aget_text_embedding_batch(texts[:5] + [None]))
+
+
+def test_model_name_json_and_pickle_round_trips():
+    import pickle
+
+    from lens_vdb import LensEncoder
+
+    model = LensEmbedding(str(tiny_lens_dir()), task="sts", embed_batch_size=3, max_length=64)
+    assert model.model_name == str(tiny_lens_dir())  # today: the string 'None' for the default model
+    assert LensEmbedding(LensEncoder(tiny_lens_dir())).model_name == str(tiny_lens_dir())
+    restored = LensEmbedding.from_json(model.to_json())
+    assert (restored.model_name, restored.task, restored.embed_batch_size, restored.max_length) == (
+        str(tiny_lens_dir()), "sts", 3, 64)
+    assert restored.encoder is model.encoder  # the same settings share the live encoder
+    assert restored.get_query_embedding("interest rates") == model.get_query_embedding("interest rates")
+    blob = pickle.dumps(model)
+    assert len(blob) < 5_000  # settings only, not the weights
+    assert pickle.loads(blob).get_text_embedding("fox") == model.get_text_embedding("fox")
+
+
+def test_minilm_embedding_for_llamaindex(minilm):
+    from lens_vdb.integrations.llamaindex import MiniLMEmbedding
+
+    vector = np.array(MiniLMEmbedding().get_text_embedding("The striker scored twice."))
+    assert vector.shape == (384,) and np.allclose(vector, minilm.embed_documents(["The striker scored twice."])[0],
+                                                  atol=1e-5)

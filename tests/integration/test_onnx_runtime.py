@@ -12,7 +12,7 @@ import torch
 from lens_vdb import LensDependencyError, LensEncoder, LensInputError, LensModel, LensModelError
 from lens_vdb._inference.onnx_runtime import OnnxBackend, open_graph, tensorrt_profile
 from lens_vdb.export import export_onnx
-from tests.tiny import tiny_lens_dir
+from tests.graphs import graph, source_dir
 
 DOCS = ["The Bank of England raised interest rates.", "fox",
         " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 5)]
@@ -20,15 +20,16 @@ DOCS = ["The Bank of England raised interest rates.", "fox",
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    return export_onnx(str(tiny_lens_dir()), tmp_path_factory.mktemp("onnx") / "fp32")
+    """The tiny model's graph: exported here, or by the transformers 4.57 venv for the 5.x one (tests/graphs.py)."""
+    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 @pytest.fixture(scope="module")
 def causal(tmp_path_factory):
     """The same weights with causal attention, as a torch model and as an exported graph."""
-    model = LensModel.from_pretrained(tiny_lens_dir())
+    model = LensModel.from_pretrained(source_dir())
     model.config = model.config.replace(attention="causal")
-    return model, export_onnx(model, tmp_path_factory.mktemp("onnx") / "causal")
+    return model, graph("causal", tmp_path_factory.mktemp("onnx") / "causal")
 
 
 def _graph(directory):
@@ -55,7 +56,7 @@ def test_the_graph_matches_torch_for_lengths_and_batches_unlike_the_trace(export
     """Traced at batch 2 x 16 tokens; run at 1..250 tokens, batches of 1..9, both padding sides, queries."""
     import lens_vdb._model.pooling as pooling
 
-    model = LensModel.from_pretrained(tiny_lens_dir()).eval()
+    model = LensModel.from_pretrained(source_dir()).eval()
     graph = _graph(exported)
     monkeypatch.setattr(pooling, "_CHUNK_ELEMENTS", 32 * 7)  # torch pools 7 / batch positions at a time here
     cases = [[1], [2], [3], [16], [17, 16], [250], [5, 40, 130, 9, 1, 77, 16, 250, 33]]
@@ -90,7 +91,7 @@ def test_the_graph_is_bidirectional_a_later_token_changes_earlier_positions(expo
 
 
 def test_the_onnx_encoder_gives_the_torch_encoders_outputs(exported):
-    torch_encoder = LensEncoder(str(tiny_lens_dir()))
+    torch_encoder = LensEncoder(str(source_dir()))
     onnx_encoder = LensEncoder(exported, backend="onnx")
     queries = ["bank rates", "who scored twice in the derby at the weekend, and who missed the penalty?"]
     for batch_size in (1, 5):
@@ -112,7 +113,7 @@ def test_the_onnx_encoder_gives_the_torch_encoders_outputs(exported):
 def test_batches_beyond_a_tensorrt_profile_run_in_slices_and_longer_inputs_are_refused(exported):
     """The slicing TensorRT relies on, checked on a real CPU session (TensorRT itself needs a GPU)."""
     whole = _graph(exported)
-    model = LensModel.from_pretrained(tiny_lens_dir())
+    model = LensModel.from_pretrained(source_dir())
     ids, mask = _random_batch(model, [5, 9, 3, 12, 7], seed=3)
     sliced = OnnxBackend(whole.session, max_batch=2, max_length=12)
     assert np.abs(sliced.run(ids.numpy(), mask.numpy()) - whole.run(ids.numpy(), mask.numpy())).max() < 1e-6
@@ -262,7 +263,7 @@ def test_tensorrt_without_its_libraries_is_a_clear_error_not_a_silent_cuda_run(e
 @pytest.mark.parametrize("dtype", ["fp32", "fp16"])
 def test_gpu_providers_match_cpu(tmp_path_factory, exported, provider, dtype):
     _gpu_provider_or_skip(provider)
-    graph = exported if dtype == "fp32" else export_onnx(str(tiny_lens_dir()), tmp_path_factory.mktemp("gpu") / "fp16",
+    graph = exported if dtype == "fp32" else export_onnx(str(source_dir()), tmp_path_factory.mktemp("gpu") / "fp16",
                                                           dtype="fp16")
     gpu = LensEncoder(graph, backend="onnx", provider=provider, batch_size=80)
     wanted = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[provider]
@@ -282,7 +283,7 @@ def test_an_export_is_opened_with_the_onnx_backend_and_only_in_fp32_terms(export
     with pytest.raises(ValueError, match="precision is fixed when it is exported"):
         LensEncoder(exported, backend="onnx", dtype="fp16")
     manifest = json.loads((exported / "manifest.json").read_text())
-    assert manifest["query_token_id"] == LensModel.from_pretrained(tiny_lens_dir()).query_token_id
+    assert manifest["query_token_id"] == LensModel.from_pretrained(source_dir()).query_token_id
 
 
 def test_tensorrt_options_name_the_gpu_the_profile_and_an_existing_cache(tmp_path, exported):
@@ -308,6 +309,7 @@ def test_open_graph_checks_the_width_it_is_asked_for(exported):
 
 def test_an_export_has_its_models_identity_and_takes_a_thread_count(exported):
     onnx = LensEncoder(exported, backend="onnx", threads=1)
-    assert onnx.fingerprint == LensEncoder(tiny_lens_dir()).fingerprint
+    assert onnx.fingerprint == LensEncoder(source_dir()).fingerprint
+    assert onnx.export_dir == exported and LensEncoder(source_dir(), backend="torch").export_dir is None
     assert onnx._backend.session.get_session_options().intra_op_num_threads == 1
 

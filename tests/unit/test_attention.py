@@ -22,9 +22,12 @@ def _hidden(model: LensModel, ids: list[list[int]]) -> torch.Tensor:
         return model.hidden_states(input_ids, mask)
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])  # eager is what the ONNX export traces
 @pytest.mark.parametrize("family", FAMILIES)
-def test_a_later_token_changes_an_earlier_position_only_when_bidirectional(built_dirs, family):
-    model = LensModel.from_pretrained(built_dirs[family])
+def test_a_later_token_changes_an_earlier_position_only_when_bidirectional(built_dirs, family, attn):
+    """Fails if transformers (4.x or 5.x) stops passing the 4-D mask through and attends causally anyway."""
+    model = LensModel.from_pretrained(built_dirs[family], attn_implementation=attn)
+    assert model.backbone.config._attn_implementation == attn
     ids = model.tokenizer("The Bank of England raised rates").input_ids
     changed = list(ids)
     changed[-1] = (changed[-1] + 7) % len(model.tokenizer)

@@ -181,13 +181,15 @@ def test_names_resolve_to_the_default_models(tmp_path, monkeypatch, built_dirs):
     assert untrained.model_name == "untrained" and default.model_name == "default"
     assert untrained.fingerprint == LensEncoder(built_dirs["llama"]).fingerprint
     assert default.fingerprint == LensEncoder(None).fingerprint == LensEncoder(built_dirs["qwen2"]).fingerprint
+    # a shipped version by name, kept loadable for reproducibility
+    assert LensEncoder(f"default-{DEFAULT_VERSION}").fingerprint == default.fingerprint
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_threads_must_be_a_positive_int(built_dirs, bad):
     from lens_vdb import LensInputError
 
-    with pytest.raises(LensInputError, match="threads must be a positive int"):
+    with pytest.raises(LensInputError, match="threads must be an int >= 1"):
         LensEncoder(built_dirs["llama"], threads=bad)
 
 
@@ -198,3 +200,35 @@ def test_threads_sets_torchs_thread_count(built_dirs):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 2.5, True])
+def test_a_bad_batch_size_is_an_error_not_zero_vectors(llama_encoder, bad):
+    from lens_vdb import LensInputError
+
+    for encode in (llama_encoder.encode_documents, llama_encoder.encode_queries):
+        with pytest.raises(LensInputError, match=r"batch_size must be an int >= 1"):
+            encode(TEXTS, batch_size=bad)
+
+
+@pytest.mark.parametrize("option, bad", [("batch_size", 0), ("max_length", 0), ("max_length", 7),
+                                         ("max_length", 64.0)])
+def test_bad_encoder_options_are_errors_not_defaults(built_dirs, option, bad):
+    from lens_vdb import LensInputError
+
+    with pytest.raises(LensInputError, match=rf"{option} must be an int >= "):
+        LensEncoder(built_dirs["llama"], **{option: bad})
+
+
+@pytest.mark.parametrize("texts", [{"a": "first text", "b": "second"}, {"first text", "second"}])
+def test_a_dict_or_set_of_texts_is_refused(llama_encoder, texts):
+    with pytest.raises(TypeError, match=r"got a (dict|set)"):
+        llama_encoder.encode_documents(texts)
+
+
+def test_a_lone_surrogate_names_the_text(llama_encoder):
+    from lens_vdb import LensInputError
+
+    with pytest.raises(LensInputError, match=r"queries\[1\] is not valid Unicode: surrogates not allowed"):
+        llama_encoder.encode_queries(["fine", "bad \ud800 text"])
+

@@ -56,9 +56,12 @@ def test_a_malicious_head_pickle_is_refused_without_running_code(official_dir, t
     if os.path.exists("/tmp/lens_vdb_pwned"):
         os.remove("/tmp/lens_vdb_pwned")
     torch.save({"weight": _Exploit()}, target / "lm_head.pth")
-    with pytest.raises(LensModelError, match="Cannot load .*lm_head.pth safely"):
+    with pytest.raises(LensModelError, match="Refused to load .*lm_head.pth") as error:
         LensModel.from_pretrained(target)
     assert not os.path.exists("/tmp/lens_vdb_pwned")
+    message = str(error.value)
+    assert "system" in message and "never unpickles" in message  # names what it refused, and why
+    assert "weights_only" not in message  # not torch's advice to turn the check off
 
 
 def test_a_head_of_the_wrong_hidden_size_says_what_was_expected(tmp_path):
@@ -108,3 +111,64 @@ def test_head_file_holds_weight_and_cluster_map(built_dirs):
     tensors = load_file(str(built_dirs["llama"] / "lens_head.safetensors"))
     assert set(tensors) == {"weight", "cluster_tokens", "cluster_offsets"}
     assert isinstance(nn.Linear(2, 2), nn.Module)
+
+
+def _copy(source, target):
+    shutil.copytree(source, target)
+    return target
+
+
+def test_a_head_with_nan_is_refused_in_both_layouts(built_dirs, official_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    own = _copy(built_dirs["llama"], tmp_path / "own")
+    tensors = load_file(str(own / "lens_head.safetensors"))
+    tensors["weight"][3, 5] = float("nan")
+    save_file(tensors, str(own / "lens_head.safetensors"))
+    with pytest.raises(LensModelError, match=r"lens_head.safetensors holds 1 NaN"):
+        LensModel.from_pretrained(own)
+    official = _copy(official_dir, tmp_path / "official")
+    head = nn.Linear(64, 48, bias=False)
+    with torch.no_grad():
+        head.weight[0, 0] = float("inf")
+    torch.save(head, official / "lm_head.pth")
+    with pytest.raises(LensModelError, match=r"lm_head.pth holds 1 NaN or infinite"):
+        LensModel.from_pretrained(official)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: None, "must hold a JSON object, got NoneType"),
+    (lambda c: 32, "must hold a JSON object, got int"),
+    (lambda c: {**c, "k": 32.0}, r"k must be int, got 32.0"),
+    (lambda c: {**c, "normalize": "no"}, r"normalize must be bool, got 'no'"),
+    (lambda c: {**c, "max_length": True}, r"max_length must be int, got True"),
+    (lambda c: {k: v for k, v in c.items() if k != "k"}, "missing 1 required keyword-only argument: 'k'"),
+    (lambda c: {**c, "hidden_size": 96}, r"hidden_size=96, but the backbone .*config.json\) has hidden_size=64"),
+])
+def test_a_bad_lens_config_names_the_file_and_the_field(built_dirs, tmp_path, edit, match):
+    target = _copy(built_dirs["llama"], tmp_path / "bad_config")
+    config = json.loads((target / "lens_config.json").read_text())
+    (target / "lens_config.json").write_text(json.dumps(edit(config)))
+    with pytest.raises(LensModelError, match=match) as error:
+        LensModel.from_pretrained(target)
+    assert "lens_config.json" in str(error.value)
+
+
+def test_a_broken_backbone_config_is_a_model_error(built_dirs, tmp_path):
+    target = _copy(built_dirs["llama"], tmp_path / "bad_backbone")
+    (target / "config.json").write_text("{not json")
+    with pytest.raises(LensModelError, match=r"Cannot read the backbone config .*config.json"):
+        LensModel.from_pretrained(target)
+    (target / "config.json").unlink()
+    with pytest.raises(LensModelError, match=r"Cannot read the backbone config"):
+        LensModel.from_pretrained(target)
+
+
+def test_missing_tokenizer_files_are_a_model_error(built_dirs, tmp_path):
+    target = _copy(built_dirs["llama"], tmp_path / "no_tokenizer")
+    for file in target.iterdir():
+        if "token" in file.name:
+            file.unlink()
+    with pytest.raises(LensModelError, match="tokenizer"):
+        LensModel.from_pretrained(target)
+

@@ -62,3 +62,18 @@ def test_a_query_without_instruction_matches_official_with_an_empty_instruction(
     official = OfficialLens(official_dir_plain_tokenizer, "").encode_queries(QUERIES)
     assert np.abs(ours - official).max() < 1e-5
     assert np.abs(ours - encoder.encode_queries(QUERIES)).max() > 1e-4  # the instruction does condition the query
+
+
+def test_the_reference_itself_attends_to_later_tokens(reference):
+    """Parity with a causal reference would prove nothing: its padding-only 4-D mask must reach the eager
+    attention unchanged (transformers 4.x and 5.x alike), so a later token moves every earlier position."""
+    import torch
+
+    ids = reference.tokenizer("Chelsea won the cup final at Wembley", return_tensors="pt")["input_ids"]
+    changed = ids.clone()
+    changed[0, -1] = reference.tokenizer.convert_tokens_to_ids("▁fox")
+    assert (ids != changed).sum() == 1
+    inputs = {"input_ids": torch.cat([ids, changed]), "attention_mask": torch.ones(2, ids.shape[1], dtype=torch.long)}
+    with torch.no_grad():
+        logits = reference._logits(inputs)
+    assert (logits[0, :-1] - logits[1, :-1]).abs().amax(dim=-1).min() > 1e-5  # every earlier position moved

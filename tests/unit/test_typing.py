@@ -1,0 +1,90 @@
+"""Type checkers see lens-vdb's real types: a user script passes mypy, and a misspelt keyword fails it.
+
+``lens_vdb.connectors`` and ``lens_vdb`` load their names lazily through ``__getattr__``; without
+the ``TYPE_CHECKING`` imports beside it mypy types every connector as ``Any`` and lets
+``store.search("q", limt=3)`` through. lens-vdb maps ``connectors/`` and ``export/`` into the
+package (pyproject's package-dir), which an editable install serves through an import hook that
+mypy cannot follow, so the test lays the package out as a wheel would (symlinks in a temporary
+folder) and points mypy there. Heavy third-party packages are not analysed (``follow_imports =
+skip``): their types are ``Any`` here, lens-vdb's own are checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "tests" / "typecheck" / "user_script.py"
+SKIPPED = ("torch", "transformers", "tokenizers", "numpy", "onnxruntime", "optimum", "onnx", "faiss", "qdrant_client",
+           "qdrant_edge", "pymilvus", "langchain_core", "langchain_qdrant", "llama_index", "sentence_transformers",
+           "huggingface_hub", "safetensors", "tqdm", "gguf", "peft", "sklearn", "pydantic", "tenacity", "rank_bm25")
+
+
+def _package_as_installed(root: Path) -> Path:
+    """``root/lens_vdb`` laid out as a wheel installs it: the core, with connectors/ and export/ inside."""
+    package = root / "lens_vdb"
+    package.mkdir(parents=True)
+    for entry in (REPO / "lens_vdb").iterdir():
+        (package / entry.name).symlink_to(entry)
+    for name in ("connectors", "export"):
+        (package / name).symlink_to(REPO / name)
+    return root
+
+
+def run_mypy(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install mypy): the type-check step needs it")
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nfollow_imports = silent\nignore_missing_imports = True\n"
+                      f"[mypy-{','.join(name + '.*' for name in SKIPPED)}]\nfollow_imports = skip\n")
+    script = tmp_path / "user_script.py"
+    script.write_text(source)
+    site = _package_as_installed(tmp_path / "site")
+    return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(config), "--no-incremental",
+                           "--python-version", "3.10", str(script)],
+                          capture_output=True, text=True, cwd=tmp_path, env={"MYPYPATH": str(site), "PATH": ""})
+
+
+def test_every_lazy_package_shows_its_names_to_type_checkers():
+    """A package that loads names through ``__getattr__`` imports each of ``__all__`` under ``TYPE_CHECKING``."""
+    for init in [*(REPO / "lens_vdb").rglob("__init__.py"), REPO / "connectors" / "__init__.py",
+                 REPO / "export" / "__init__.py"]:
+        tree = ast.parse(init.read_text())
+        if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+            continue
+        public = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                      and any(getattr(t, "id", None) == "__all__" for t in n.targets))
+        typed = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.If)
+                 and getattr(n.test, "id", None) == "TYPE_CHECKING" for imp in n.body
+                 if isinstance(imp, ast.ImportFrom) for alias in imp.names}
+        eager = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.ImportFrom) for alias in n.names}
+        hidden = set(public) - typed - eager - {"__version__", "TASKS"}
+        assert not hidden, f"{init.relative_to(REPO)}: {sorted(hidden)} are Any to type checkers"
+
+
+def test_the_user_script_type_checks(tmp_path):
+    out = run_mypy(tmp_path, SCRIPT.read_text())
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("good, bad, message", [
+    ('store.search("interest rates", limit=3,', 'store.search("interest rates", limt=3,',
+     'Unexpected keyword argument "limt" for "search" of "LensConnector"'),
+    ('store.ingest(["first text", "second text"], batch_size=32)', 'store.ingest(["first text"], batchsize=32)',
+     'Unexpected keyword argument "batchsize" for "ingest"'),
+    ('LensEmbeddings(model_name="default", show_progress=True)', 'LensEmbeddings(model_name="default", progress=True)',
+     'Unexpected keyword argument "progress" for "LensEmbeddings"'),
+    ('LensEncoder("default", batch_size=16, threads=1)', 'LensEncoder("default", batch_size=16, thread=1)',
+     'Unexpected keyword argument "thread" for "LensEncoder"'),
+    ('export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")',
+     'export_onnx("my-lens-model", "my-lens-onnx", quantise="int8")', 'Unexpected keyword argument "quantise"'),
+])
+def test_a_misspelt_keyword_fails_the_check(tmp_path, good, bad, message):
+    source = SCRIPT.read_text()
+    assert good in source
+    out = run_mypy(tmp_path, source.replace(good, bad))
+    assert out.returncode == 1 and message in out.stdout, out.stdout + out.stderr
