@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -39,7 +40,7 @@ class EncoderRecipe:
 
     model: str
     backend: str
-    dtype: str
+    dtype: str | None
     device: str
     threads: int | None
     max_length: int
@@ -82,15 +83,27 @@ def encoder_recipe(connector: LensConnector, options: RayOptions, build: RecordB
     if model == "LensModel":
         raise LensInputError("The connector's encoder wraps a LensModel made in memory; encoder actors load a "
                              "model by name. Save it (model.save_pretrained(dir)) and pass RayOptions(model=dir).")
-    dtype = options.dtype or (_DTYPES.get(str(next(encoder.model.parameters()).dtype), "fp32")
-                              if encoder.backend == "torch" else "fp32")
-    if dtype == "fp16" and options.device == "cpu":
-        dtype = "fp32"  # the driver's GPU dtype; CPU actors encode in fp32 (the model's identity is the same)
-    return EncoderRecipe(model=str(model), backend=encoder.backend, dtype=dtype, device=options.device,
+    backend, dtype = _backend_and_dtype(encoder, str(model), options)
+    return EncoderRecipe(model=str(model), backend=backend, dtype=dtype, device=options.device,
                          threads=options.threads, max_length=encoder.max_length, batch_size=encoder.batch_size,
                          dense=_dense_factory(connector.dense, options), task=connector.task,
                          sparse_top=connector.spec.sparse_top, chunking=chunking, chunk_size=chunk_size,
                          chunk_overlap=chunk_overlap, fingerprint=encoder.fingerprint, model_hash=build.model_hash)
+
+
+def _backend_and_dtype(encoder: LensEncoder, model: str, options: RayOptions) -> tuple[str, str | None]:
+    """The actors' backend and dtype: the driver's, except that a graph ``backend="auto"`` exported
+    into the driver's own cache is chosen again by each actor on its machine (``"auto"``)."""
+    exported = encoder.export_dir
+    if encoder.backend == "onnx" and exported is not None and Path(model).expanduser().resolve() != exported.resolve():
+        if options.dtype is None:
+            return "auto", None
+        return "torch", options.dtype  # a dtype asked for: torch in that precision
+    dtype = options.dtype or (_DTYPES.get(str(next(encoder.model.parameters()).dtype), "fp32")
+                              if encoder.backend == "torch" else "fp32")
+    if dtype == "fp16" and options.device == "cpu":
+        dtype = "fp32"  # the driver's GPU dtype; CPU actors encode in fp32 (the model's identity is the same)
+    return encoder.backend, dtype
 
 
 def _dense_factory(dense: Any, options: RayOptions) -> Callable[[], Any]:
