@@ -5,7 +5,9 @@
     ...     store.ingest(["first text", "second text"])
     ...     hits = store.search("a query", fusion="rrf", explain=True)
 
-Engines load lazily: importing this package imports no vector-store client.
+Engines load lazily: importing this package imports no vector-store client (nor Ray).
+
+    >>> store.ingest("corpus/", ray=RayOptions(encoders=4, gpus_per_encoder=1))  # the same job on Ray Data
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport", "point_id",
-           "ConnectorRetriever"]
+__all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport",
+           "RayOptions", "RayIngestReport", "point_id", "ConnectorRetriever"]
 
 _LAZY = {
     "LensConnector": "._connector",
@@ -25,6 +27,8 @@ _LAZY = {
     "Hit": "._base",
     "IngestReport": "._base",
     "point_id": "._base",
+    "RayOptions": "._ray_options",
+    "RayIngestReport": "._ray_ingest",
     "ConnectorRetriever": "._evaluate",
 }
 
@@ -35,6 +39,8 @@ if TYPE_CHECKING:  # type checkers see the real classes; at run time they load o
     from ._evaluate import ConnectorRetriever
     from ._milvus import MilvusConnector
     from ._qdrant import QdrantConnector
+    from ._ray_ingest import RayIngestReport
+    from ._ray_options import RayOptions
 
 
 def __getattr__(name: str) -> Any:

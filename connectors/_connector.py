@@ -10,12 +10,12 @@ from lens_vdb import LensEncoder
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport, point_id
 from ._checks import check_filter
-from ._chunking import Chunker
 from ._collection import REMEDY, Collection, document_ids
 from ._dense import DenseEmbedder, as_dense_embedder, dense_name
 from ._documents import DocumentSource, read_documents
 from ._pipeline import ingest_documents
-from ._records import RecordBuilder
+from ._ray_options import RayOptions, as_ray_options
+from ._records import RecordBuilder, record_builder
 from ._search import SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
 
@@ -68,7 +68,7 @@ class LensConnector:
     def ingest(self, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
                max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
                id_field: str = "id", chunking: bool = True, chunk_size: int | None = None,
-               chunk_overlap: int | None = None) -> IngestReport:
+               chunk_overlap: int | None = None, ray: RayOptions | bool | None = None) -> IngestReport:
         """Embed and store documents (texts, dicts, Documents, or a JSONL/CSV/folder path).
 
         A document longer than the window is split into chunks of ``chunk_size`` tokens (default:
@@ -80,7 +80,22 @@ class LensConnector:
         without encoding; one whose text changed is re-encoded and replaces every chunk of the old
         version (``report.updated``); a re-run after a crash ends with every document present once.
         A collection that does not exist is created just before the first write.
+
+        ``ray=RayOptions(encoders=4, gpus_per_encoder=1)`` (or ``ray=True``) runs the same ingestion on
+        Ray Data (``lens-vdb[ray]``): encoder actors on the cluster's nodes, many writers to a server
+        engine (the driver alone writes an embedded one); ``source`` may then also be a
+        ``ray.data.Dataset`` or Parquet files. It returns a :class:`RayIngestReport` (where the
+        actors ran). ``write_workers`` is then the number of concurrent write tasks (and id-lookup
+        actors). See :class:`RayOptions`.
         """
+        options = as_ray_options(ray)
+        if options is not None:
+            from ._ray_ingest import ingest_with_ray
+
+            return ingest_with_ray(self, source, options, chunking=bool(chunking), chunk_size=chunk_size,
+                                   chunk_overlap=chunk_overlap, text_field=text_field, id_field=id_field,
+                                   batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
+                                   show_progress=show_progress)
         build = self._builder(chunking, chunk_size, chunk_overlap)
         return self._ingest_into(self.collection, source, build, text_field=text_field, id_field=id_field,
                                  batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
@@ -90,10 +105,9 @@ class LensConnector:
         """The record builder for these chunking options (made once per options)."""
         key = (bool(chunking), chunk_size, chunk_overlap)
         if key not in self._builders:
-            chunker = (Chunker(self.encoder, self.dense, task=self.task, size=chunk_size, overlap=chunk_overlap)
-                       if chunking else None)
-            self._builders[key] = RecordBuilder(self.encoder, self.dense, task=self.task,
-                                                sparse_top=self.spec.sparse_top, chunker=chunker)
+            self._builders[key] = record_builder(self.encoder, self.dense, task=self.task,
+                                                 sparse_top=self.spec.sparse_top, chunking=bool(chunking),
+                                                 chunk_size=chunk_size, chunk_overlap=chunk_overlap)
         return self._builders[key]
 
     def _ingest_into(self, collection: Collection, source: DocumentSource, build: RecordBuilder, *,

@@ -12,7 +12,7 @@ from lens_vdb import LensInputError
 
 from ._base import Document
 
-__all__ = ["read_documents", "DocumentSource"]
+__all__ = ["read_documents", "to_document", "DocumentSource"]
 
 DocumentSource = Iterable[str | Mapping[str, Any] | Document] | str | Path
 
@@ -41,10 +41,11 @@ def read_documents(source: DocumentSource, *, text_field: str = "text", id_field
     else:
         items = source
     for position, item in enumerate(items):
-        yield _to_document(item, position, text_field, id_field)
+        yield to_document(item, f"#{position}", text_field, id_field)
 
 
-def _to_document(item: Any, position: int, text_field: str, id_field: str) -> Document:
+def to_document(item: Any, where: str, text_field: str = "text", id_field: str = "id") -> Document:
+    """One item as a :class:`Document`, or a LensInputError naming it (``where``: ``"#3"``, ``"in part-0.parquet"``)."""
     if isinstance(item, Document):
         document = item
     elif isinstance(item, str):
@@ -52,16 +53,16 @@ def _to_document(item: Any, position: int, text_field: str, id_field: str) -> Do
     elif isinstance(item, Mapping):
         text = item.get(text_field)
         if not isinstance(text, str):
-            raise LensInputError(f"Document #{position} (id={item.get(id_field)!r}) has no string {text_field!r} "
+            raise LensInputError(f"Document {where} (id={item.get(id_field)!r}) has no string {text_field!r} "
                                  f"field; got {type(text).__name__}.")
         raw_id = item.get(id_field)
         metadata = dict(item.get("metadata") or {})
         metadata.update({k: v for k, v in item.items() if k not in (text_field, id_field, "metadata")})
         document = Document(None if raw_id is None else str(raw_id), text, metadata)
     else:
-        raise LensInputError(f"Document #{position} is a {type(item).__name__}; expected str, dict or Document.")
+        raise LensInputError(f"Document {where} is a {type(item).__name__}; expected str, dict or Document.")
     if not document.text.strip():
-        raise LensInputError(f"Document #{position} (id={document.id!r}) has an empty text; nothing to embed.")
+        raise LensInputError(f"Document {where} (id={document.id!r}) has an empty text; nothing to embed.")
     return document
 
 

@@ -20,7 +20,7 @@ from lens_vdb._deps import require
 from . import _milvus_rows as milvus_rows
 from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from ._milvus_rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
+from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
 
 __all__ = ["MilvusStore", "GRPC_OPTIONS"]
 
@@ -50,6 +50,9 @@ class MilvusStore:
         self._where = uri.split("@")[-1]
         self.where = f"Milvus collection {collection!r} at {self._where}"
         self._client: Any = None
+        self.recipe = StoreRecipe(MilvusStore, (uri, collection), {
+            "token": self.token, "shards": shards, "consistency_level": consistency_level, "index_type": index_type,
+            "timeout": timeout, "norm_score": norm_score}) if self.remote else None
         if self.remote or Path(uri).exists():  # a Milvus Lite file that is not there yet is made by the first write
             self._client = self._connect()
 

@@ -94,17 +94,26 @@ def ingest_documents(
 
 def _new_in_this_run(documents: Sequence[Document], seen: dict[str, str]) -> list[Document]:
     """The documents whose id this run has not met yet; one id given to two different texts is an error."""
-    new: list[Document] = []
-    for document in documents:
-        digest = text_hash(document.text)
-        first = seen.get(document.point_id)
-        if first is None:
-            seen[document.point_id] = digest
-            new.append(document)
-        elif first != digest:
-            raise LensInputError(f"Document id={document.id!r} comes twice in this ingestion with different texts; "
-                                 "ids must identify one document each (or leave them out to key by text).")
-    return new
+    return [document for document in documents
+            if first_time(document.point_id, text_hash(document.text), document.id, seen)]
+
+
+def first_time(key: str, digest: str, doc_id: str | None, seen: dict[str, str]) -> bool:
+    """Whether this run meets document ``key`` for the first time (``seen``: key -> text hash so far);
+    the same key with another text is a LensInputError naming ``doc_id``."""
+    first = seen.get(key)
+    if first is None:
+        seen[key] = digest
+        return True
+    if first != digest:
+        raise LensInputError(f"Document id={doc_id!r} comes twice in this ingestion with different texts; "
+                             "ids must identify one document each (or leave them out to key by text).")
+    return False
+
+
+def stale(head: dict | None, digest: str, model_hash: str) -> bool:
+    """Whether a document must be encoded: not stored (``head`` None), or stored with another text or model hash."""
+    return head is None or head.get("text_hash") != digest or head.get("model_hash") != model_hash
 
 
 def _changed(documents: list[Document], stored: dict[str, dict], digests: dict[str, str],
@@ -114,11 +123,10 @@ def _changed(documents: list[Document], stored: dict[str, dict], digests: dict[s
     updated: set[str] = set()
     for document in documents:
         head = stored.get(document.point_id)
-        if head is None:
+        if stale(head, digests[document.point_id], model_hash):
             changed.append(document)
-        elif head.get("text_hash") != digests[document.point_id] or head.get("model_hash") != model_hash:
-            changed.append(document)
-            updated.add(document.point_id)
+            if head is not None:
+                updated.add(document.point_id)
     return changed, updated
 
 

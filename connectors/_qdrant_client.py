@@ -19,7 +19,7 @@ from lens_vdb._deps import require
 
 from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from ._qdrant_filters import QdrantFilters
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit
+from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe
 
 __all__ = ["ClientStore"]
 
@@ -38,10 +38,12 @@ class ClientStore(QdrantFilters):
         self.cluster = {"shard_number": shard_number, "replication_factor": replication_factor,
                         "write_consistency_factor": write_consistency_factor}
         self.remote = location.startswith(("http://", "https://"))
+        key = api_key or os.environ.get("QDRANT_API_KEY")
+        self.recipe = StoreRecipe(ClientStore, (location, collection), {
+            "api_key": key, "prefer_grpc": prefer_grpc, "timeout": timeout, **self.cluster}) if self.remote else None
         self.async_client: Any = None
         self._client: Any = None
         if self.remote:
-            key = api_key or os.environ.get("QDRANT_API_KEY")
             self._client = qc.QdrantClient(url=location, api_key=key, prefer_grpc=prefer_grpc, timeout=timeout)
             self.async_client = qc.AsyncQdrantClient(url=location, api_key=key, prefer_grpc=prefer_grpc,
                                                      timeout=timeout)

@@ -30,6 +30,7 @@ class EdgeStore(QdrantFilters):
     """A LENS collection in a qdrant-edge shard directory."""
 
     native_async = False  # in-process engine: async calls run in a worker thread
+    recipe = None  # one process owns the shard: distributed ingestion writes through the driver
 
     def __init__(self, path: str | Path) -> None:
         self.qe = require("qdrant_edge", "qdrant")

@@ -19,7 +19,7 @@ from ._base import LENS, Document, Record, chunk_id
 from ._chunking import Chunk, Chunker
 from ._dense import DenseEmbedder, dense_name
 
-__all__ = ["RecordBuilder", "text_hash", "check_vectors"]
+__all__ = ["RecordBuilder", "record_builder", "text_hash", "check_vectors"]
 
 
 def text_hash(text: str) -> str:
@@ -70,6 +70,15 @@ class RecordBuilder:
                    model_hash=self.model_hash)
             for (d, c, n), lens_row, dense_row, s in zip(pieces, lens, dense, sparse)
         ]
+
+
+def record_builder(encoder: LensEncoder, dense: DenseEmbedder, *, task: str | None, sparse_top: int,
+                   chunking: bool = True, chunk_size: int | None = None,
+                   chunk_overlap: int | None = None) -> RecordBuilder:
+    """The record builder for these chunking options: the connector and every distributed encoder make
+    theirs here, so that both cut and encode documents alike (and agree on the model hash)."""
+    chunker = (Chunker(encoder, dense, task=task, size=chunk_size, overlap=chunk_overlap) if chunking else None)
+    return RecordBuilder(encoder, dense, task=task, sparse_top=sparse_top, chunker=chunker)
 
 
 def check_vectors(items: Sequence[tuple[Document, int]], lens: np.ndarray, dense: np.ndarray, dense_dim: int) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ._base import CollectionSpec, Record
 
-__all__ = ["Store", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
+__all__ = ["Store", "StoreRecipe", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
 
 HEAD_FIELDS = ("text_hash", "model_hash", "chunks")  # what ingestion reads of a stored document's chunk 0
 
@@ -34,6 +34,19 @@ class StoredHit:
     dense: list[float] | None
 
 
+@dataclass(frozen=True)
+class StoreRecipe:
+    """How another process opens the same collection of a server engine with a client of its own
+    (distributed writers). ``options`` may hold a credential: it is left out of the ``repr``."""
+
+    kind: type
+    args: tuple
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def open(self) -> Store:
+        return self.kind(*self.args, **self.options)
+
+
 class Store(Protocol):
     """One collection in one engine. Points carry the payload of :class:`Record` (``parent``, ``chunk``...).
 
@@ -41,10 +54,13 @@ class Store(Protocol):
     ``aquery(...)`` / ``aquery_groups(...)`` (the arguments of the sync forms), ``aheads(keys)``,
     ``aupsert(records)`` and ``adelete_chunks(chunks)``.
     ``where`` names the collection and its location for messages (never a credential).
+    ``recipe`` says how another process opens the same collection (servers), ``None`` for an
+    embedded engine, which only the process that opened it may use.
     """
 
     native_async: bool
     where: str
+    recipe: StoreRecipe | None
 
     def stored_spec(self) -> dict[str, Any] | None:
         """``None`` when the collection does not exist (creating nothing); else the spec lens-vdb stored

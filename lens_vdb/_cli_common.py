@@ -126,9 +126,9 @@ def _existing_source(value: str) -> str:
     path = Path(value).expanduser()
     if not path.exists():
         raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
-    if path.is_file() and path.suffix not in (".jsonl", ".csv"):
-        raise argparse.ArgumentTypeError(f"cannot ingest {value}: expected a .jsonl or .csv file, or a folder of "
-                                         ".txt files")
+    if path.is_file() and path.suffix not in (".jsonl", ".csv", ".parquet"):
+        raise argparse.ArgumentTypeError(f"cannot ingest {value}: expected a .jsonl or .csv file, a folder of "
+                                         ".txt files, or (with --ray) Parquet")
     return value
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._cli_common import (
@@ -63,12 +64,29 @@ def _connector(args: argparse.Namespace) -> Any:
     return connector(args.location, args.collection, encoder=encoder, task=args.task, sparse_top=args.sparse_top)
 
 
+def _ray_options(args: argparse.Namespace) -> Any:
+    """``RayOptions`` from ``--ray ...``, or None; Ray's options without ``--ray`` or Parquet without it are errors."""
+    if not args.ray:
+        given = [flag for flag, value in (("--ray-address", args.ray_address), ("--encoders", args.encoders),
+                                          ("--gpus-per-encoder", args.gpus_per_encoder)) if value is not None]
+        if given:
+            raise LensInputError(f"{', '.join(given)} need(s) --ray")
+        if args.source.endswith(".parquet") or any(Path(args.source).glob("*.parquet")):
+            raise LensInputError(f"{args.source} is Parquet, which only the Ray path reads: add --ray")
+        return None
+    from lens_vdb.connectors import RayOptions
+
+    return RayOptions(address=args.ray_address, encoders=args.encoders or 1,
+                      gpus_per_encoder=args.gpus_per_encoder or 0)
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     _old_store_spelling(args)
+    ray = _ray_options(args)
     with _connector(args) as store:
         report = store.ingest(args.source, batch_size=args.batch_size, text_field=args.text_field,
                               chunking=not args.no_chunking, chunk_size=args.chunk_size,
-                              chunk_overlap=args.chunk_overlap)
+                              chunk_overlap=args.chunk_overlap, ray=ray)
         print(report)
     return 1 if report.failed else 0
 
@@ -129,7 +147,8 @@ def add_store_commands(commands: Any) -> None:
     demo.set_defaults(func=_cmd_demo)
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")
-    ingest.add_argument("source", type=existing_source, help="a .jsonl or .csv file, or a folder of .txt files")
+    ingest.add_argument("source", type=existing_source,
+                        help="a .jsonl or .csv file, or a folder of .txt files (with --ray also Parquet)")
     ingest.add_argument("--batch-size", type=positive_int, default=32, help="documents per encoded batch")
     ingest.add_argument("--text-field", default="text", help="the field holding the text (JSONL, CSV)")
     ingest.add_argument("--chunk-size", type=positive_int, default=None,
@@ -137,6 +156,13 @@ def add_store_commands(commands: Any) -> None:
     ingest.add_argument("--chunk-overlap", type=non_negative_int, default=None,
                         help="tokens shared by neighbouring chunks (default: 1/8 of the chunk)")
     ingest.add_argument("--no-chunking", action="store_true", help="one point per document, cut at the window")
+    ingest.add_argument("--ray", action="store_true",
+                        help="run on Ray Data (lens-vdb[ray]): encoder actors, parallel writers; SOURCE may be Parquet")
+    ingest.add_argument("--ray-address", default=None,
+                        help="with --ray: the cluster to join (default: the one this machine runs, else a local one)")
+    ingest.add_argument("--encoders", type=positive_int, default=None, help="with --ray: encoder actors (default: 1)")
+    ingest.add_argument("--gpus-per-encoder", type=float, default=None,
+                        help="with --ray: GPUs per encoder actor (default: 0, CPU)")
     _store_options(ingest)
     ingest.set_defaults(func=_cmd_ingest)
 

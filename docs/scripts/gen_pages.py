@@ -31,6 +31,7 @@ def readme_section(text: str, heading: str, *, stop_at_subsection: bool = False)
 def figures_page() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     training = readme_section(readme, "Training and evaluation", stop_at_subsection=True)
+    ray = readme_section(readme, "Ingesting at scale (Ray Data)")
     tables = training.find("**BBC News")  # the tables, without the section's introduction to the commands
     return "\n\n".join([
         "# Figures",
@@ -40,6 +41,8 @@ def figures_page() -> str:
         training[tables:] if tables >= 0 else training,
         "## Speed, memory and storage",
         readme_section(readme, "Figures"),
+        "## Ingesting on Ray Data",
+        ray[ray.find("`python bench/ray_ingest.py"):],
     ]) + "\n"
 
 

@@ -30,7 +30,7 @@ def test_bare_import_loads_neither_torch_nor_optional_dependencies():
     code = (
         "import sys, lens_vdb, lens_vdb.connectors, lens_vdb.export\n"
         "heavy = {'torch', 'transformers', 'qdrant_client', 'pymilvus', 'onnxruntime', 'optimum', 'langchain_core',"
-        " 'llama_index', 'faiss'}\n"
+        " 'llama_index', 'faiss', 'ray'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,220 @@
+"""Distributed bulk ingestion on Ray Data: ``store.ingest(source, ray=RayOptions(encoders=4, gpus_per_encoder=1))``.
+
+    read -> plan / id-lookup -> encoder actors (map_batches, actor pool) -> writers
+
+Reading and planning: ``_ray_source``. Encoding: ``_ray_encode`` (each actor builds records with
+the connector's own ``RecordBuilder``). Writing: ``_ray_write`` (a Ray ``Datasink`` of many write
+tasks on a server engine; the driver alone on an embedded one). The collection's spec was checked
+when the connector opened it, before any actor starts; a collection that does not exist is made
+by the first write, as ``ingest`` makes it (on a server: once, on the driver, before the first write
+task). Every document is stored exactly once whatever Ray retries: ids are deterministic, writes
+are upserts in the commit order of ``_collection``, and stored documents are skipped before encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lens_vdb import LensError
+from lens_vdb._deps import require
+
+from ._base import IngestReport
+from ._documents import DocumentSource, read_documents
+from ._ray_options import RayOptions
+
+if TYPE_CHECKING:
+    from ._connector import LensConnector
+
+__all__ = ["RayIngestReport", "ingest_with_ray"]
+
+logger = logging.getLogger(__name__)
+_RAY_NOTE = re.compile(r"\nFailed to .+? attempts \(total backoff .*", re.S)  # Ray Data's note on its retries
+_CONTEXT = {"raise_original_map_exception": True, "enable_auto_log_stats": False}  # and the progress bars
+
+
+@dataclass
+class RayIngestReport(IngestReport):
+    """The :class:`IngestReport` of a distributed run, plus where it encoded.
+
+    ``encoders``: Ray node id -> encoder actors that encoded documents on it. ``startup_seconds``:
+    from the call to the first encoded batch reaching a writer (Ray start, reading, planning, and
+    the actors loading their models); ``seconds`` and docs/s count it too.
+    """
+
+    encoders: dict[str, int] = field(default_factory=dict)
+    startup_seconds: float = 0.0
+
+    def __str__(self) -> str:
+        actors = sum(self.encoders.values())
+        return (f"{super().__str__()}; {actors} encoder actor(s) on {len(self.encoders)} node(s), first batch "
+                f"written after {self.startup_seconds:.1f} s")
+
+
+def ingest_with_ray(connector: LensConnector, source: DocumentSource | Any, options: RayOptions, *,
+                    chunking: bool, chunk_size: int | None, chunk_overlap: int | None, text_field: str,
+                    id_field: str, batch_size: int, write_workers: int, max_retries: int,
+                    show_progress: bool) -> RayIngestReport:
+    """Run ``connector.ingest``'s job on Ray (see the module docstring); the arguments are ``ingest``'s."""
+    require("ray", "ray")
+    require("ray.data", "ray")
+    from ._ray_encode import encoder_recipe
+    from ._ray_source import is_dataset_source, plan_on_driver
+
+    if batch_size < 1 or write_workers < 1 or max_retries < 1:
+        raise ValueError("batch_size, write_workers and max_retries must be positive")
+    start = time.perf_counter()
+    report = RayIngestReport()
+    build = connector._builder(chunking, chunk_size, chunk_overlap)  # the chunking options are checked here
+    recipe = encoder_recipe(connector, options, build, chunking=chunking, chunk_size=chunk_size,
+                            chunk_overlap=chunk_overlap)
+    job = _Job(connector, recipe, options, batch_size=batch_size, write_workers=write_workers,
+               max_retries=max_retries, report=report)
+    total: int | None = None
+    rows: list[dict[str, Any]] | None = None
+    if not is_dataset_source(source):  # planned here, before Ray starts: nothing to encode starts nothing
+        total, rows = plan_on_driver(read_documents(source, text_field=text_field, id_field=id_field),
+                                     connector.collection, build.model_hash, batch_size=batch_size,
+                                     max_retries=max_retries, report=report)
+    from ._ray_write import Tally
+
+    tally, first = Tally(), None
+    if rows is None or rows:
+        with _session(options, show_progress) as adopt:
+            if rows is None:
+                total, documents = job.plan_dataset(source, text_field=text_field, id_field=id_field, adopt=adopt)
+                blocks = None
+            else:
+                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // batch_size)
+            if documents is not None:
+                tally, first = job.encode_and_write(documents, blocks)
+    tally.finish(report, total if total is not None else tally.rows)
+    report.encoders = {node: len(actors) for node, actors in tally.encoders.items()}
+    report.seconds = time.perf_counter() - start
+    report.startup_seconds = (first - start) if first is not None else 0.0
+    if report.failed:
+        logger.error("%d document(s) failed to be written: %s", report.failed, report.errors[-1])
+    return report
+
+
+class _Job:
+    """One distributed ingestion's stages, for one connector and one set of options."""
+
+    def __init__(self, connector: LensConnector, recipe: Any, options: RayOptions, *, batch_size: int,
+                 write_workers: int, max_retries: int, report: RayIngestReport) -> None:
+        self.connector, self.recipe, self.options, self.report = connector, recipe, options, report
+        self.batch_size, self.write_workers, self.max_retries = batch_size, write_workers, max_retries
+        self.server = getattr(connector.store, "recipe", None)  # None: an embedded engine, written by this process
+
+    def as_dataset(self, rows: list[dict[str, Any]], adopt: Any) -> Any:
+        from ._ray_source import as_dataset
+
+        return adopt(as_dataset(rows, self.batch_size))
+
+    def plan_dataset(self, source: Any, *, text_field: str, id_field: str, adopt: Any) -> tuple[int | None, Any]:
+        """A Dataset or Parquet source: documents made in Ray tasks, checked and looked up (``_ray_source``)."""
+        import ray.data
+
+        from ._ray_source import LookupHeads, keep_planned, plan_dataset, read_dataset
+
+        documents = adopt(read_dataset(source, text_field=text_field, id_field=id_field, batch_size=self.batch_size))
+        model_hash = self.recipe.model_hash
+        if self.server is None or self.options.check_ids:
+            # read once, before the actors take their CPUs: the plan's pass and the encoders share the blocks
+            documents = adopt(documents.materialize())
+            total, plan = plan_dataset(documents, None if self.server else self.connector.collection, model_hash,
+                                       batch_size=self.batch_size, max_retries=self.max_retries, report=self.report)
+            if plan is not None:  # an embedded engine: the driver looked up every document
+                return total, keep_planned(documents, plan) if plan.num_rows else None
+        else:
+            total = None
+        lookups = documents.map_batches(
+            LookupHeads, fn_constructor_kwargs={"recipe": self.server, "spec": self.connector.spec,
+                                                "model_hash": model_hash, "max_retries": self.max_retries},
+            compute=ray.data.ActorPoolStrategy(size=self.write_workers), num_cpus=0, batch_size=self.batch_size,
+            batch_format="pyarrow")
+        return total, lookups
+
+    def encode_and_write(self, documents: Any, blocks: int | None) -> tuple[Any, float | None]:
+        """The encoder actor pool (no more actors than ``blocks``, when known), then the writers; returns
+        their tally and when the first batch was written."""
+        import ray.data
+
+        from ._ray_encode import EncodeBatches
+        from ._ray_write import LensDatasink, Tally, write_on_driver
+
+        options = self.options
+        encoded = documents.map_batches(
+            EncodeBatches, fn_constructor_kwargs={"recipe": self.recipe},
+            compute=ray.data.ActorPoolStrategy(size=min(options.encoders, blocks or options.encoders)),
+            num_cpus=options.cpus_per_encoder,
+            num_gpus=options.gpus_per_encoder or None, batch_size=self.batch_size, batch_format="pyarrow")
+        if self.server is None:
+            return write_on_driver(self.connector.collection, encoded, self.max_retries)
+        sink = LensDatasink(self.server, self.connector.spec, self.max_retries)
+        encoded.write_datasink(sink, concurrency=self.write_workers, ray_remote_args={"num_cpus": 0})
+        return sink.tally or Tally(), sink.first_write
+
+
+@contextmanager
+def _session(options: RayOptions, show_progress: bool) -> Iterator[Any]:
+    """Ray for the run: the runtime this process joined, the cluster at ``options.address``, or a local one
+    started here and stopped after. Yields ``adopt(dataset)``, which gives a dataset (and those made from it)
+    this run's settings (progress bars, errors raised as they were raised) until the run ends.
+
+    A LensError raised in an actor or task (bad input, a NaN vector, another model) is raised here as itself.
+    """
+    import ray
+    import ray.data
+
+    started = not ray.is_initialized()
+    if started:
+        local = {"num_cpus": options.num_cpus, "include_dashboard": False} if options.address is None else {}
+        ray.init(address=options.address, runtime_env=options.runtime_env,
+                 logging_level=logging.INFO if show_progress else logging.WARNING, **local)
+    saved: list[tuple[Any, dict[str, Any]]] = []
+    settings = {**_CONTEXT, "enable_progress_bars": show_progress}
+
+    def adopt(dataset: Any) -> Any:
+        context = dataset.context
+        if all(context is not other for other, _ in saved):
+            saved.append((context, {name: getattr(context, name) for name in settings}))
+            for name, value in settings.items():
+                setattr(context, name, value)
+        return dataset
+
+    data_logger = logging.getLogger("ray.data")
+    level = data_logger.level
+    if not show_progress:
+        data_logger.setLevel(logging.WARNING)
+    try:
+        yield adopt
+    except Exception as exc:
+        error = _lens_error(exc)
+        if error is None:
+            raise
+        raise error from None
+    finally:
+        data_logger.setLevel(level)
+        for context, values in saved:
+            for name, value in values.items():
+                setattr(context, name, value)
+        if started:
+            ray.shutdown()
+
+
+def _lens_error(error: BaseException | None) -> LensError | None:
+    """The LensError an actor or task raised, out of the Ray errors that carry it (``cause``, ``__cause__``),
+    with its own message (Ray Data appends a note on its retries to the message of a task's error)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, LensError) and type(error).__module__.startswith("lens_vdb"):
+            return type(error)(_RAY_NOTE.sub("", str(error.args[0]) if error.args else str(error)))
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+    return None
