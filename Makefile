@@ -10,7 +10,7 @@ VENV ?= .venv
 VENV_TF5 ?= .venv-tf5
 PY := $(VENV)/bin/python
 PY5 := $(VENV_TF5)/bin/python
-TF5_EXTRAS := qdrant,milvus,onnx,langchain,llamaindex,train,dense,eval,test
+TF5_EXTRAS := qdrant,milvus,onnx,langchain,llamaindex,train,dense,eval,ray,test
 # graphs exported by the 4.57 venv, run by the transformers 5 suite and the per-extra checks
 GRAPHS := .cache/test-graphs
 # the transformers 5 suite builds its own default model, so GGUF loading under 5.x is really tested

