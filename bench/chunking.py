@@ -19,7 +19,6 @@ with the least ingest CPU time is shown.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -30,19 +29,12 @@ from lens_vdb._inference.features import tokenize_documents
 from lens_vdb.connectors import Document, QdrantConnector
 from lens_vdb.connectors._dense import MiniLMEmbedder
 
-FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
-
 
 def cpu() -> str:
-    """The CPU model and the instruction sets that matter to GEMMs, from /proc/cpuinfo."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith(("flags", "Features"))),
-                 [])
-    return f"{model}; {', '.join(f for f in FLAGS if f in flags) or 'none of ' + '/'.join(FLAGS)}"
+    """The CPU model, its cores and the instruction sets that matter to GEMMs."""
+    from lens_vdb._machine import cpu_info
+
+    return cpu_info().describe()
 
 
 def run(encoder: LensEncoder, dense: MiniLMEmbedder, rows: list[dict], chunking: bool, work: Path,
