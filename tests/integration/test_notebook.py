@@ -252,6 +252,8 @@ def test_qdrant_notebook_executes(tmp_path):
     notebook = run_notebook("qdrant.ipynb", tmp_path)
     check_clean(notebook)
     printed = outputs(notebook)
+    # before its first write the collection does not exist: counting it is an error that creates nothing
+    assert re.search(r"^LensInputError: The embedded Qdrant collection 'bbc' at .* does not exist", printed, re.M)
     assert check_resumed(printed) == 1
     assert "64 texts encoded; stored: 64 documents" in printed  # the re-run encoded the 48 left (and chunks)
     # the five whole articles were chunked, every chunk within both windows (LENS max_length=128, MiniLM 254)
@@ -278,6 +280,10 @@ def test_qdrant_notebook_executes(tmp_path):
     assert recall["float32 (default)"] == 1.0 and recall["on_disk=True"] == 1.0
     assert recall["float16"] >= 0.95 and recall['quantization="int8"'] >= 0.95, recall
     assert 0 < recall["sparse_top=64"] <= recall["sparse_top=256"] < 1, recall
+    # reopened, the int8 collection adopts its option and names its models; another option is refused
+    assert "reopened without options: int8=True; LENS model " in printed
+    assert re.search(r"^LensSchemaError: .*'bbc_quantizationint8'.* Options differ: \(stored, asked\) = "
+                     r"\{'int8': \(True, False\)\}", printed, re.M), printed
     assert images(notebook) == 2, "the fusions chart and the storage recall chart"
     assert (tmp_path / "qdrant-data" / "bbc" / "lens_vdb_collection.json").is_file()  # written where it ran
 
