@@ -53,7 +53,7 @@ lint: setup
 # versions, then the suite on transformers 5.x (last, so its summary closes the run)
 test: lint setup-tf5
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs --durations=12
 	$(MAKE) --no-print-directory test-extras test-cross test-tf5
 
 $(GRAPHS)/.done: setup
@@ -62,7 +62,7 @@ $(GRAPHS)/.done: setup
 
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) $(PY5) -m pytest -q -rs \
+	LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) $(PY5) -m pytest -q -rs --durations=12 \
 		--ignore=tests/integration/test_notebook.py
 
 test-cross: setup setup-tf5

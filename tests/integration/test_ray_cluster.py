@@ -50,7 +50,10 @@ def test_encoder_actors_spread_over_two_nodes(cluster, tmp_path, built_dirs):
     rows = bbc_rows(ROWS, chars=160)
     done = subprocess.run([sys.executable, "-c", DRIVER, cluster.address, str(built_dirs["llama"]), str(tmp_path),
                            json.dumps(rows)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **cluster.env}, cwd=os.getcwd())
+                          # the pool starts its batches once both actors are up: else, on a busy machine, the
+                          # first actor can encode every batch before the other node's has loaded its models
+                          env={**os.environ, **cluster.env, "RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": "300"},
+                          cwd=os.getcwd())
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, done.stderr[-3000:]
     result = json.loads(line[len("RESULT "):])
