@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.graphs import export_problem, graph
+
 REPO = Path(__file__).resolve().parents[2]
 MARKED_BLOCK = re.compile(r"<!-- readme-test: (?P<mode>[a-z -]+?)(?: \(.*?\))? -->\n```(?P<lang>\w+)\n(?P<code>.*?)```",
                           re.S)
@@ -79,6 +81,8 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     rows = [{"id": a.id, "text": a.text, "title": a.title, "topic": a.topic} for a in load_bbc_news(limit=12)]
     (work / "articles.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     _write_beir(work / "my-corpus", rows)
+    if export_problem() is not None:  # transformers 5: the README's export block skips; its graph comes prebuilt
+        shutil.copytree(graph("fp32", root / "graph"), work / "my-lens-onnx")
     env = {**os.environ, "LENS_VDB_HOME": str(home), "HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return work, env
@@ -146,6 +150,8 @@ def test_every_block_has_a_known_mode():
 def test_readme_block(index, workspace):
     mode, _, code = BLOCKS[index]
     work, env = workspace
+    if "export_onnx(" in code and export_problem() is not None:
+        pytest.skip(f"the block exports a graph: {export_problem()}")
     if mode == "install":
         _check_install(code)
     elif mode == "make":
