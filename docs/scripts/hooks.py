@@ -32,6 +32,8 @@ PURPOSE = {
     "llamaindex": "[`lens_vdb.integrations.llamaindex`](reference/llamaindex.md)",
     "train": "[`lens_vdb.train`](reference/train.md) and [`lens_vdb.eval`](reference/eval.md)",
     "dense": "all-MiniLM-L6-v2, the default dense model of the connectors and the evaluation",
+    "eval": "[`lens_vdb.eval`](reference/eval.md): IR measures with bootstrap intervals, BM25, the plot",
+    "ray": "[ingesting at scale on Ray Data](guides/ray.md): `store.ingest(source, ray=RayOptions(...))`",
     "all": "every extra it lists",
     "test": "the test suite",
     "docs": "building this site, and the notebooks' plots",
