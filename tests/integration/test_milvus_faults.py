@@ -55,7 +55,9 @@ def test_sigkill_mid_ingest_then_rerun_stores_every_document_once(tmp_path, buil
         server = _start(tmp_path / "data", port)
         connector = _connect_when_ready(uri, encoder, minilm)
         second = connector.ingest(rows, batch_size=4, show_progress=False)
-        assert second.failed == 0 and second.skipped == first.ingested and second.ingested == first.failed
+        # every document once after the re-run; Milvus Lite may lose writes it acknowledged but had not flushed
+        # when it was killed (seen under load: 12 acknowledged, 0 stored), and a write may land unacknowledged
+        assert second.failed == 0 and second.skipped + second.ingested == 40
         assert connector.count() == 40
         assert connector.ingest(rows, show_progress=False).skipped == 40
         connector.close()
