@@ -120,17 +120,23 @@ def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
         paths = [paths]
     examples: list[Example] = []
     for path in map(Path, paths):
-        for number, line in _lines(path):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise LensInputError(f"{path}:{number}: not valid JSON ({exc}).") from None
+        for number, record in json_lines(path):
             examples.append(parse_example(record, where=f"{path}:{number}"))
     if not examples:
         raise LensInputError(f"No training examples in {[str(p) for p in paths]}.")
     return examples
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) of each non-blank line of a JSONL file (``.gz`` too); bad JSON stops with its line."""
+    for number, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise LensInputError(f"{path}:{number}: not valid JSON ({exc}).") from None
+        yield number, record
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

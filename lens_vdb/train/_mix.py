@@ -8,28 +8,20 @@ atomically; the same inputs and seed give the same bytes.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
 
 from .._errors import LensInputError
-from ._data import _lines
+from ._data import json_lines
 from ._pairs import _write_jsonl
 
 __all__ = ["write_mix", "count_by_dataset"]
 
 
 def _records(path: Path) -> list[dict]:
-    records = []
-    for number, line in _lines(path):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except ValueError as exc:
-                raise LensInputError(f"{path}:{number}: not valid JSON ({exc}).") from None
-    return records
+    return [record for _, record in json_lines(path)]
 
 
 def write_mix(sources: Mapping[str | Path, int | None], path: str | Path, *, seed: int = 0,
