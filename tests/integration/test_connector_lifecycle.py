@@ -12,16 +12,10 @@ from lens_vdb._inference.features import tokenize_documents
 from lens_vdb.connectors import Document, point_id
 from lens_vdb.connectors._base import chunk_id
 from tests.integration.engines import ENGINE_PARAMS
+from tests.integration.test_connector_contract import TEXTS
 
 WINDOW = 32  # the LENS window of these tests' encoder: short, so that a few sentences make several chunks
-SENTENCES = [
-    "The Bank of England raised interest rates to curb inflation.",
-    "Chelsea won the cup final after extra time at Wembley.",
-    "The new phone has a faster chip and a better camera.",
-    "Parliament debated the budget and the tax on fuel.",
-    "Stocks fell sharply as investors worried about growth and oil prices.",
-    "The striker scored twice as the home side won the derby.",
-]
+SENTENCES = TEXTS[:6]  # the contract's news sentences
 
 
 def article(first: int, sentences: int) -> str:
