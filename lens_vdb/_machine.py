@@ -136,11 +136,16 @@ def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
 
 
 def default_threads() -> int:
-    """The encoder's thread count when none is given: the physical cores this process may use.
+    """The encoder's thread count when none is given: ``OMP_NUM_THREADS`` where it is set to a positive
+    number (as torch itself reads it: the usual way to give each of several processes its share of the
+    cores), else the physical cores this process may use.
 
     Hyperthreads share a core's matrix units, so more threads than cores buys nothing for GEMM;
     a container's quota or an affinity mask can allow fewer.
     """
+    configured = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
     info = cpu_info()
     return max(1, min(info.physical_cores, info.usable_cpus))
 

@@ -105,9 +105,21 @@ def resolve_model_name(source: str | Path | None) -> str | Path:
 def _cached(target: Path, build: Callable[[], object]) -> Path:
     if (target / CONFIG_NAME).is_file():
         return target
-    logger.warning("Building the default LENS model into %s; this happens once.", target)
-    model = build()
+    from filelock import FileLock
+
     target.parent.mkdir(parents=True, exist_ok=True)
+    # one build however many processes start at once (workers, Ray actors): the others wait for it
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if (target / CONFIG_NAME).is_file():
+            return target
+        logger.warning("Building the default LENS model into %s; this happens once.", target)
+        _build_into(target, build)
+    return target
+
+
+def _build_into(target: Path, build: Callable[[], object]) -> None:
+    """Build, save into a staging folder beside ``target``, then rename it into place (nothing half-written)."""
+    model = build()
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         model.save_pretrained(staging)  # type: ignore[attr-defined]
@@ -118,7 +130,6 @@ def _cached(target: Path, build: Callable[[], object]) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def _kmeans_smollm2(k: int, seed: int):

@@ -82,7 +82,7 @@ def test_the_choice_is_cached_beside_the_model_and_reused_on_this_machine_only(m
 
 def test_a_changed_model_or_other_threads_are_measured_again(model_dir):
     LensEncoder(model_dir, backend="auto")
-    assert not LensEncoder(model_dir, backend="auto", threads=1).chosen_backend.cached
+    assert not LensEncoder(model_dir, backend="auto", threads=default_threads() + 1).chosen_backend.cached
     model = LensModel.from_pretrained(model_dir)
     with torch.no_grad():
         model.head.weight.mul_(1.5)

@@ -71,7 +71,7 @@ def check_clean(notebook) -> None:
 def test_quickstart_notebook_executes(tmp_path):
     notebook = run_notebook("quickstart.ipynb", tmp_path)
     check_clean(notebook)
-    assert "ingested 60, skipped 0" in outputs(notebook)  # the ingest report was printed
+    assert "ingested 25, skipped 0" in outputs(notebook)  # the ingest report was printed
     # the explanations are shown: tables of clusters with weights and tokens, for the document and the
     # query (8 rows each), and for each of the 3 hits the clusters it shares with the query (5 rows each)
     tables = [text for text in outputs(notebook, "text/markdown").split("\n**") if "| weight | tokens |" in text]

@@ -18,6 +18,7 @@ NO_TEXT = [{"id": "a", "text": "A fine first document."}, {"id": "b", "text": 3}
 TWO_TEXTS = [{"id": "a", "text": "first text"}, {"id": "b", "text": "second text"}, {"id": "a", "text": "other"}]
 
 ray_runtime = pytest.fixture(scope="module")(local_ray)
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray runtime at a time under pytest -n
 
 
 def poisoned_dense():

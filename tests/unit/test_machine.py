@@ -76,10 +76,18 @@ def test_the_cache_key_changes_with_the_flags_and_the_cores():
     assert "none of avx2/" in CpuInfo("ARM", 4, 4, 4, ()).describe()
 
 
-def test_default_threads_are_the_usable_physical_cores():
+def test_default_threads_are_the_usable_physical_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     info = cpu_info()
     assert default_threads() == max(1, min(info.physical_cores, info.usable_cpus))
     assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("3", 3), ("1", 1), ("0", None), ("four", None), ("", None)])
+def test_omp_num_threads_sets_the_default_when_it_is_a_positive_number(monkeypatch, value, expected):
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    info = cpu_info()
+    assert default_threads() == (expected or max(1, min(info.physical_cores, info.usable_cpus)))
 
 
 @pytest.mark.parametrize(("files", "expected"), [
