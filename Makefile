@@ -92,7 +92,7 @@ test-457: setup
 test-cross-then-tf5: test-cross
 	$(MAKE) --no-print-directory test-tf5
 
-$(GRAPHS)/.done: setup
+$(GRAPHS)/.done: $(VENV)/.installed
 	$(PY) -m tests.graphs $(GRAPHS)
 	touch $@
 
