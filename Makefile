@@ -23,11 +23,13 @@ GRAPHS := .cache/test-graphs
 TF5_HOME := $(CURDIR)/.cache/lens-vdb-tf5
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-# two pytest workers (xdist; a module's tests stay on one worker, Ray's modules share one: tests/conftest.py),
-# each encoder on one thread (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside
-# them share the two cores instead of each spreading threads over both
+# two pytest workers (xdist), each taking whole modules in the order written (--dist loadfile: a module may set up
+# state once for all its tests, and the README's blocks build on each other's files; loadgroup would not do:
+# with pytest 9.2 it silently stops grouping, pytest-xdist issue 1386), each encoder on one thread
+# (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside them share the two cores
+# instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
-PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-cross-then-tf5 test-extras test-cross lint bench clean
 

@@ -60,12 +60,3 @@ def minilm():
 
     return MiniLMEmbedder(device="cpu")
 
-
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n`` (``make test`` runs two workers, ``--dist loadgroup``) a module's tests run on one
-    worker, in the order written: a module may set up state once for all of its tests (the README's blocks
-    build on each other's files). A test already in an ``xdist_group`` keeps it (Ray's modules share one
-    worker, so one Ray runtime runs at a time)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

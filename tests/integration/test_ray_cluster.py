@@ -20,8 +20,7 @@ import pytest
 from tests.integration.engines import free_port
 from tests.integration.ray_support import TwoNodeCluster, bbc_rows  # skips the module without ray
 
-# the engines' and Ray's behaviour: run once, in the 4.57 suite; one Ray runtime at a time under pytest -n
-pytestmark = [pytest.mark.engine_only, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.engine_only  # the engines' and Ray's behaviour: run once, in the 4.57 suite
 
 ROWS = 60
 DRIVER = textwrap.dedent("""

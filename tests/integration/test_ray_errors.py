@@ -18,9 +18,7 @@ NO_TEXT = [{"id": "a", "text": "A fine first document."}, {"id": "b", "text": 3}
 TWO_TEXTS = [{"id": "a", "text": "first text"}, {"id": "b", "text": "second text"}, {"id": "a", "text": "other"}]
 
 ray_runtime = pytest.fixture(scope="module")(local_ray)
-# how Ray ingestion reports bad input: Ray's and the connector's behaviour, run once (4.57 suite); one Ray runtime
-# at a time under pytest -n
-pytestmark = [pytest.mark.engine_only, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.engine_only  # how Ray ingestion reports bad input: run once, in the 4.57 suite
 
 
 def poisoned_dense():

@@ -17,8 +17,7 @@ from lens_vdb.connectors import MilvusConnector, RayOptions
 from tests.integration.engines import free_port, start_milvus_lite_server
 from tests.integration.ray_support import bbc_rows, descendants_named, local_ray  # skips without ray
 
-# the engines' and Ray's behaviour: run once, in the 4.57 suite; one Ray runtime at a time under pytest -n
-pytestmark = [pytest.mark.engine_only, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.engine_only  # the engines' and Ray's behaviour: run once, in the 4.57 suite
 
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus]) to start a Milvus server")
 

@@ -22,7 +22,6 @@ QUERIES = ["interest rates and inflation", "the striker scored in the cup final"
 TWO_ENCODERS = RayOptions(encoders=2)
 
 ray_runtime = pytest.fixture(scope="module")(local_ray)
-pytestmark = pytest.mark.xdist_group("ray")  # one Ray runtime at a time under pytest -n
 
 
 @pytest.fixture(scope="module")
