@@ -7,8 +7,8 @@
 # Ray's own behaviour (marker engine_only: kills, restarts, idle connections, scheduling, the same ingest on
 # each engine; not the model's) run once, in the 4.57 suite.
 # To fit CI's budget on 2 cores, independent steps overlap: the two venvs (and their default models) are
-# built at once; then the 4.57 suite, the per-extra venvs, and the cross-version check followed by the
-# transformers 5 suite run side by side, each pytest with two workers (pytest-xdist) of one torch thread.
+# built at once, each pytest runs two workers (pytest-xdist) of one torch thread, and the per-extra venvs
+# are built while the cross-version check and the transformers 5 suite run.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -69,13 +69,15 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# the two venvs and their models at once; ruff and the graphs the 4.57 venv exports for the rest; then side
-# by side: the suite on transformers 4.57 + every extra, each extra alone in a clean venv, and models across
-# the two versions followed by the suite on transformers 5.x (each lane's output is printed whole when it ends)
+# the two venvs and their models at once; ruff, the suite on transformers 4.57 + every extra and the graphs
+# it exports for the rest; then side by side: each extra alone in a clean venv, and models across the two
+# versions followed by the suite on transformers 5.x (each lane's output is printed whole when it ends).
+# The three at once ran slower: two pytest runs of two workers each, Ray's actors among them, oversubscribe
+# two cores.
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
-	$(MAKE) --no-print-directory lint $(GRAPHS)/.done
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-457 test-extras test-cross-then-tf5
+	$(MAKE) --no-print-directory lint test-457 $(GRAPHS)/.done
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-extras test-cross-then-tf5
 
 # the default model and the untrained k-means one the tests compare it with, built into each suite's model
 # cache (from the GGUF, under that venv's transformers) while the other venv is still being installed
