@@ -29,7 +29,8 @@ export TOKENIZERS_PARALLELISM ?= false
 # (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside them share the two cores
 # instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
-PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_ONE = -m pytest -q -rs --durations=12
+PYTEST = $(PYTEST_ONE) -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-cross-then-tf5 test-extras test-cross lint bench clean
 
@@ -90,11 +91,11 @@ models-tf5: setup-tf5
 	LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
 # the engine_only tests (kills, restarts, idle connections, Ray's scheduling) run after the rest, in one
-# process: beside another worker's load the Ray fault test can miss the moment it kills an encoder actor in
+# process: beside another worker's load the Ray fault test can miss the moment it kills an encoder actor
 test-457: setup
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST) -m "not engine_only"
-	$(PY) -m pytest -q -rs --durations=12 -m engine_only
+	$(PY) $(PYTEST_ONE) -m engine_only
 
 test-cross-then-tf5: test-cross
 	$(MAKE) --no-print-directory test-tf5
