@@ -30,7 +30,7 @@ export TOKENIZERS_PARALLELISM ?= false
 # instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
 PYTEST_ONE = -m pytest -q -rs --durations=12
-PYTEST = $(PYTEST_ONE) -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST = $(PYTEST_ONE) -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-cross-then-tf5 test-extras test-cross lint bench clean
 
@@ -117,7 +117,7 @@ $(GRAPHS)/.done: $(VENV)/.installed
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
-		$(PY5) $(PYTEST) --ignore=tests/integration/test_notebook.py -m "not engine_only"
+		$(PY5) $(PYTEST) --ignore=tests/integration/notebooks -m "not engine_only"
 
 test-cross: setup setup-tf5
 	$(PY) .ci/cross_version.py run --v4 $(PY) --v5 $(PY5) --home4 "$${LENS_VDB_HOME:-$$HOME/.cache/lens-vdb}" \

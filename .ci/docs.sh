@@ -17,7 +17,7 @@ rm -rf build/notebooks
 
 start=$(date +%s)
 # -s: each notebook's test prints its wall and kernel CPU time
-$PY -m pytest tests/integration/test_notebook.py -q -s -rs -p no:cacheprovider
+$PY -m pytest tests/integration/notebooks -q -s -rs -p no:cacheprovider
 notebooks=$(( $(date +%s) - start ))
 
 start=$(date +%s)

@@ -9,6 +9,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """The modules holding a slow test first, each module's tests in the order written (a stable sort).
+    pytest-xdist (``--dist loadfile --no-loadscope-reorder``, as ``make test`` runs it) hands whole modules to
+    its workers in this order: the long ones start at once and the workers end together, instead of a notebook
+    starting last on one worker while the other sits idle."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+
+
 @pytest.fixture(scope="session")
 def official_dir(tmp_path_factory) -> Path:
     """Official-layout checkpoint whose tokenizer appends </s> itself (the hub pitfall)."""

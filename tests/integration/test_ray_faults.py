@@ -22,26 +22,29 @@ pytestmark = pytest.mark.engine_only  # the engines' and Ray's behaviour: run on
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus]) to start a Milvus server")
 
 ROWS = 200
-ENCODER_ACTOR = "MapBatches(EncodeBatches)"
+ENCODER_ACTOR = "MapBatches(EncodeBatches))"  # in the process title Ray gives an encoder actor
 
 ray_runtime = pytest.fixture(scope="module")(local_ray)
 
 
 class Saboteur(threading.Thread):
-    """Watches the collection; at the first documents stored (the encoders are past their model loading and
-    the writers at work, with most batches still to come) it kills an encoder actor, then the server, and
-    starts the server again on the same port and data directory.
+    """Kills an encoder actor while it encodes a batch, then the server once the first documents are stored,
+    and starts the server again on the same port and data directory.
 
-    Both kills wait for the same sign and follow each other at once: a run of this size writes in about two
-    seconds, and a later threshold (say 20 documents stored) was missed once on a loaded machine."""
+    Each kill waits for its own sign, polled every 0.1 s: an actor is encoding while Ray titles its process
+    ``ray::...EncodeBatches)).submit``; the writes can begin only after every batch was encoded (as they did
+    on a loaded machine), so documents stored say nothing about the actors."""
 
     def __init__(self, uri: str, collection: str, server, restart) -> None:
         super().__init__(daemon=True)
         self.uri, self.collection, self.server, self.restart = uri, collection, server, restart
         self.killed_actor: int | None = None
-        self.killed_server = False
-        self.stored_at_kill = 0  # documents stored when the kills happened
+        self.stored_at_kills: list[int] = []  # documents stored when the actor, then the server, were killed
         self.done = threading.Event()
+
+    @property
+    def killed_server(self) -> bool:
+        return len(self.stored_at_kills) == 2
 
     def run(self) -> None:
         from pymilvus import MilvusClient
@@ -49,10 +52,10 @@ class Saboteur(threading.Thread):
         client = MilvusClient(uri=self.uri, timeout=5)
         try:
             while not self.done.is_set() and not self.killed_server:
-                stored = self.stored(client)
-                actors = descendants_named(ENCODER_ACTOR) if stored > 0 else []
-                if actors:
-                    self.kill(actors[0], stored)
+                if self.killed_actor is None:
+                    self.kill_an_encoding_actor(client)
+                elif (stored := self.stored(client)) > 0:
+                    self.kill_the_server(stored)
                 time.sleep(0.1)
         finally:
             client.close()
@@ -63,13 +66,17 @@ class Saboteur(threading.Thread):
         rows = client.query(self.collection, filter="chunk == 0", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
-    def kill(self, actor: int, stored: int) -> None:
-        os.kill(actor, signal.SIGKILL)
-        self.killed_actor = actor
+    def kill_an_encoding_actor(self, client) -> None:
+        busy = descendants_named(f"{ENCODER_ACTOR}.submit")
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            self.killed_actor = busy[0]
+            self.stored_at_kills.append(self.stored(client))
+
+    def kill_the_server(self, stored: int) -> None:
         self.server.send_signal(signal.SIGKILL)
         self.server.wait()
-        self.killed_server = True
-        self.stored_at_kill = stored
+        self.stored_at_kills.append(stored)
         time.sleep(2)
         self.server = self.restart()
 
@@ -92,7 +99,8 @@ def test_an_encoder_actor_and_the_server_killed_mid_run_lose_and_duplicate_nothi
             saboteur.done.set()
             saboteur.join()
             assert saboteur.killed_actor is not None and saboteur.killed_server
-            assert 0 < saboteur.stored_at_kill < ROWS  # mid-run
+            actor_at, server_at = saboteur.stored_at_kills
+            assert actor_at < ROWS and 0 < server_at < ROWS, saboteur.stored_at_kills  # both mid-run
             assert (report.ingested, report.failed, report.skipped) == (ROWS, 0, 0)  # writes to the dead server retried
             assert connector.count() == ROWS
             assert connector.store.count(heads_only=False) == report.chunks  # no point twice, none left over

@@ -16,6 +16,8 @@ from lens_vdb.connectors import RayIngestReport, RayOptions
 from tests.integration.engines import HAVE_MILVUS_LITE, open_connector
 from tests.integration.ray_support import WINDOW, bbc_rows, local_ray, points  # skips the module without ray
 
+pytestmark = pytest.mark.slow  # Ray and its actors: a minute or more
+
 ROWS = 100
 QUERIES = ["interest rates and inflation", "the striker scored in the cup final", "a faster mobile phone chip",
            "the election campaign", "box office film awards"]

@@ -49,6 +49,8 @@ def readme_blocks() -> list[tuple[str, str, str]]:
     return blocks
 
 
+pytestmark = pytest.mark.slow  # every block in a fresh interpreter, Ray and the CLI among them: minutes
+
 BLOCKS = readme_blocks()
 
 
