@@ -8,9 +8,8 @@
 # both, and the tests of an engine's or Ray's own behaviour (marker engine_only: kills, restarts, idle
 # connections, scheduling, the same ingest on each engine; not the model's).
 # To fit CI's budget on 2 cores, independent steps overlap: the two venvs (and their default models) are
-# built at once, each pytest runs two workers (pytest-xdist) of one torch thread, the engine_only tests
-# (mostly waiting: for kills, restarts, actors) run beside the 4.57 suite, and the per-extra venvs and the
-# cross-version check beside the transformers 5 suite.
+# built at once, each pytest runs two workers (pytest-xdist) of one torch thread, the modules with a slow
+# test first, and the per-extra venvs and the cross-version check run beside the transformers 5 suite.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,7 +33,7 @@ PYTEST_WORKERS ?= 2
 PYTEST_ONE = -m pytest -q -rs --durations=12
 PYTEST = $(PYTEST_ONE) -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-engines test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -82,13 +81,13 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# the two venvs and their models at once; ruff; the suite on transformers 4.57 + every extra beside its
-# engine_only tests; then the suite on transformers 5.x beside each extra alone in a clean venv and models
-# across the two versions (each lane's output is printed whole when it ends).
+# the two venvs and their models at once; ruff; the suite on transformers 4.57 + every extra; then the suite
+# on transformers 5.x beside each extra alone in a clean venv and models across the two versions (each lane's
+# output is printed whole when it ends). Measured: a third pytest beside two workers (the engine_only tests
+# in a process of their own) slowed all three, Ray's actors among them oversubscribing the two cores.
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-457 test-engines
+	$(MAKE) --no-print-directory lint test-457
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf5 test-extras-then-cross
 
 # the default model and the untrained k-means one the tests compare it with, built into each suite's model
@@ -103,12 +102,7 @@ models-tf5: setup-tf5
 
 test-457: setup
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST) -m "not engine_only"
-
-# in one process: the kills and restarts are timed by what the test sees, not by how fast the machine is
-test-engines: setup
-	@echo "== the engine_only tests"
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST_ONE) -m engine_only
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST)
 
 test-extras-then-cross: test-extras
 	$(MAKE) --no-print-directory test-cross

@@ -25,7 +25,8 @@ from lens_vdb.connectors import Document
 from tests.integration.engines import open_connector
 from tests.integration.test_connector_lifecycle import WINDOW, article
 
-pytestmark = pytest.mark.engine_only  # the engines' behaviour: run once, in the 4.57 suite
+# run once, in the 4.57 suite (their subject is the engines' and Ray's behaviour); a minute or more
+pytestmark = [pytest.mark.engine_only, pytest.mark.slow]
 
 EMBEDDED = ["qdrant-edge", "qdrant-local", "milvus-lite"]
 CHILD = textwrap.dedent("""

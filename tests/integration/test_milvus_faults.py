@@ -12,7 +12,8 @@ from lens_vdb.connectors import MilvusConnector
 from tests.integration.engines import free_port as _free_port
 from tests.integration.engines import start_milvus_lite_server as _start
 
-pytestmark = pytest.mark.engine_only  # the engines' behaviour: run once, in the 4.57 suite
+# run once, in the 4.57 suite (their subject is the engines' and Ray's behaviour); a minute or more
+pytestmark = [pytest.mark.engine_only, pytest.mark.slow]
 
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus])")
 

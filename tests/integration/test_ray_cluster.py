@@ -20,7 +20,8 @@ import pytest
 from tests.integration.engines import free_port
 from tests.integration.ray_support import TwoNodeCluster, bbc_rows  # skips the module without ray
 
-pytestmark = pytest.mark.engine_only  # the engines' and Ray's behaviour: run once, in the 4.57 suite
+# run once, in the 4.57 suite (their subject is the engines' and Ray's behaviour); a minute or more
+pytestmark = [pytest.mark.engine_only, pytest.mark.slow]
 
 ROWS = 60
 DRIVER = textwrap.dedent("""

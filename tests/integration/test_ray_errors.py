@@ -18,7 +18,8 @@ NO_TEXT = [{"id": "a", "text": "A fine first document."}, {"id": "b", "text": 3}
 TWO_TEXTS = [{"id": "a", "text": "first text"}, {"id": "b", "text": "second text"}, {"id": "a", "text": "other"}]
 
 ray_runtime = pytest.fixture(scope="module")(local_ray)
-pytestmark = pytest.mark.engine_only  # how Ray ingestion reports bad input: run once, in the 4.57 suite
+# run once, in the 4.57 suite (their subject is the engines' and Ray's behaviour); a minute or more
+pytestmark = [pytest.mark.engine_only, pytest.mark.slow]
 
 
 def poisoned_dense():

@@ -17,7 +17,8 @@ from lens_vdb.connectors import MilvusConnector, RayOptions
 from tests.integration.engines import free_port, start_milvus_lite_server
 from tests.integration.ray_support import bbc_rows, descendants_named, local_ray  # skips without ray
 
-pytestmark = pytest.mark.engine_only  # the engines' and Ray's behaviour: run once, in the 4.57 suite
+# run once, in the 4.57 suite (their subject is the engines' and Ray's behaviour); a minute or more
+pytestmark = [pytest.mark.engine_only, pytest.mark.slow]
 
 pytest.importorskip("milvus_lite", reason="needs milvus-lite (lens-vdb[milvus]) to start a Milvus server")
 

@@ -122,6 +122,7 @@ def test_changed_documents_are_updated_on_ray_and_a_rerun_starts_no_actor(tmp_pa
         assert (again.ingested, again.updated, again.skipped, again.encoders) == (0, 0, 41, {})
 
 
+@pytest.mark.engine_only  # the CLI's Ray options; actors loading the model under 5.x: the test above, in both suites
 def test_the_cli_ingests_on_ray(tmp_path, ray_runtime, built_dirs, capsys):
     import json
 
