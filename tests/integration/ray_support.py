@@ -73,6 +73,10 @@ def descendants_named(marker: str) -> list[int]:
     return out
 
 
+class RayStartError(RuntimeError):
+    """A ``ray start`` of the two-node cluster exited; the message ends with what it printed."""
+
+
 class TwoNodeCluster:
     """A Ray head (``ray start --head`` on a free port) and a second node (``ray start --address``), each with
     its own CPU, both on loopback; each ``ray start --block`` runs in a process group of its own, and ``stop``
@@ -100,8 +104,12 @@ class TwoNodeCluster:
             raise
 
     def _start(self, command: list[str]) -> None:
-        self.groups.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                            start_new_session=True, env={**os.environ, **self.env}))
+        with open(self._log(len(self.groups)), "w") as log:  # the child keeps its own copy of the descriptor
+            self.groups.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True, env={**os.environ, **self.env}))
+
+    def _log(self, index: int) -> Path:
+        return Path(self.temp_dir) / f"ray-start-{index}.log"
 
     def _wait_for_nodes(self, count: int, timeout: float = 180) -> None:
         """Until the cluster has ``count`` live nodes (asked from a short-lived driver process)."""
@@ -109,11 +117,15 @@ class TwoNodeCluster:
                  "print(sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for group in self.groups:
+            for index, group in enumerate(self.groups):
                 if group.poll() is not None:
-                    raise RuntimeError(f"`ray start` exited with {group.returncode}")
-            done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
-                                  env={**os.environ, **self.env})
+                    printed = self._log(index).read_text(errors="replace").splitlines()[-15:]
+                    raise RayStartError(f"`ray start` exited with {group.returncode}:\n" + "\n".join(printed))
+            try:
+                done = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
+                                      env={**os.environ, **self.env}, timeout=60)
+            except subprocess.TimeoutExpired:  # something answers on the port, but no Ray cluster (yet)
+                continue
             if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(count)]:
                 return
             time.sleep(1)
