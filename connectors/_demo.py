@@ -77,9 +77,14 @@ def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", 
         print(f"ingest report: {report}; the collection holds {store.count()} articles")
         for query, where in QUERIES:
             print(f"\nquery: {query!r}" + (f"  filter: {where}" if where else ""))
-            for rank, hit in enumerate(store.search(query, limit=3, fusion="rrf", filter=where, explain=True), 1):
+            # one hit an article (its best chunk), as a RAG application lists sources: a long article has several
+            # chunks, and without grouping two of them may take two of the three places
+            hits = store.search(query, limit=3, fusion="rrf", filter=where, explain=True, group_by_document=True,
+                                group_size=1)
+            for rank, hit in enumerate(hits, 1):
                 routes = ", ".join(f"{name} {score:.3f}" for name, score in hit.scores.items())
-                print(f"  {rank}. [{hit.metadata['topic']}] {hit.metadata['title']}  (rrf {hit.score:.4f}; {routes})")
+                print(f"  {rank}. [{hit.metadata['topic']}] {hit.metadata['title']}  "
+                      f"(chunk {hit.chunk}; rrf {hit.score:.4f}; {routes})")
                 if rank == 1 and hit.explanation:
                     shared = "; ".join(f"{'/'.join(tokens[:3])} {weight:.1e}" for _, weight, tokens in hit.explanation[:3])
                     print(f"     shared LENS clusters: {shared}")
