@@ -30,7 +30,6 @@ export TOKENIZERS_PARALLELISM ?= false
 # (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside them share the two cores
 # instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
-
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean

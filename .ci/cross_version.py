@@ -70,6 +70,11 @@ def _in_both(pythons: dict[str, str], args_of: Callable[[str], list[str]]) -> No
         list(pool.map(lambda label: _call(pythons[label], *args_of(label)), pythons))
 
 
+def _vectors_file(work: Path, what: str, built_by: str, run_by: str) -> Path:
+    """Where the encode step saves ``what``, built under ``built_by`` and run under ``run_by``."""
+    return work / f"{what.replace(' ', '-')}-{built_by}-{run_by}.npy"
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -87,14 +92,13 @@ def run(args: argparse.Namespace) -> int:
     for what, sources, homes, _ in cases:
         for built_by, source in sources.items():
             for run_by in pythons:
-                out = work / f"{what.replace(' ', '-')}-{built_by}-{run_by}.npy"
-                jobs[run_by].append((source, homes.get(built_by), str(out)))
+                jobs[run_by].append((source, homes.get(built_by), str(_vectors_file(work, what, built_by, run_by))))
     for run_by, run_jobs in jobs.items():
         (work / f"jobs-{run_by}.json").write_text(json.dumps(run_jobs))
     _in_both(pythons, lambda label: ["encode", str(work / f"jobs-{label}.json")])
     failed = 0
     for what, sources, _, builds_agree in cases:
-        vectors = {(built_by, run_by): np.load(work / f"{what.replace(' ', '-')}-{built_by}-{run_by}.npy")
+        vectors = {(built_by, run_by): np.load(_vectors_file(work, what, built_by, run_by))
                    for built_by in sources for run_by in pythons}
         runs = max(float(np.abs(vectors[b, "4.57"] - vectors[b, "5.x"]).max()) for b in sources)
         builds = float(np.abs(vectors["4.57", "4.57"] - vectors["5.x", "5.x"]).max())
