@@ -163,10 +163,12 @@ class HiddenCache:
         if path.is_file() and path.stat().st_size >= _SHARD_BYTES:
             shard, path = shard + 1, self._shard_path(shard + 1)
         lines = []
+        row_bytes = self.hidden * itemsize
         with path.open("ab") as handle:
-            start = handle.tell() // (self.hidden * itemsize)
-            handle.seek(start * self.hidden * itemsize)  # drop a partial row left by a killed write
-            handle.truncate()
+            size = path.stat().st_size
+            start = size // row_bytes
+            if size % row_bytes:
+                handle.truncate(start * row_bytes)  # a partial row left by a killed write
             for ids, states in zip(sequences, hidden):
                 if states.shape != (len(ids), self.hidden):
                     raise LensInputError(f"Hidden states of shape {tuple(states.shape)} for {len(ids)} tokens; "
@@ -218,7 +220,7 @@ def fill_caches(model: LensModel, caches: Sequence[HiddenCache], sequences: Sequ
     sequences were computed. ``progress(done, total)`` is called after each batch.
     """
     caches = sorted(caches, key=lambda c: c.layer)
-    todo = sorted({p for cache in caches for p in cache.missing(sequences)}, key=lambda p: len(sequences[p]))
+    todo = sorted({p for cache in caches for p in cache.missing(sequences)}, key=lambda p: -len(sequences[p]))
     if not todo:
         return 0
     stacks, start = [], 0
@@ -228,8 +230,7 @@ def fill_caches(model: LensModel, caches: Sequence[HiddenCache], sequences: Sequ
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else model.tokenizer.eos_token_id
     done, position = 0, 0
     while position < len(todo):
-        width = len(sequences[todo[min(len(todo) - 1, position)]])
-        count = max(1, batch_tokens // max(1, width))
+        count = max(1, batch_tokens // max(1, len(sequences[todo[position]])))  # longest first
         chunk = todo[position : position + count]
         width = max(len(sequences[p]) for p in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
