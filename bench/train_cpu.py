@@ -15,8 +15,8 @@ MRR@10 on BBC News and on each held-out split, at each evaluation point.
 The defaults finish in minutes on 2 cores (``make bench``; a temporary run folder). The long run
 (about 5 CPU-hours, data and caches included), resumable by running the same command again::
 
-    nohup nice -n 19 .venv/bin/python bench/train_cpu.py --run /work/train-cpu --examples 16000 \\
-        --budget 2700 --evals 6 --articles 500 --held-out 300 >> /work/train-cpu/run.log 2>&1 &
+    OMP_NUM_THREADS=2 nohup nice -n 19 .venv/bin/python bench/train_cpu.py --run /work/train-cpu \\
+        --examples 16000 --budget 2700 --evals 6 --articles 500 --held-out 300 >> /work/train-cpu/run.log 2>&1 &
 
 Killed at any point, the same command goes on: data and cache entries already written are kept,
 each arm resumes from its checkpoint, and the CPU-seconds already spent are read back from its
@@ -212,6 +212,11 @@ class Bench:
             _append(progress, rows[-1])
         spent, step = rows[-1]["cpu_s"], rows[-1]["step"]
         per_step = rows[-1].get("cpu_per_step") or None
+        state = folder / "checkpoint" / "trainer_state.json"
+        saved = json.loads(state.read_text())["step"] if state.is_file() else step
+        if saved > step:  # killed in a segment after a checkpoint: its steps are charged at the last rate
+            spent, step = spent + (saved - step) * (per_step or 0.0), saved
+            print(f"arm {name}: resuming at step {saved} (after the last record, step {step})", flush=True)
         while spent < budget - 1:
             mark = next(m for m in marks if m > spent + 1)
             steps = 5 if per_step is None else max(1, round((mark - spent) / per_step))
@@ -294,6 +299,7 @@ def main() -> None:
     parser.add_argument("--arms", default=None, help=f"comma-separated, from {', '.join(ARMS)} (default: all; "
                         "the quick default run: top2,head)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--negatives-kept", type=int, default=1, help="hard negatives kept per example (cached)")
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast of the trained layers")
     parser.add_argument("--save-every", type=int, default=25, help="steps between resumable checkpoints")
     parser.add_argument("--threads", type=int, default=2)
@@ -316,7 +322,8 @@ def main() -> None:
         from lens_vdb.train import load_examples
 
         mix, held_files = build_data(args.data or args.run / "data", args.examples, args.held_out)
-        examples = load_examples(mix)
+        # the first (best BM25) hard negative of each example: the others would triple the texts to cache
+        examples = [replace(e, negatives=e.negatives[: args.negatives_kept]) for e in load_examples(mix)]
         corpora = eval_corpora(held_files, args.articles, args.held_out)
         if cpu_now() - start > 5:
             bench.add_cost("data", cpu_now() - start)

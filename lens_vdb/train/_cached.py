@@ -130,22 +130,35 @@ def prepare_cached(model: LensModel, examples: list[Example], config, device: st
 
 
 class CachedStep:
-    """Embeds the padded token ids of a collated batch through the cache and the top stack."""
+    """Embeds the padded token ids of a collated batch through the cache and the top stack.
 
-    def __init__(self, top: TopStack, cache: HiddenCache, device: str) -> None:
-        self.top, self.cache, self.device = top, cache, device
+    Rows are embedded independently, so they run in groups of similar length (``rows`` each),
+    each padded only to its own longest: a batch of mixed lengths wastes little on padding.
+    """
+
+    def __init__(self, top: TopStack, cache: HiddenCache, device: str, *, rows: int = 16) -> None:
+        self.top, self.cache, self.device, self.rows = top, cache, device, rows
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         lengths = attention_mask.sum(dim=1).tolist()
-        hidden = torch.zeros((*input_ids.shape, self.cache.hidden), dtype=torch.float32)
-        for row, length in enumerate(lengths):
-            ids = input_ids[row, :length].tolist()
-            try:
-                hidden[row, :length] = self.cache.get(ids).float()
-            except KeyError:
-                raise LensModelError(f"A {length}-token text of this batch is missing from the hidden-state cache "
-                                     f"{self.cache.directory}; was the data changed during the run?") from None
-        return self.top(hidden.to(self.device), input_ids.to(self.device), attention_mask.to(self.device))
+        order = sorted(range(len(lengths)), key=lambda row: lengths[row])
+        parts = []
+        for start in range(0, len(order), self.rows):
+            group = order[start : start + self.rows]
+            width = max(lengths[row] for row in group)
+            hidden = torch.zeros((len(group), width, self.cache.hidden), dtype=torch.float32)
+            for slot, row in enumerate(group):
+                ids = input_ids[row, : lengths[row]].tolist()
+                try:
+                    hidden[slot, : lengths[row]] = self.cache.get(ids).float()
+                except KeyError:
+                    raise LensModelError(f"A {lengths[row]}-token text of this batch is missing from the hidden-state "
+                                         f"cache {self.cache.directory}; was the data changed during the run?") from None
+            ids, mask = input_ids[group, :width].to(self.device), attention_mask[group, :width].to(self.device)
+            parts.append(self.top(hidden.to(self.device), ids, mask))
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(parts)[inverse.to(self.device)]
 
 
 def save_top(model: LensModel, top: TopStack, directory: str | Path, *, start_model: str | None = None) -> Path:
