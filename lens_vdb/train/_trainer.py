@@ -162,8 +162,10 @@ def train(
     examples = list(data) if _is_examples(data) else load_examples(data)  # type: ignore[arg-type]
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     amp = _amp_dtype(config.precision, device)
-    if not isinstance(model, LensModel):
-        model = LensModel.from_pretrained(model)
+    if not isinstance(model, LensModel):  # a folder, a hub id, or a name: "default", "default-wordnet-v1"...
+        from .._model.default import resolve_model_name
+
+        model = LensModel.from_pretrained(resolve_model_name(model))
     if config.attention is not None:
         model.config = model.config.replace(attention=config.attention)
     if config.center_head:  # on a resumed run the checkpoint's head replaces this anyway

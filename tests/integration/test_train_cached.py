@@ -198,3 +198,42 @@ def test_head_only_and_a_shallower_backbone(deep_dirs, data, tmp_path):
     shallow = train(deep_dirs["llama"], data, tmp_path / "shallow",
                     replace(CONFIG, max_steps=3, backbone_layers=2, cache_dir=str(tmp_path / "cache")))
     assert len(LensModel.from_pretrained(shallow.model_dir).backbone.layers) == 2
+
+
+def test_the_cli_trains_the_top_layers_and_reuses_the_cache(deep_dirs, data, tmp_path, capsys):
+    from lens_vdb.cli import main
+
+    common = ["train", str(data), "--model", str(deep_dirs["llama"]), "--train-layers", "1", "--max-steps", "3",
+              "--batch-size", "4", "--negatives", "1", "--no-center-head", "--cache-dir", str(tmp_path / "cache"),
+              "--precision", "fp32"]
+    assert main([*common, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "step 3" in out and "trained layers + head" in out
+    index = next((tmp_path / "cache").iterdir()) / "index.jsonl"
+    entries = index.read_text().count("\n")
+    assert entries >= len(SENTENCES)
+    assert main([*common, "--out", str(tmp_path / "b")]) == 0  # another run on the same model and data
+    assert index.read_text().count("\n") == entries  # nothing computed again
+    trained = LensModel.from_pretrained(tmp_path / "b" / "model")
+    start = LensModel.from_pretrained(deep_dirs["llama"])
+    assert torch.equal(trained.backbone.layers[2].mlp.up_proj.weight, start.backbone.layers[2].mlp.up_proj.weight)
+    assert not torch.equal(trained.backbone.layers[3].mlp.up_proj.weight, start.backbone.layers[3].mlp.up_proj.weight)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--train-layers N" in capsys.readouterr().out
+
+
+def test_cached_eval_system_gives_the_encoders_vectors(deep_dirs, tmp_path):
+    from lens_vdb.eval import Corpus, evaluate
+    from lens_vdb.train._cached_eval import CachedLensSystem
+
+    model = LensModel.from_pretrained(deep_dirs["llama"]).eval()
+    cache = HiddenCache(tmp_path, model, 2, storage="fp32")
+    system = CachedLensSystem("cached", TopStack(model, 2), cache, max_length=64, query_max_length=64)
+    encoder = LensEncoder(model, max_length=64)
+    queries = [" ".join(t.split()[:4]) for t in SENTENCES]
+    np.testing.assert_allclose(system.embed_documents(SENTENCES), encoder.encode_documents(SENTENCES), atol=1e-5)
+    np.testing.assert_allclose(system.embed_queries(queries), encoder.encode_queries(queries), atol=1e-5)
+    assert len(cache) == 2 * len(SENTENCES)  # filled on first use
+    report = evaluate(Corpus.known_item("tiny", queries, SENTENCES), [system], bm25=False, bootstrap=0)
+    assert 0 < report.rows[0].retrieval["mrr@10"] <= 1
