@@ -34,8 +34,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lens_vdb._machine import prefer_passive_openmp  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+prefer_passive_openmp()  # before torch loads: on busy shared cores spinning OpenMP threads burn CPU-seconds
 
 
 @dataclass(frozen=True)
