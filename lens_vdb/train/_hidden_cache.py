@@ -239,6 +239,7 @@ def fill_caches(model: LensModel, caches: Sequence[HiddenCache], sequences: Sequ
             ids[row, : len(sequences[p])] = torch.as_tensor(sequences[p])
             mask[row, : len(sequences[p])] = 1
         hidden = None
+        ids, mask = ids.to(model.head.weight.device), mask.to(model.head.weight.device)
         for stack, cache in zip(stacks, caches):
             hidden = stack(ids if stack.start == 0 else None, mask, hidden)
             wanted = [row for row, p in enumerate(chunk) if sequences[p] not in cache]

@@ -237,3 +237,16 @@ def test_cached_eval_system_gives_the_encoders_vectors(deep_dirs, tmp_path):
     assert len(cache) == 2 * len(SENTENCES)  # filled on first use
     report = evaluate(Corpus.known_item("tiny", queries, SENTENCES), [system], bm25=False, bootstrap=0)
     assert 0 < report.rows[0].retrieval["mrr@10"] <= 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on CI); run on a GPU machine")
+def test_cached_training_on_cuda(deep_dirs, data, tmp_path):
+    """The same cheap mode on a GPU: the cache is filled there (bf16), the top layers train in bf16 autocast."""
+    config = replace(CONFIG, device="cuda", precision="auto", cache_precision="auto", cache_dir=str(tmp_path / "c"))
+    result = train(deep_dirs["llama"], data, tmp_path / "run", config)
+    assert np.mean(result.losses[-3:]) < 0.5 * np.mean(result.losses[:3]), result.losses
+    encoder = LensEncoder(result.model_dir, device="cpu", max_length=32)
+    queries = [" ".join(t.split()[:4]) for t in SENTENCES]
+    scores = encoder.encode_queries(queries) @ encoder.encode_documents(SENTENCES).T
+    assert np.mean(scores.argmax(axis=1) == np.arange(len(SENTENCES))) >= 0.8
