@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,7 +30,10 @@ from ._data import Example
 from ._hidden_cache import STORAGE_DTYPES, HiddenCache, fill_caches
 from ._split import TopStack, backbone_layers, decoder_layers
 
-__all__ = ["prepare_cached", "CachedStep", "apply_trained", "save_top", "cache_storage", "texts_to_cache",
+if TYPE_CHECKING:
+    from ._trainer import TrainConfig, TrainResult
+
+__all__ = ["train_cached", "prepare_cached", "CachedStep", "apply_trained", "save_top", "cache_storage", "texts_to_cache",
            "TOP_DIR", "TOP_WEIGHTS"]
 
 logger = logging.getLogger(__name__)
@@ -88,16 +92,15 @@ def texts_to_cache(model: LensModel, examples: list[Example], *, query_max_lengt
     return sequences
 
 
-def prepare_cached(model: LensModel, examples: list[Example], config, device: str, *, show_progress: bool = False
+def prepare_cached(model: LensModel, examples: list[Example], config: TrainConfig, device: str, *, show_progress: bool = False
                    ) -> tuple[TopStack, HiddenCache]:
     """Shorten the backbone if asked, fill the cache, freeze the lower layers; return the top stack and cache."""
     if config.backbone_layers is not None:
         shorten_backbone(model, config.backbone_layers)
-    total = backbone_layers(model)
-    if not 0 <= config.train_layers <= total:
-        raise LensInputError(f"train_layers must be between 0 and {total} (the backbone's layers), "
-                             f"got {config.train_layers}.")
-    start = total - config.train_layers
+    total, layers = backbone_layers(model), config.train_layers
+    if layers is None or not 0 <= layers <= total:
+        raise LensInputError(f"train_layers must be between 0 and {total} (the backbone's layers), got {layers}.")
+    start = total - layers
     storage = cache_storage(config.cache_precision, device)
     root = Path(config.cache_dir) if config.cache_dir else cache_home() / "hidden-states"
     cache = HiddenCache(root, model, start, storage=storage)
@@ -154,8 +157,8 @@ class CachedStep:
                 except KeyError:
                     raise LensModelError(f"A {lengths[row]}-token text of this batch is missing from the hidden-state "
                                          f"cache {self.cache.directory}; was the data changed during the run?") from None
-            ids, mask = input_ids[group, :width].to(self.device), attention_mask[group, :width].to(self.device)
-            parts.append(self.top(hidden.to(self.device), ids, mask))
+            rows, mask = input_ids[group, :width].to(self.device), attention_mask[group, :width].to(self.device)
+            parts.append(self.top(hidden.to(self.device), rows, mask))
         inverse = torch.empty(len(order), dtype=torch.long)
         inverse[torch.tensor(order)] = torch.arange(len(order))
         return torch.cat(parts)[inverse.to(self.device)]
@@ -202,3 +205,24 @@ def apply_trained(model: LensModel, weights: str | Path) -> LensModel:
                                      f"{tuple(params[name].shape)}.")
             params[name].copy_(value.to(params[name].dtype))
     return model
+
+
+def train_cached(model: LensModel, examples: list[Example], output_dir: Path, config: TrainConfig, device: str,
+                 amp: torch.dtype | None, *, resume: bool, merge: bool, show_progress: bool,
+                 stop_after_step: int | None) -> TrainResult:
+    """The cheap mode: fill the hidden-state cache, then train the top stack with the same loop."""
+    from ._checkpoint import CHECKPOINT_DIR
+    from ._trainer import TrainResult, _Run  # noqa: F811 (the runtime import of the name typed above)
+
+    model = model.to(device)
+    top, cache = prepare_cached(model, examples, config, device, show_progress=show_progress)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    run = _Run(model, optimizer, scaler, config, examples, device, amp, output_dir, embed=CachedStep(top, cache, device))
+    if resume and (output_dir / CHECKPOINT_DIR).is_dir():
+        run.restore()
+    losses = run.loop(show_progress, stop_after_step)
+    top_dir = save_top(model, top, output_dir / TOP_DIR, start_model=model.config.base_model)
+    model_dir = model.save_pretrained(output_dir / "model") if merge else None
+    return TrainResult(run.step, losses, output_dir, top_dir, model_dir, model.eval())

@@ -162,7 +162,7 @@ class HiddenCache:
         path = self._shard_path(shard)
         if path.is_file() and path.stat().st_size >= _SHARD_BYTES:
             shard, path = shard + 1, self._shard_path(shard + 1)
-        lines = []
+        entries: list[tuple[str, int, int, int]] = []
         row_bytes = self.hidden * itemsize
         with path.open("ab") as handle:
             size = path.stat().st_size
@@ -177,15 +177,15 @@ class HiddenCache:
                 if self.storage == "bf16":
                     data = data.view(torch.int16)
                 handle.write(data.numpy().tobytes())
-                lines.append({"k": sequence_key(ids), "s": shard, "o": start, "n": len(ids)})
+                entries.append((sequence_key(ids), shard, start, len(ids)))
                 start += len(ids)
             handle.flush()
             os.fsync(handle.fileno())
         self._maps.pop(shard, None)
         with (self.directory / "index.jsonl").open("a") as index:
-            index.write("".join(json.dumps(line) + "\n" for line in lines))
-        for line in lines:
-            self._index[line["k"]] = (line["s"], line["o"], line["n"])
+            index.write("".join(json.dumps({"k": k, "s": s, "o": o, "n": n}) + "\n" for k, s, o, n in entries))
+        for key, shard_, first, rows in entries:
+            self._index[key] = (shard_, first, rows)
 
     def get(self, ids: Sequence[int]) -> Tensor:
         """The stored ``[tokens, hidden]`` states of ``ids`` (a :class:`KeyError` names a missing one)."""

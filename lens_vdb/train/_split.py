@@ -66,7 +66,7 @@ class LowerStack(nn.Module):
             raise LensInputError(f"Layers {start}:{end} are not a lower stack of a {total}-layer backbone.")
         view = _view(model.backbone, start, end, final_norm=False)
         if start > 0:
-            view.embed_tokens = None  # never used: the stack starts from hidden states
+            view.embed_tokens = None  # type: ignore[assignment]  # never used: it starts from hidden states
         dtype = dtype or model.head.weight.dtype
         if dtype != model.head.weight.dtype:
             view = copy.deepcopy(view).to(dtype)

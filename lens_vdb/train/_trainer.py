@@ -172,8 +172,10 @@ def train(
         with torch.no_grad():
             model.head.weight -= model.head.weight.mean(dim=0, keepdim=True)
     if config.train_layers is not None:
-        return _train_cached(model, examples, output_dir, config, device, amp, resume=resume, merge=merge,
-                             show_progress=show_progress, stop_after_step=stop_after_step)
+        from ._cached import train_cached
+
+        return train_cached(model, examples, output_dir, config, device, amp, resume=resume, merge=merge,
+                            show_progress=show_progress, stop_after_step=stop_after_step)
     torch.manual_seed(config.seed)  # the LoRA initialisation: the same run for the same seed
     model = attach_lora(model.to(device), r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                         targets=config.lora_targets, train_head=config.train_head,
@@ -189,26 +191,6 @@ def train(
     merged = merge_trained(model)
     model_dir = merged.save_pretrained(output_dir / "model") if merge else None
     return TrainResult(run.step, losses, output_dir, adapter_dir, model_dir, merged)
-
-
-def _train_cached(model: LensModel, examples: list[Example], output_dir: Path, config: TrainConfig, device: str,
-                  amp: torch.dtype | None, *, resume: bool, merge: bool, show_progress: bool,
-                  stop_after_step: int | None) -> TrainResult:
-    """The cheap mode: fill the hidden-state cache, then train the top stack with the same loop."""
-    from ._cached import TOP_DIR, CachedStep, prepare_cached, save_top
-
-    model = model.to(device)
-    top, cache = prepare_cached(model, examples, config, device, show_progress=show_progress)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    run = _Run(model, optimizer, scaler, config, examples, device, amp, output_dir, embed=CachedStep(top, cache, device))
-    if resume and (output_dir / CHECKPOINT_DIR).is_dir():
-        run.restore()
-    losses = run.loop(show_progress, stop_after_step)
-    top_dir = save_top(model, top, output_dir / TOP_DIR, start_model=model.config.base_model)
-    model_dir = model.save_pretrained(output_dir / "model") if merge else None
-    return TrainResult(run.step, losses, output_dir, top_dir, model_dir, model.eval())
 
 
 def _is_examples(data: object) -> bool:
