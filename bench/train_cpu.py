@@ -29,6 +29,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -148,8 +150,7 @@ class Bench:
 
     def fill_shared(self, examples, corpora, arms: dict[str, Arm]) -> None:
         """One lower-layer pass per text for every arm's start layer: training texts and evaluation texts."""
-        from lens_vdb.train._cached import cache_storage, texts_to_cache
-        from lens_vdb.train._hidden_cache import STORAGE_DTYPES, HiddenCache, fill_caches
+        from lens_vdb.train._cached import cache_storage
 
         model = self.load()
         storage = cache_storage("auto", "cpu")
@@ -158,6 +159,18 @@ class Bench:
         for arm in arms.values():
             by_length.setdefault(arm.doc_max_length, set()).add((arm.backbone_layers or total) - arm.train_layers)
         start = cpu_now()
+        try:
+            self._fill(model, examples, corpora, by_length, storage)
+        finally:  # a stopped pass (Ctrl-C, kill) still charges what it computed: its entries are kept
+            if cpu_now() - start > 5:
+                self.add_cost("cache", cpu_now() - start)
+
+    def _fill(self, model, examples, corpora, by_length: dict[int, set[int]], storage: str) -> None:
+        from lens_vdb._inference.features import tokenize_documents, tokenize_queries
+        from lens_vdb._instructions import get_task
+        from lens_vdb.train._cached import texts_to_cache
+        from lens_vdb.train._hidden_cache import STORAGE_DTYPES, HiddenCache, fill_caches
+
         layers = sorted({layer for group in by_length.values() for layer in group})
         caches = {layer: HiddenCache(self.run / "cache", model, layer, storage=storage) for layer in layers}
         for length, wanted in sorted(by_length.items(), reverse=True):
@@ -167,17 +180,11 @@ class Bench:
             print(f"cached {done} training texts (of {len(sequences)}) at layers {sorted(wanted)}", flush=True)
         eval_sequences = []
         for corpus, length in corpora.values():
-            from lens_vdb._inference.features import tokenize_documents, tokenize_queries
-            from lens_vdb._instructions import get_task
-
             eval_sequences += tokenize_queries(model.tokenizer, corpus.queries, get_task("retrieval").instruction, 64).ids
             eval_sequences += tokenize_documents(model.tokenizer, corpus.documents, length).ids
         done = fill_caches(model, list(caches.values()), eval_sequences, dtype=STORAGE_DTYPES[storage],
                            progress=_Progress("evaluation texts"))
         print(f"cached {done} evaluation texts at layers {layers}", flush=True)
-        spent = cpu_now() - start
-        if spent > 5:
-            self.add_cost("cache", spent)
 
     def evaluate(self, model, arm: Arm, corpora) -> dict[str, float]:
         """MRR@10 on each corpus through the cache and the top stack (one pass of the top layers)."""
@@ -316,6 +323,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
     arms = {n: ARMS[n] for n in names}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` runs the finally blocks (CPU accounting)
     bench = Bench(args)
     if args.report:
         print(bench.table(arms))
