@@ -250,3 +250,17 @@ def test_cached_training_on_cuda(deep_dirs, data, tmp_path):
     queries = [" ".join(t.split()[:4]) for t in SENTENCES]
     scores = encoder.encode_queries(queries) @ encoder.encode_documents(SENTENCES).T
     assert np.mean(scores.argmax(axis=1) == np.arange(len(SENTENCES))) >= 0.8
+
+
+def test_a_cached_step_embeds_rows_in_length_groups_as_one_padded_batch(deep_dirs, tmp_path):
+    from lens_vdb.train._cached import CachedStep
+
+    model = LensModel.from_pretrained(deep_dirs["llama"]).eval()
+    ids = tokenize_documents(model.tokenizer, [t * (1 + i % 3) for i, t in enumerate(SENTENCES)], 64).ids
+    cache = HiddenCache(tmp_path, model, 2, storage="fp32")
+    fill_caches(model, [cache], ids)
+    input_ids, mask = map(torch.from_numpy, pad_batch(ids, 2))
+    with torch.no_grad():
+        grouped = CachedStep(TopStack(model, 2), cache, "cpu", rows=3)(input_ids, mask)
+        whole = model(input_ids, mask)
+    torch.testing.assert_close(grouped, whole, atol=1e-5, rtol=0)
