@@ -18,13 +18,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          precision=args.precision, device=args.device, save_every=args.save_every, seed=args.seed,
                          gradient_checkpointing=not args.no_gradient_checkpointing,
                          query_max_length=args.query_max_length, doc_max_length=args.doc_max_length,
-                         center_head=not args.no_center_head)
+                         center_head=not args.no_center_head, train_layers=args.train_layers,
+                         backbone_layers=args.backbone_layers, cache_dir=args.cache_dir)
     result = train(_model_source(args.model), args.data, args.out, config, resume=not args.restart,
                    show_progress=True)
     tail = result.losses[-10:]
     loss = f"{sum(tail) / len(tail):.4f}" if tail else "n/a (nothing left to do)"
     print(f"step {result.step}; mean loss of the last steps {loss}")
-    print(f"adapter + head: {result.adapter_dir}\nmerged model:   {result.model_dir}")
+    small = "trained layers + head" if args.train_layers is not None else "adapter + head"
+    print(f"{small}: {result.adapter_dir}\nmerged model:   {result.model_dir}")
     return 0
 
 
@@ -161,6 +163,13 @@ def add_train_commands(commands) -> None:
     train.add_argument("--doc-max-length", type=int, default=256)
     train.add_argument("--no-center-head", action="store_true", help="keep the head as it is (see TrainConfig)")
     train.add_argument("--no-gradient-checkpointing", action="store_true")
+    train.add_argument("--train-layers", type=int, default=None, metavar="N",
+                       help="cheap mode for a CPU: train only the top N layers (0: the head alone); the layers "
+                            "below run once per text, cached on disk and reused by later runs")
+    train.add_argument("--backbone-layers", type=int, default=None, metavar="M",
+                       help="with --train-layers: keep only the backbone's first M layers (a shallower model)")
+    train.add_argument("--cache-dir", default=None,
+                       help="with --train-layers: the hidden-state cache (default $LENS_VDB_HOME/hidden-states)")
     train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     train.set_defaults(func=_cmd_train)
 

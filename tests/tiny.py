@@ -54,12 +54,12 @@ def make_tokenizer(directory: Path, *, append_eos: bool = False, lens_tokens: bo
     return fast
 
 
-def tiny_config(family: str, vocab_size: int):
-    """A 2-layer random config of the given family (mistral, llama, qwen2)."""
+def tiny_config(family: str, vocab_size: int, *, layers: int = 2):
+    """A random config of the given family (mistral, llama, qwen2), 2 layers unless told."""
     from transformers import LlamaConfig, MistralConfig, Qwen2Config
 
     common = dict(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1,
         eos_token_id=2, pad_token_id=None, tie_word_embeddings=False,
     )

@@ -27,7 +27,7 @@ PAGES = {
     "langchain": ("lens_vdb.integrations.langchain", "LangChain embeddings, sparse embeddings and retriever."),
     "llamaindex": ("lens_vdb.integrations.llamaindex", "LlamaIndex embedding and sparse functions for Qdrant "
                                                        "hybrid mode."),
-    "train": ("lens_vdb.train", "Training: InfoNCE with LoRA, as in the paper, and WordNet training pairs."),
+    "train": ("lens_vdb.train", "Training: InfoNCE with LoRA, as in the paper; the cheap CPU mode (top layers over cached lower layers); training pairs."),
     "eval": ("lens_vdb.eval", "The evaluation harness: BM25, MiniLM, LENS and hybrids on BBC News."),
 }
 

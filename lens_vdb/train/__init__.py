@@ -7,6 +7,11 @@ descriptions, man pages and Python docstrings (``write_*_pairs``), and ``write_m
     >>> result = train("my-lens-model", "pairs.jsonl", "runs/first", TrainConfig(epochs=1))
     >>> result.model_dir          # a plain LENS model: LensEncoder(result.model_dir)
 
+On a CPU, ``TrainConfig(train_layers=N)`` is the cheap mode: the lower layers run once per text
+(cached on disk, :class:`HiddenCache`) and only the top ``N`` layers and the head train;
+:class:`CachedLensSystem` evaluates such a model through the harness running only those layers,
+and :func:`apply_trained` loads its small saved part (``top/``) into the start model.
+
 Needs the ``train`` extra (``peft``): ``pip install 'lens-vdb[train]'``. The modules load lazily.
 """
 
@@ -33,14 +38,20 @@ _LAZY = {
     "Pair": "._pairs",
     "PairCounts": "._pairs",
     "write_mix": "._mix",
+    "HiddenCache": "._hidden_cache",
+    "CachedLensSystem": "._cached_eval",
+    "apply_trained": "._cached",
 }
 
 __all__ = [
+    "CachedLensSystem",
     "Example",
+    "HiddenCache",
     "Pair",
     "PairCounts",
     "TrainConfig",
     "TrainResult",
+    "apply_trained",
     "export_adapter",
     "info_nce",
     "load_examples",
@@ -57,8 +68,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._adapters import export_adapter, merge_trained
+    from ._cached import apply_trained
+    from ._cached_eval import CachedLensSystem
     from ._data import Example, load_examples, parse_example
     from ._debian import write_debian_pairs
+    from ._hidden_cache import HiddenCache
     from ._loss import info_nce
     from ._manpages import write_manpage_pairs
     from ._mix import write_mix

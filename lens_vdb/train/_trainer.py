@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # fields that change what a step computes: a checkpoint made under other values cannot be resumed
 _RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-                "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter")
+                "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter",
+                "train_layers", "backbone_layers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +57,16 @@ class TrainConfig:
         device: ``None`` picks CUDA when available.
         save_every: steps between checkpoints (0: only at the end).
         seed: data order, negative draws and dropout all derive from it and the step.
+        train_layers: the cheap mode for a CPU (``None``: off, LoRA on every layer). Only the top
+            ``train_layers`` decoder layers (fully, no LoRA) and the head train; the layers below
+            run once per distinct text and their output is cached on disk, so a step costs a
+            fraction of a full one. ``0`` trains the head alone. See :mod:`lens_vdb.train._cached`.
+        backbone_layers: with ``train_layers``, keep only the backbone's first layers (a
+            shallower, faster model; ``None``: all).
+        cache_dir: where the hidden-state cache lives (``None``: ``$LENS_VDB_HOME/hidden-states``);
+            runs on the same model and texts share it.
+        cache_precision: the cache's dtype; ``"auto"`` = bf16 on CUDA or a CPU with native bf16
+            (AVX512-BF16 / AMX), else fp32.
     """
 
     epochs: int = 1
@@ -83,6 +94,10 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 10
     seed: int = 0
+    train_layers: int | None = None
+    backbone_layers: int | None = None
+    cache_dir: str | None = None
+    cache_precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "lora_r", "lora_alpha", "log_every"):
@@ -96,6 +111,13 @@ class TrainConfig:
             raise ValueError("temperature and learning_rate must be positive")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if self.train_layers is not None and self.train_layers < 0:
+            raise ValueError(f"train_layers must be at least 0 (or None), got {self.train_layers}")
+        if self.backbone_layers is not None and (self.train_layers is None or self.backbone_layers < 1):
+            raise ValueError("backbone_layers needs train_layers and must be at least 1, got "
+                             f"{self.backbone_layers}")
+        if self.cache_precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"cache_precision must be auto, bf16, fp16 or fp32, got {self.cache_precision!r}")
         if self.attention not in (None, "bidirectional", "causal"):
             raise ValueError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
 
@@ -125,6 +147,10 @@ def train(
 ) -> TrainResult:
     """Fine-tune a LENS model with InfoNCE and LoRA; resume from ``output_dir``'s checkpoint if there is one.
 
+    With ``config.train_layers`` set, only the top layers and the head train, over cached
+    lower-layer outputs (the cheap mode for a CPU); ``adapter_dir`` is then ``output_dir/top``:
+    the trained layers and head (fp16), the small part to keep.
+
     Writes ``output_dir/checkpoint`` (every ``save_every`` steps and at the end),
     ``output_dir/adapter`` (LoRA adapter + head + config, fp16: the small artifacts) and, with
     ``merge``, ``output_dir/model``: a plain LENS model that :class:`LensEncoder` loads like any other.
@@ -136,13 +162,20 @@ def train(
     examples = list(data) if _is_examples(data) else load_examples(data)  # type: ignore[arg-type]
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     amp = _amp_dtype(config.precision, device)
-    if not isinstance(model, LensModel):
-        model = LensModel.from_pretrained(model)
+    if not isinstance(model, LensModel):  # a folder, a hub id, or a name: "default", "default-wordnet-v1"...
+        from .._model.default import resolve_model_name
+
+        model = LensModel.from_pretrained(resolve_model_name(model))
     if config.attention is not None:
         model.config = model.config.replace(attention=config.attention)
     if config.center_head:  # on a resumed run the checkpoint's head replaces this anyway
         with torch.no_grad():
             model.head.weight -= model.head.weight.mean(dim=0, keepdim=True)
+    if config.train_layers is not None:
+        from ._cached import train_cached
+
+        return train_cached(model, examples, output_dir, config, device, amp, resume=resume, merge=merge,
+                            show_progress=show_progress, stop_after_step=stop_after_step)
     torch.manual_seed(config.seed)  # the LoRA initialisation: the same run for the same seed
     model = attach_lora(model.to(device), r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                         targets=config.lora_targets, train_head=config.train_head,
@@ -180,8 +213,9 @@ class _Run:
     """The mutable state of one training run: step counter, position in the data, checkpoints."""
 
     def __init__(self, model, optimizer, scaler, config: TrainConfig, examples: list[Example], device: str,
-                 amp: torch.dtype | None, output_dir: Path) -> None:
+                 amp: torch.dtype | None, output_dir: Path, embed=None) -> None:
         self.model, self.optimizer, self.scaler, self.config = model, optimizer, scaler, config
+        self.embed = embed or model  # the cheap mode embeds through the cache and the top stack
         self.examples, self.device, self.amp, self.output_dir = examples, device, amp, output_dir
         self.per_epoch = len(make_batches(examples, config.batch_size, seed=config.seed, epoch=0))
         self.total = config.max_steps or config.epochs * self.per_epoch
@@ -255,8 +289,8 @@ class _Run:
             group["lr"] = self._lr(self.step)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with torch.autocast(device_type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            queries = self.model(tensors.query_ids, tensors.query_mask)
-            documents = self.model(tensors.doc_ids, tensors.doc_mask)
+            queries = self.embed(tensors.query_ids, tensors.query_mask)
+            documents = self.embed(tensors.doc_ids, tensors.doc_mask)
             loss = info_nce(queries, documents, tensors.positive, tensors.allowed, config.temperature)
         if not torch.isfinite(loss):
             raise LensModelError(f"The loss became {loss.item()} at step {self.step}; lower the learning rate "

@@ -308,5 +308,6 @@ def test_shipped_default_versions_are_named_and_an_unknown_one_is_refused():
 def test_the_builders_are_public_in_lens_vdb_train():
     import lens_vdb.train as train_package
 
-    for name in ("write_debian_pairs", "write_manpage_pairs", "write_pydoc_pairs", "write_mix", "write_pairs", "Pair"):
+    for name in ("write_debian_pairs", "write_manpage_pairs", "write_pydoc_pairs", "write_mix", "write_pairs", "Pair",
+                 "HiddenCache", "CachedLensSystem", "apply_trained"):
         assert name in train_package.__all__ and callable(getattr(train_package, name))
