@@ -15,8 +15,9 @@ MRR@10 on BBC News and on each held-out split, at each evaluation point.
 The defaults finish in minutes on 2 cores (``make bench``; a temporary run folder). The long run
 (about 5 CPU-hours, data and caches included), resumable by running the same command again::
 
-    OMP_NUM_THREADS=2 nohup nice -n 19 .venv/bin/python bench/train_cpu.py --run /work/train-cpu \\
-        --examples 16000 --budget 2700 --evals 6 --articles 500 --held-out 300 >> /work/train-cpu/run.log 2>&1 &
+    RUN=~/lens-train-cpu   # any folder outside the checkout
+    OMP_NUM_THREADS=2 nohup nice -n 19 .venv/bin/python bench/train_cpu.py --run $RUN \\
+        --examples 16000 --budget 2700 --evals 6 --articles 500 --held-out 300 >> $RUN/run.log 2>&1 &
 
 Killed at any point, the same command goes on: data and cache entries already written are kept,
 each arm resumes from its checkpoint, and the CPU-seconds already spent are read back from its
