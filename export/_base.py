@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import torch
 
-from lens_vdb import LensModel, LensModelError
+from lens_vdb import LensInputError, LensModel, LensModelError
 from lens_vdb._files import MANIFEST_NAME
 from lens_vdb._inference.onnx_runtime import MANIFEST_FORMAT, MANIFEST_VERSION
 
@@ -82,11 +82,11 @@ class Manifest:
 def check_options(dtype: str, quantize: str | None) -> None:
     """Refuse unknown or contradictory precision options, naming the valid ones."""
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        raise LensInputError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+        raise LensInputError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
     if quantize and dtype != "fp32":
-        raise ValueError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
+        raise LensInputError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
 
 
 def model_hash(model: LensModel) -> str:

@@ -47,7 +47,7 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
         positive_int(threads, "threads")
     threads = threads or default_threads()
     if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+        raise LensInputError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name in ("auto", "torch"):
         set_torch_threads(threads)  # per process: only where torch runs the model
     if name == "auto":
@@ -57,7 +57,7 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
         return load_auto(model, device=device, threads=threads, max_length=max_length)
     if name == "torch":
         if provider is not None:
-            raise ValueError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
+            raise LensInputError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
         if not isinstance(model, LensModel):
             model = LensModel.from_pretrained(model)
         resolved = resolve_device(device)
@@ -69,9 +69,9 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     from .onnx_runtime import load_onnx, read_manifest
 
     if isinstance(model, LensModel):
-        raise ValueError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
+        raise LensInputError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
     if dtype not in (None, "fp32", torch.float32):
-        raise ValueError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
+        raise LensInputError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
                          "is exported: export_onnx(..., dtype='fp16') or quantize='int8'.")
     on_gpu = device is not None and device.startswith("cuda")
     device_id = int(device.partition(":")[2] or 0) if on_gpu else 0

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._errors import LensInputError, LensUnavailableError
 from .._instructions import Task, get_task
 from .._model.lens_model import LensModel
 from .backends import TorchBackend, load_backend
@@ -109,7 +110,8 @@ class LensEncoder:
     def model(self) -> LensModel:
         """The torch model (``backend="torch"`` only)."""
         if not isinstance(self._backend, TorchBackend):
-            raise AttributeError(f"backend={self.backend!r} runs an exported graph; there is no torch model")
+            raise LensUnavailableError(f"backend={self.backend!r} runs an exported graph; there is no torch model; "
+                                       "load the model folder with backend=\"torch\" to get one")
         return self._backend.model
 
     @property
@@ -263,7 +265,7 @@ class LensEncoder:
         """
         dense = vector.to_dense(self.k) if isinstance(vector, SparseVector) else np.asarray(vector, np.float32)
         if dense.shape != (self.k,):
-            raise ValueError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
+            raise LensInputError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
         clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
         cluster_map = self.cluster_map
         out = []

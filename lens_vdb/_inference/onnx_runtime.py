@@ -237,7 +237,7 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     A GPU provider missing from the installed onnxruntime is an error, never a silent CPU run.
     """
     if provider not in PROVIDERS:
-        raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
+        raise LensInputError(f"provider must be one of {PROVIDERS}, got {provider!r}")
     ort = require("onnxruntime", "onnx")
     wanted = _ORT_NAMES[provider]
     if wanted not in ort.get_available_providers():

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import torch
 
+from .._errors import LensInputError
 from .._model.lens_model import LensModel
 
 __all__ = ["TorchBackend", "resolve_device", "resolve_dtype", "set_torch_threads", "DTYPES"]
@@ -37,7 +38,7 @@ def resolve_device(device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device; use device='cpu'.")
+        raise LensInputError(f"device={device!r} was asked for, but torch sees no CUDA device; use device='cpu'.")
     return device
 
 
@@ -49,9 +50,9 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
     elif dtype in DTYPES:
         resolved = DTYPES[dtype]
     else:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch.dtype, got {dtype!r}")
+        raise LensInputError(f"dtype must be one of {sorted(DTYPES)} or a torch.dtype, got {dtype!r}")
     if resolved == torch.float16 and device == "cpu":
-        raise ValueError("fp16 is for CUDA; on the CPU use dtype='fp32' or 'bf16'.")
+        raise LensInputError("fp16 is for CUDA; on the CPU use dtype='fp32' or 'bf16'.")
     return resolved
 
 

@@ -87,17 +87,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "lora_r", "lora_alpha", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise LensInputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1 (or None), got {self.max_steps}")
+            raise LensInputError(f"max_steps must be at least 1 (or None), got {self.max_steps}")
         if self.negatives < 0 or self.save_every < 0 or self.warmup_steps < 0:
-            raise ValueError("negatives, save_every and warmup_steps must not be negative")
+            raise LensInputError("negatives, save_every and warmup_steps must not be negative")
         if not self.temperature > 0 or not self.learning_rate > 0:
-            raise ValueError("temperature and learning_rate must be positive")
+            raise LensInputError("temperature and learning_rate must be positive")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+            raise LensInputError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if self.attention not in (None, "bidirectional", "causal"):
-            raise ValueError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
+            raise LensInputError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def _amp_dtype(precision: str, device: str) -> torch.dtype | None:
     if precision == "fp32" or (precision == "auto" and not cuda):
         return None
     if precision == "fp16" and not cuda:
-        raise ValueError("fp16 training needs CUDA; on the CPU use precision='fp32' or 'bf16'.")
+        raise LensInputError("fp16 training needs CUDA; on the CPU use precision='fp32' or 'bf16'.")
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if precision == "bf16" else torch.float16
