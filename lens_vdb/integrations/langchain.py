@@ -28,9 +28,9 @@ from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_qdrant import SparseEmbeddings, SparseVector  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr  # noqa: E402
 
-from lens_vdb._errors import LensInputError  # noqa: E402
+from lens_vdb._errors import LensInputError, LensTypeError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
-from lens_vdb._minilm import minilm_path  # noqa: E402
+from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, shared_for, sparse_pairs  # noqa: E402
 
@@ -91,7 +91,7 @@ class _LensSettings(BaseModel):
 
 def _check_query(text: object) -> None:
     if not isinstance(text, str):
-        raise TypeError(f"embed_query takes a str, got {type(text).__name__}")
+        raise LensTypeError(f"embed_query takes a str, got {type(text).__name__}")
 
 
 class LensEmbeddings(_LensSettings, Embeddings):
@@ -178,7 +178,7 @@ class MiniLMEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model_name: str = MINILM_NAME
     device: str | None = None
     batch_size: int = Field(32, gt=0)
     show_progress: bool = False
@@ -186,8 +186,7 @@ class MiniLMEmbeddings(BaseModel, Embeddings):
 
     def _st(self) -> Any:
         if self._model is None:
-            st = require("sentence_transformers", "dense")
-            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+            self._model = load_minilm(self.device)
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -24,9 +24,10 @@ require("llama_index.core", "llamaindex")
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
 
+from lens_vdb._errors import LensInputError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
-from lens_vdb._minilm import minilm_path  # noqa: E402
+from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
 
@@ -121,7 +122,7 @@ def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None
     so a hybrid index runs the model once per node.
     """
     if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        raise LensInputError(f"top_k must be a positive int, got {top_k!r}")
     lens, _ = resolve_shared(model, None, EncoderSettings(backend=backend, provider=provider, device=device,
                                                           dtype=dtype, max_length=max_length, threads=threads))
 
@@ -141,7 +142,7 @@ class MiniLMEmbedding(BaseEmbedding):
     needs ``lens-vdb[dense]`` (sentence-transformers). 384 dims, L2-normalised.
     """
 
-    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model_name: str = MINILM_NAME
     device: str | None = None
     _model: Any = PrivateAttr(None)
 
@@ -154,8 +155,7 @@ class MiniLMEmbedding(BaseEmbedding):
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if self._model is None:
-            st = require("sentence_transformers", "dense")
-            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+            self._model = load_minilm(self.device)
         return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
                                   convert_to_numpy=True).tolist()
 
