@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .._errors import LensInputError, LensUnavailableError
 from .._instructions import Task, get_task
 from .._model.lens_model import LensModel
+from .._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 from .backends import TorchBackend, load_backend
 from .features import (
     TokenizedBatch,
@@ -50,7 +51,8 @@ class LensEncoder:
             ``backend="torch"`` only.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
         max_length: tokens per text, special tokens included; longer texts are cut (warned once).
-        backend: ``"torch"`` (default), ``"onnx"`` for a directory written by
+        backend: ``"torch"`` (default, the exact model: see :mod:`lens_vdb._vocabulary` for why it is
+            the default everywhere), ``"onnx"`` for a directory written by
             :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed), or
             ``"auto"``: the fastest of torch fp32/bf16 and the ONNX fp32/int8 graphs (on a GPU: torch
             and the CUDA/TensorRT providers) as measured on this machine in seconds, once per model,
@@ -78,11 +80,11 @@ class LensEncoder:
         model: LensModel | str | Path | None = None,
         *,
         device: str | None = None,
-        dtype: str | torch.dtype | None = None,
+        dtype: Precision | torch.dtype | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
-        backend: str = "torch",
-        provider: str | None = None,
+        backend: BackendName = DEFAULT_BACKEND,
+        provider: Provider | None = None,
         threads: int | None = None,
     ) -> None:
         positive_int(batch_size, "batch_size")

@@ -28,6 +28,7 @@ from lens_vdb._errors import LensInputError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
+from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
 
@@ -53,7 +54,7 @@ class LensEmbedding(BaseEmbedding):
 
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
-    backend: str = "auto"
+    backend: str = DEFAULT_BACKEND
     provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
     dtype: str | None = None
@@ -62,8 +63,8 @@ class LensEmbedding(BaseEmbedding):
     _lens: SharedLens = PrivateAttr()
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
-                 task: str | None = None, embed_batch_size: int = 32, backend: str = "auto",
-                 provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                 task: str | None = None, embed_batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
+                 provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None,
                  max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
             backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
@@ -112,8 +113,9 @@ class LensEmbedding(BaseEmbedding):
 
 
 def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,
-                          task: str | None = None, batch_size: int | None = None, backend: str = "auto",
-                          provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                          task: str | None = None, batch_size: int | None = None,
+                          backend: BackendName = DEFAULT_BACKEND, provider: Provider | None = None,
+                          device: str | None = None, dtype: Precision | None = None,
                           max_length: int | None = None, threads: int | None = None) -> tuple[SparseFn, SparseFn]:
     """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``.
 

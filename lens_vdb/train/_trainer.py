@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .._errors import LensInputError, LensModelError
 from .._model.lens_model import LensModel
+from .._vocabulary import TRAIN_PRECISIONS, TrainPrecision, check_choice
 from ._adapters import LORA_TARGETS, attach_lora, export_adapter, merge_trained
 from ._checkpoint import CHECKPOINT_DIR, TrainerState, load_checkpoint, save_checkpoint
 from ._data import Example, load_examples, make_batches
@@ -26,7 +27,6 @@ __all__ = ["TrainConfig", "TrainResult", "train"]
 
 logger = logging.getLogger(__name__)
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # fields that change what a step computes: a checkpoint made under other values cannot be resumed
 _RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
                 "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter")
@@ -78,7 +78,7 @@ class TrainConfig:
     query_max_length: int = 128
     doc_max_length: int = 256
     gradient_checkpointing: bool = True
-    precision: Precision = "auto"
+    precision: TrainPrecision = "auto"
     device: str | None = None
     save_every: int = 500
     log_every: int = 10
@@ -94,8 +94,7 @@ class TrainConfig:
             raise LensInputError("negatives, save_every and warmup_steps must not be negative")
         if not self.temperature > 0 or not self.learning_rate > 0:
             raise LensInputError("temperature and learning_rate must be positive")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise LensInputError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        check_choice(self.precision, TRAIN_PRECISIONS, "precision")
         if self.attention not in (None, "bidirectional", "causal"):
             raise LensInputError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
 

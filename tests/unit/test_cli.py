@@ -28,7 +28,7 @@ def test_version_and_defaults_in_help(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lens-vdb {lens_vdb.__version__}"
-    for command, shown in (("ingest", ["(default: 32)", "(default: auto)", "(default: lens)"]),
+    for command, shown in (("ingest", ["(default: 32)", "(default: torch)", "(default: lens)"]),
                            ("search", ["(default: rrf)", "(default: 5)", "(default: what the collection was made with; 0 for a new one)"]),
                            ("build", ["(default: 4000)", "(default: bidirectional)"]),
                            ("export", ["(default: fp32)", "(default: 17)"]),
