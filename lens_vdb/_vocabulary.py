@@ -11,7 +11,8 @@ encoder, the LangChain and LlamaIndex classes, the CLI (the connectors follow). 
 exact model, the reference every other backend is checked against; it needs only the core
 install; and it measures, exports and writes nothing on first use. ``"auto"`` (the fastest of
 torch fp32/bf16 and the ONNX graphs, measured on this machine once per model and cached beside
-it) is one keyword away for throughput: ``backend="auto"``, ``--backend auto``.
+it) is one keyword away for throughput: ``backend="auto"``, ``--backend auto``. ``lens-vdb demo``
+names ``auto`` itself: a fixed job shown at its fastest, its own explicit choice.
 """
 
 from __future__ import annotations
