@@ -141,8 +141,13 @@ test-cross: setup setup-tf5
 test-extras: $(GRAPHS)/.done
 	$(PY) .ci/check_extras.py --graphs $(GRAPHS) --uv $(UV) --jobs 2
 
+# every bench script with --quick: small sizes, each a side-by-side table in seconds to a minute on 2 cores (a few
+# minutes in all); the full-size figures come from each script's own defaults (see its docstring). Files whose
+# name starts with _ are helpers, not scripts.
+BENCH_SCRIPTS := $(sort $(filter-out bench/_%,$(wildcard bench/*.py)))
+
 bench: setup
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	@for script in $(BENCH_SCRIPTS); do echo "== $$script --quick"; $(PY) $$script --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VENV_TF5) .cache .pytest_cache

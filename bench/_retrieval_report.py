@@ -8,25 +8,10 @@ import shutil
 import time
 from pathlib import Path
 
+from _bench import cpu_line  # bench/ is the running script's folder, so on sys.path
+
 GOAL_MRR = 0.80
 GOAL_CLS = 0.90
-_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-
-
-def cpu_line() -> str:
-    """This CPU's model, core count and the instruction sets that matter for fp32/bf16 matrix products."""
-    import os
-
-    model, flags = "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores; {' '.join(f for f in _FLAGS if f in flags) or 'no AVX2'}"
 
 
 def _progress(run: Path) -> dict[int, dict]:

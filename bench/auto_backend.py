@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
 
 
 def main() -> None:
@@ -29,7 +30,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30, help="single short queries for the latency")
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
     parser.add_argument("--calibration-only", action="store_true", help="auto's own cost only, no race")
-    args = parser.parse_args()
+    parser.add_argument("--no-export", action="store_true",
+                        help="export no graph (the int8 export and its check take minutes): the graphs exported "
+                             "already are measured; implies --calibration-only")
+    args = parse_args(parser, quick={"docs": 32, "queries": 5, "no_export": True})
     from lens_vdb._machine import cpu_info, default_threads
     from lens_vdb._model.default import default_model_dir
 
@@ -38,6 +42,10 @@ def main() -> None:
     print(f"CPU: {cpu_info().describe()}; {threads} threads; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     print(f"load average at start: {_load()}")
     first, first_s = _calibrate(source, threads, hide_graphs=True)
+    if args.no_export:  # the cached encoder below would measure again, and might export: stop at the calibration
+        second, second_s = _calibrate(source, threads, hide_graphs=False, export=False)
+        _print_calibration(first, first_s, second, second_s, None, 0.0, {})
+        return
     graphs, export_s = _graphs(source)
     second, second_s = _calibrate(source, threads, hide_graphs=False)
     from lens_vdb import LensEncoder
@@ -71,9 +79,10 @@ def _print_calibration(first, first_s: float, second, second_s: float, cached, c
     print("| auto's calibration | seconds in all | of which measuring (model loaded) | chose | "
           "measured docs/s on the calibration batch |")
     print("|---|---|---|---|---|")
-    for label, choice, seconds in (("first run, nothing exported (GEMM proxy for the graphs)", first, first_s),
-                                   ("graphs exported (all four measured)", second, second_s),
-                                   ("read from its cache", cached, cached_s)):
+    rows = [("first run, nothing exported (GEMM proxy for the graphs)", first, first_s),
+            ("graphs exported (all four measured)" if cached is not None else "the graphs exported already measured",
+             second, second_s)]
+    for label, choice, seconds in rows + ([("read from its cache", cached, cached_s)] if cached is not None else []):
         figures = ", ".join(f"{k} {v:.2f}" for k, v in choice.docs_per_s.items()) if not choice.cached else "-"
         measuring = f"{choice.calibration_seconds:.1f}" if not choice.cached else "-"
         print(f"| {label} | {seconds:.1f} | {measuring} | {choice.name} | {figures} |")
@@ -84,7 +93,7 @@ def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _calibrate(source: Path, threads: int, *, hide_graphs: bool):
+def _calibrate(source: Path, threads: int, *, hide_graphs: bool, export: bool = True):
     """``auto``'s measurement without its cache; ``hide_graphs``: as on a first run (an empty cache home)."""
     from lens_vdb._inference.auto import load_auto
 
@@ -95,7 +104,7 @@ def _calibrate(source: Path, threads: int, *, hide_graphs: bool):
         try:
             start = time.perf_counter()
             _, choice = load_auto(source, device="cpu", threads=threads, max_length=256, use_cache=False,
-                                  export=not hide_graphs)  # with the graphs there, nothing is exported
+                                  export=export and not hide_graphs)  # with the graphs there, nothing is exported
             return choice, time.perf_counter() - start
         finally:
             os.environ.pop("LENS_VDB_HOME", None)

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
+
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
 from lens_vdb._inference.features import tokenize_documents
@@ -65,7 +67,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, alternating; the best is shown")
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
     parser.add_argument("--batch", type=int, default=16, help="documents per ingest batch")
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"docs": 12, "rounds": 1})
     encoder = LensEncoder(args.model)
     dense = MiniLMEmbedder(device="cpu")
     rows = [{"id": a.id, "text": a.text, "topic": a.topic} for a in load_bbc_news(limit=args.docs)]

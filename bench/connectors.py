@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
 
 from lens_vdb import LensEncoder, to_sparse
 from lens_vdb._datasets import load_bbc_news
@@ -166,7 +167,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=48, help="articles for the ingest comparison")
     parser.add_argument("--corpus", type=int, default=300, help="articles for latency and storage")
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"docs": 16, "corpus": 60})
     encoder = LensEncoder(args.model, max_length=256)
     dense = MiniLMEmbedder(device="cpu")
     articles = load_bbc_news(limit=args.corpus)

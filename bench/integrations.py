@@ -21,14 +21,12 @@ the table gives the texts the model encoded per indexed text (rows through the e
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+from _bench import cpu_line, parse_args  # bench/ is the script's folder, so on sys.path
 
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
@@ -44,16 +42,6 @@ class CountingBackend:
     def run(self, input_ids, attention_mask):
         self.rows += len(input_ids)
         return self.inner.run(input_ids, attention_mask)
-
-
-def cpu_line() -> str:
-    """The CPU model and the instruction sets that decide GEMM speed."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 platform.processor() or "unknown CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
-    wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16"]
-    return f"{model}; {os.cpu_count()} logical cores; {', '.join(f for f in wanted if f in flags) or 'no AVX2'}"
 
 
 def langchain_builds(texts: list[str], a: LensEncoder, b: LensEncoder) -> dict[str, Callable[[], object]]:
@@ -128,8 +116,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every build")
     parser.add_argument("--threads", type=int, default=None, help="encoder threads (default: the runtime's)")
-    args = parser.parse_args()
-    print(f"CPU: {cpu_line()}")
+    args = parse_args(parser, quick={"docs": 8, "rounds": 1, "max_length": 128})
+    print(cpu_line())
     texts = [a.text for a in load_bbc_news(limit=args.docs)]
     encoders = [LensEncoder(args.model, max_length=args.max_length, threads=args.threads)
                 for _ in range(2)]  # two copies of the model: the second is the separate sparse encoder

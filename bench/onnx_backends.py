@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
 
 RUN = r"""
 import json, sys, time
@@ -50,7 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=96)
     parser.add_argument("--model", default=None, help="LENS model dir (default: the offline default model)")
-    args = parser.parse_args()
+    parser.add_argument("--graphs", default="fp32,int8,int8-dynamic", help="the graphs to export and run")
+    args = parse_args(parser, quick={"docs": 16, "graphs": "fp32"})
     from lens_vdb import LensModel
     from lens_vdb._model.default import default_model_dir
 
@@ -61,7 +63,7 @@ def main() -> None:
     del model  # the backends run in their own processes
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        graphs, refused = _export_all(source, work)
+        graphs, refused = _export_all(source, work, [kind.strip() for kind in args.graphs.split(",")])
         runs = {"torch eager": ("torch", str(source))} | {name: ("onnx", str(path)) for name, path in graphs.items()}
         results = {}
         for name, (backend, path) in runs.items():
@@ -134,7 +136,7 @@ def _gemm_ceilings(config) -> dict[str, float]:
     return ceilings
 
 
-def _export_all(source, work: Path) -> tuple[dict[str, Path], dict[str, str]]:
+def _export_all(source, work: Path, kinds: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
     """The graphs that passed validation, and the reason for each one that did not."""
     from lens_vdb import LensModelError
     from lens_vdb.export import export_onnx
@@ -142,6 +144,8 @@ def _export_all(source, work: Path) -> tuple[dict[str, Path], dict[str, str]]:
     graphs, refused = {}, {}
     for name, options in {"ORT fp32": {}, "ORT int8 (blockwise)": {"quantize": "int8"},
                           "ORT int8-dynamic (Optimum)": {"quantize": "int8-dynamic"}}.items():
+        if options.get("quantize", "fp32") not in kinds:
+            continue
         try:
             # the MRR column below measures what export's own int8 retrieval check would (on these docs)
             graphs[name] = export_onnx(source, work / name.split()[1], retrieval_articles=0, **options)

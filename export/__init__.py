@@ -11,7 +11,9 @@ CUDA and TensorRT providers) and works under any transformers, 5.x included.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lens_vdb._lazy import lazy_exports
 
 __all__ = ["export_onnx", "Manifest"]
 
@@ -20,13 +22,4 @@ if TYPE_CHECKING:  # type checkers see the real names; at run time they load on 
     from ._onnx import export_onnx
 
 
-def __getattr__(name: str) -> Any:
-    if name == "export_onnx":
-        from ._onnx import export_onnx
-
-        return export_onnx
-    if name == "Manifest":
-        from ._base import Manifest
-
-        return Manifest
-    raise AttributeError(f"module 'lens_vdb.export' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"export_onnx": "._onnx", "Manifest": "._base"}, __all__)

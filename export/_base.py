@@ -12,20 +12,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from lens_vdb import LensModel, LensModelError
+from lens_vdb import LensInputError, LensModel, LensModelError
 from lens_vdb._files import MANIFEST_NAME
 from lens_vdb._inference.onnx_runtime import MANIFEST_FORMAT, MANIFEST_VERSION
+from lens_vdb._vocabulary import EXPORT_DTYPES, QUANTIZATIONS, ExportDtype, Quantization, check_choice
 
 __all__ = ["Manifest", "ExportDtype", "Quantization", "model_hash", "check_options"]
 
-ExportDtype = Literal["fp32", "fp16"]
-Quantization = Literal["int8", "int8-dynamic"]
-DTYPES: tuple[str, ...] = ("fp32", "fp16")
-QUANTIZATIONS: tuple[str | None, ...] = (None, "int8", "int8-dynamic")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,14 +76,12 @@ class Manifest:
                                  "again.") from exc
 
 
-def check_options(dtype: str, quantize: str | None) -> None:
+def check_options(dtype: ExportDtype, quantize: Quantization | None) -> None:
     """Refuse unknown or contradictory precision options, naming the valid ones."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    check_choice(dtype, EXPORT_DTYPES, "dtype")
+    check_choice(quantize, (None, *QUANTIZATIONS), "quantize")
     if quantize and dtype != "fp32":
-        raise ValueError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
+        raise LensInputError(f"int8 quantization starts from the fp32 graph: use dtype='fp32' with quantize={quantize!r}")
 
 
 def model_hash(model: LensModel) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lens_vdb import LensModel
+from lens_vdb import LensInputError, LensModel
 from lens_vdb._deps import require
 from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
 from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
@@ -119,7 +119,7 @@ def export_onnx(
     check_toolchain()
     check_options(dtype, quantize)
     if not isinstance(retrieval_articles, int) or retrieval_articles < 0:
-        raise ValueError(f"retrieval_articles must be an int >= 0, got {retrieval_articles!r}")
+        raise LensInputError(f"retrieval_articles must be an int >= 0, got {retrieval_articles!r}")
     target = check_target(out_dir, overwrite=overwrite, source=None if isinstance(model, LensModel) else model)
     retrieval_check = quantize is not None and retrieval_articles > 0
     steps = Steps(2 + (not isinstance(model, LensModel)) + (dtype == "fp16" or quantize is not None) + retrieval_check,

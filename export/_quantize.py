@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lens_vdb import LensModelError
+from lens_vdb import LensInputError, LensModelError
 from lens_vdb._deps import require
 from lens_vdb._files import GRAPH_NAME
 
@@ -46,7 +46,7 @@ def quantize_graph(directory: Path, method: str, *, backbone_config: Any, head_w
     elif method == "int8-dynamic":
         _dynamic_int8(directory, excluded, backbone_config, external)
     else:
-        raise ValueError(f"unknown quantization {method!r}")
+        raise LensInputError(f"unknown quantization {method!r}")
 
 
 def _blockwise_int8(source: Path, excluded: list[str], external: bool | None) -> None:

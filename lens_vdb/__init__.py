@@ -15,8 +15,7 @@ optional, it is not in ``__all__``: ``from lens_vdb import *`` works on a bare i
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import (
     LensConnectionError,
@@ -25,8 +24,11 @@ from ._errors import (
     LensInputError,
     LensModelError,
     LensSchemaError,
+    LensTypeError,
+    LensUnavailableError,
 )
 from ._instructions import TASKS, Task, format_query, get_task, register_task
+from ._lazy import lazy_exports
 from ._machine import prefer_passive_openmp
 from ._minilm import default_dense_model_dir
 
@@ -69,6 +71,8 @@ __all__ = [
     "LensModel",
     "LensModelError",
     "LensSchemaError",
+    "LensTypeError",
+    "LensUnavailableError",
     "SparseVector",
     "TASKS",
     "Task",
@@ -96,13 +100,4 @@ if TYPE_CHECKING:
     from .integrations.langchain import LensEmbeddings as LensEmbeddings  # re-exported, optional
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY or name in _OPTIONAL:
-        value = getattr(importlib.import_module({**_LAZY, **_OPTIONAL}[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lens_vdb' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, *_OPTIONAL])
+__getattr__, __dir__ = lazy_exports(__name__, {**_LAZY, **_OPTIONAL}, __all__, hidden=_OPTIONAL)

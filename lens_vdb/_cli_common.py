@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._errors import LensInputError
+from ._vocabulary import BACKENDS, DEFAULT_BACKEND
 
 __all__ = ["LensArgumentParser", "ENCODER_BACKENDS", "DEFAULT_ENCODER_BACKEND", "STORES", "positive_int",
            "non_negative_int", "filter_item", "task_name", "model_source", "existing_source", "add_encoder_options",
            "store_location"]
 
-# The encoder backends the CLI offers: LensEncoder's (lens_vdb._inference.backends.BACKENDS; a test keeps the
-# two equal). Kept here so that --help and argument errors need no torch import.
-ENCODER_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
-DEFAULT_ENCODER_BACKEND = "auto"  # the fastest backend measured on this machine (cached beside the model)
+# The encoder backends the CLI offers and its default: lens_vdb._vocabulary's, which imports nothing heavy, so
+# --help and argument errors need no torch import.
+ENCODER_BACKENDS: tuple[str, ...] = BACKENDS
+DEFAULT_ENCODER_BACKEND: str = DEFAULT_BACKEND  # torch, the exact model; why it is the default: lens_vdb._vocabulary
 STORES: tuple[str, ...] = ("qdrant", "milvus")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -152,7 +153,8 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, backends: tuple[str,
                         default: str = DEFAULT_ENCODER_BACKEND, backend_help: str | None = None) -> None:
     """``--backend`` (the encoder's) and ``--threads``, the same in every command that encodes."""
     parser.add_argument("--backend", choices=backends, default=default, metavar="{" + ",".join(ENCODER_BACKENDS) + "}",
-                        help=backend_help or "encoder backend: auto (the fastest measured on this machine), "
-                                             "torch, or onnx for a folder written by `lens-vdb export`")
+                        help=backend_help or "encoder backend: torch (the exact model), auto (the fastest "
+                                             "measured on this machine), or onnx for a folder written by "
+                                             "`lens-vdb export`")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads of the encoder (default: the physical cores this process may use)")

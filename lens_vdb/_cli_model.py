@@ -10,6 +10,7 @@ from typing import Any
 
 from ._cli_common import add_encoder_options, model_source, non_negative_int, positive_int, task_name
 from ._errors import LensInputError
+from ._vocabulary import EXPORT_DTYPES, PRECISIONS, QUANTIZATIONS
 
 __all__ = ["add_model_commands"]
 
@@ -82,7 +83,7 @@ def add_model_commands(commands: Any) -> None:
     embed.add_argument("--task", type=task_name, default=None, help="task name from the instruction registry")
     embed.add_argument("--top", type=positive_int, default=5, help="lexicon dimensions to show per text")
     embed.add_argument("--device", default=None, help="cpu, cuda, cuda:1... (default: CUDA when available)")
-    embed.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
+    embed.add_argument("--dtype", default=None, choices=PRECISIONS,
                        help="torch dtype, with --backend torch (default: fp32; auto picks its own)")
     add_encoder_options(embed)
     embed.set_defaults(func=_cmd_embed)
@@ -91,8 +92,8 @@ def add_model_commands(commands: Any) -> None:
     export.add_argument("--model", type=model_source, default="default",
                         help="LENS model: a directory, a hub id, 'default' or 'untrained'")
     export.add_argument("--out", required=True, help="directory to write the graph, manifest and tokenizer to")
-    export.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32", help="graph precision (fp16: GPUs)")
-    export.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+    export.add_argument("--dtype", choices=EXPORT_DTYPES, default="fp32", help="graph precision (fp16: GPUs)")
+    export.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
                         help="int8 for CPUs: blockwise weights (int8), or Optimum's per-tensor dynamic (int8-dynamic)")
     export.add_argument("--opset", type=positive_int, default=17, help="ONNX opset")
     export.add_argument("--retrieval-articles", type=non_negative_int, default=None,

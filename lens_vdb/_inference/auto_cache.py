@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .._errors import LensModelError
+from .._errors import LensInputError, LensModelError
 from .._files import MANIFEST_NAME, cache_home
 from .._machine import cpu_info
 from .._model.fusion import FUSION_FILE
@@ -106,7 +106,7 @@ class DecisionCache:
         elif fingerprint is not None:
             name = fingerprint
         else:
-            raise ValueError("a model folder or a fingerprint is needed to place the cache")
+            raise LensInputError("a model folder or a fingerprint is needed to place the cache")
         return cls(cache_home() / "auto" / f"{name}.json")
 
     def _read(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -11,6 +11,7 @@ from .._errors import LensInputError
 from .._machine import default_threads
 from .._model.identity import model_fingerprint
 from .._model.lens_model import LensModel
+from .._vocabulary import BACKENDS, BackendName, Precision, Provider, check_choice
 from .features import positive_int
 from .loaded import Loaded
 from .torch_backend import TorchBackend, resolve_device, resolve_dtype, set_torch_threads
@@ -20,13 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName", "BACKENDS"]
 
-BackendName = Literal["auto", "torch", "onnx"]
-# every backend name LensEncoder (and the CLI's --encoder-backend) accepts
-BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
-def load_backend(name: str, model: LensModel | str | Path, *, device: str | None, dtype: str | torch.dtype | None,
-                 provider: str | None = None, max_length: int | None = None, threads: int | None = None,
+def load_backend(name: BackendName, model: LensModel | str | Path, *, device: str | None,
+                 dtype: Precision | torch.dtype | None, provider: Provider | None = None, max_length: int | None = None, threads: int | None = None,
                  ) -> tuple[Loaded, BackendChoice]:
     """The one place a backend name becomes a backend; returns it and the :class:`BackendChoice` that names it.
 
@@ -46,8 +44,7 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     if threads is not None:
         positive_int(threads, "threads")
     threads = threads or default_threads()
-    if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    check_choice(name, BACKENDS, "backend")
     if name in ("auto", "torch"):
         set_torch_threads(threads)  # per process: only where torch runs the model
     if name == "auto":
@@ -57,7 +54,7 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
         return load_auto(model, device=device, threads=threads, max_length=max_length)
     if name == "torch":
         if provider is not None:
-            raise ValueError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
+            raise LensInputError("provider= is for backend='onnx'; the torch backend takes device= and dtype=")
         if not isinstance(model, LensModel):
             model = LensModel.from_pretrained(model)
         resolved = resolve_device(device)
@@ -69,9 +66,9 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
     from .onnx_runtime import load_onnx, read_manifest
 
     if isinstance(model, LensModel):
-        raise ValueError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
+        raise LensInputError("backend='onnx' takes an exported directory; export it with lens_vdb.export.export_onnx")
     if dtype not in (None, "fp32", torch.float32):
-        raise ValueError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
+        raise LensInputError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
                          "is exported: export_onnx(..., dtype='fp16') or quantize='int8'.")
     on_gpu = device is not None and device.startswith("cuda")
     device_id = int(device.partition(":")[2] or 0) if on_gpu else 0
@@ -84,4 +81,6 @@ def load_backend(name: str, model: LensModel | str | Path, *, device: str | None
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+    from .torch_backend import precision_name
+
+    return precision_name(dtype) or str(dtype)

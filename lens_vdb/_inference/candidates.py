@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .._errors import LensError
 from .._files import GRAPH_NAME
 from .._machine import available_memory
@@ -16,14 +14,14 @@ from .._model.lens_model import LensModel
 from .auto_cache import find_graph
 from .loaded import Loaded
 from .onnx_runtime import load_onnx
-from .torch_backend import TorchBackend
+from .torch_backend import DTYPES, TorchBackend
 
 __all__ = ["CANDIDATES", "BackendChoice", "open_candidates", "pick", "device_id", "TORCH_DTYPES", "LOSSY_MARGIN",
            "CPU_CANDIDATES", "GPU_CANDIDATES"]
 
 LOSSY_MARGIN = 1.03  # a lossy candidate must be this much faster than the fastest exact one
 MEMORY_HEADROOM = 1.25  # a candidate is opened beside the others only when this much of its size is free
-TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+TORCH_DTYPES = DTYPES  # the one map, in torch_backend
 
 # candidate -> (backend, torch dtype or ONNX graph kind, ONNX provider, exact: gives fp32's vectors within 1e-4)
 CANDIDATES: dict[str, tuple[str, str, str | None, bool]] = {

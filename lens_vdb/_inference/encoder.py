@@ -12,9 +12,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._errors import LensInputError, LensUnavailableError
 from .._instructions import Task, get_task
 from .._model.fusion import read_fusion
 from .._model.lens_model import LensModel
+from .._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 from .backends import TorchBackend, load_backend
 from .features import (
     TokenizedBatch,
@@ -50,7 +52,8 @@ class LensEncoder:
             ``backend="torch"`` only.
         batch_size: texts per forward pass; texts are sorted by length first so batches pad little.
         max_length: tokens per text, special tokens included; longer texts are cut (warned once).
-        backend: ``"torch"`` (default), ``"onnx"`` for a directory written by
+        backend: ``"torch"`` (default, the exact model: see :mod:`lens_vdb._vocabulary` for why it is
+            the default everywhere), ``"onnx"`` for a directory written by
             :func:`lens_vdb.export.export_onnx` (ONNX Runtime; no torch weights needed), or
             ``"auto"``: the fastest of torch fp32/bf16 and the ONNX fp32/int8 graphs (on a GPU: torch
             and the CUDA/TensorRT providers) as measured on this machine in seconds, once per model,
@@ -81,11 +84,11 @@ class LensEncoder:
         model: LensModel | str | Path | None = None,
         *,
         device: str | None = None,
-        dtype: str | torch.dtype | None = None,
+        dtype: Precision | torch.dtype | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
-        backend: str = "torch",
-        provider: str | None = None,
+        backend: BackendName = DEFAULT_BACKEND,
+        provider: Provider | None = None,
         threads: int | None = None,
     ) -> None:
         positive_int(batch_size, "batch_size")
@@ -115,7 +118,8 @@ class LensEncoder:
     def model(self) -> LensModel:
         """The torch model (``backend="torch"`` only)."""
         if not isinstance(self._backend, TorchBackend):
-            raise AttributeError(f"backend={self.backend!r} runs an exported graph; there is no torch model")
+            raise LensUnavailableError(f"backend={self.backend!r} runs an exported graph; there is no torch model; "
+                                       "load the model folder with backend=\"torch\" to get one")
         return self._backend.model
 
     @property
@@ -269,7 +273,7 @@ class LensEncoder:
         """
         dense = vector.to_dense(self.k) if isinstance(vector, SparseVector) else np.asarray(vector, np.float32)
         if dense.shape != (self.k,):
-            raise ValueError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
+            raise LensInputError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
         clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
         cluster_map = self.cluster_map
         out = []

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._errors import LensInputError
+from .._errors import LensInputError, LensTypeError
 from .._instructions import QUERY_TOKEN, format_query
 
 if TYPE_CHECKING:
@@ -25,18 +25,18 @@ def validate_texts(texts: object, *, what: str = "texts") -> list[str]:
     a string that is not valid Unicode (a lone surrogate cannot be tokenized).
     """
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it: [text].")
+        raise LensTypeError(f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it: [text].")
     if isinstance(texts, (Mapping, Set)):
-        raise TypeError(f"{what} must be a list of strings, got a {type(texts).__name__}: a dict would be read as "
+        raise LensTypeError(f"{what} must be a list of strings, got a {type(texts).__name__}: a dict would be read as "
                         "its keys and a set has no order; pass a list, e.g. list(d.values()).")
     if not isinstance(texts, Sequence):
         try:
             texts = list(texts)  # type: ignore[call-overload]
         except TypeError:
-            raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}.") from None
+            raise LensTypeError(f"{what} must be a list of strings, got {type(texts).__name__}.") from None
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"{what}[{index}] is {type(text).__name__} ({text!r:.40}), expected str.")
+            raise LensTypeError(f"{what}[{index}] is {type(text).__name__} ({text!r:.40}), expected str.")
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:

@@ -24,6 +24,7 @@ from .._instructions import QUERY_TOKEN
 from .._machine import default_threads
 from .._model.cluster_map import ClusterMap
 from .._model.config import LensConfig
+from .._vocabulary import PROVIDERS, Provider, check_choice
 from .loaded import Loaded
 
 __all__ = [
@@ -35,7 +36,6 @@ MANIFEST_FORMAT = "lens-vdb-onnx"
 MANIFEST_VERSION = 1
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "lens_embedding"
-PROVIDERS = ("cpu", "cuda", "tensorrt")
 _MISSING_LIBRARIES = {
     "cpu": "",
     "cuda": "Its CUDA and cuDNN libraries must match the onnxruntime-gpu build: pip install 'onnxruntime-gpu[cuda,cudnn]'.",
@@ -152,7 +152,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_onnx(directory: Path, *, provider: str = "cpu", max_length: int | None = None, device_id: int = 0,
+def load_onnx(directory: Path, *, provider: Provider = "cpu", max_length: int | None = None, device_id: int = 0,
               threads: int | None = None) -> Loaded:
     """Open an export directory, checking it is complete and consistent before any text is encoded.
 
@@ -236,8 +236,7 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
 
     A GPU provider missing from the installed onnxruntime is an error, never a silent CPU run.
     """
-    if provider not in PROVIDERS:
-        raise ValueError(f"provider must be one of {PROVIDERS}, got {provider!r}")
+    check_choice(provider, PROVIDERS, "provider")
     ort = require("onnxruntime", "onnx")
     wanted = _ORT_NAMES[provider]
     if wanted not in ort.get_available_providers():

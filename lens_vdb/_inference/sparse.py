@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import LensInputError
+
 __all__ = ["SparseVector", "to_sparse"]
 
 
@@ -33,9 +35,9 @@ def to_sparse(embeddings: np.ndarray, *, top_k: int | None = None, threshold: fl
     """
     embeddings = np.asarray(embeddings, dtype=np.float32)
     if embeddings.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D [n, k], got shape {embeddings.shape}")
+        raise LensInputError(f"embeddings must be 2-D [n, k], got shape {embeddings.shape}")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be positive or None, got {top_k}")
+        raise LensInputError(f"top_k must be positive or None, got {top_k}")
     out = []
     for row in embeddings:
         keep = np.flatnonzero(row > threshold)

@@ -8,13 +8,16 @@ import os
 import numpy as np
 import torch
 
+from .._errors import LensInputError
 from .._model.lens_model import LensModel
+from .._vocabulary import PRECISIONS, TORCH_DTYPE_NAMES, Precision, check_choice
 
-__all__ = ["TorchBackend", "resolve_device", "resolve_dtype", "set_torch_threads", "DTYPES"]
+__all__ = ["TorchBackend", "resolve_device", "resolve_dtype", "set_torch_threads", "DTYPES", "precision_name"]
 
 logger = logging.getLogger(__name__)
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# the precision names of lens_vdb._vocabulary as torch dtypes: the one dtype map
+DTYPES: dict[Precision, torch.dtype] = {name: getattr(torch, attribute) for name, attribute in TORCH_DTYPE_NAMES.items()}
 _hinted = False
 
 
@@ -37,21 +40,24 @@ def resolve_device(device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for, but torch sees no CUDA device; use device='cpu'.")
+        raise LensInputError(f"device={device!r} was asked for, but torch sees no CUDA device; use device='cpu'.")
     return device
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
+def precision_name(dtype: torch.dtype) -> Precision | None:
+    """``torch.bfloat16`` -> ``"bf16"``; ``None`` for a dtype without a precision name."""
+    return next((name for name, value in DTYPES.items() if value == dtype), None)
+
+
+def resolve_dtype(dtype: Precision | torch.dtype | None, device: str) -> torch.dtype:
     if dtype is None:
         resolved = torch.float32
     elif isinstance(dtype, torch.dtype):
         resolved = dtype
-    elif dtype in DTYPES:
-        resolved = DTYPES[dtype]
     else:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)} or a torch.dtype, got {dtype!r}")
+        resolved = DTYPES[check_choice(dtype, PRECISIONS, "dtype")]
     if resolved == torch.float16 and device == "cpu":
-        raise ValueError("fp16 is for CUDA; on the CPU use dtype='fp32' or 'bf16'.")
+        raise LensInputError("fp16 is for CUDA; on the CPU use dtype='fp32' or 'bf16'.")
     return resolved
 
 

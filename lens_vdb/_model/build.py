@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._errors import LensModelError
+from .._errors import LensInputError, LensModelError
 from .._instructions import SPECIAL_TOKENS
 from .cluster_map import ClusterMap
 from .config import LensConfig
@@ -39,7 +39,7 @@ def cluster_token_embeddings(
 
     vectors = np.ascontiguousarray(token_embeddings, dtype=np.float32)
     if vectors.ndim != 2 or not 1 <= k <= vectors.shape[0]:
-        raise ValueError(f"Cannot cluster {vectors.shape} token embeddings into k={k} clusters.")
+        raise LensInputError(f"Cannot cluster {vectors.shape} token embeddings into k={k} clusters.")
     if not np.isfinite(vectors).all():
         raise LensModelError("The LM head holds NaN or infinite values; the checkpoint is corrupt.")
     start = time.perf_counter()

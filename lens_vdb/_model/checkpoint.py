@@ -70,13 +70,17 @@ class CheckpointParts:
 def read_checkpoint(
     source: str | Path,
     *,
-    dtype: torch.dtype = torch.float32,
-    attn_implementation: str = "sdpa",
-    trust_remote_code: bool = False,
-    revision: str | None = None,
-    token: str | None = None,
+    dtype: torch.dtype,
+    attn_implementation: str,
+    trust_remote_code: bool,
+    revision: str | None,
+    token: str | None,
 ) -> CheckpointParts:
-    """Read a LENS checkpoint from a lens-vdb dir, an official-layout dir or a hub id."""
+    """Read a LENS checkpoint from a lens-vdb dir, an official-layout dir or a hub id.
+
+    The keywords are :meth:`LensModel.from_pretrained`'s, which documents them and holds their
+    defaults: none here, so the two cannot drift.
+    """
     directory = resolve_source(source, revision=revision, token=token)
     if (directory / MANIFEST_NAME).is_file() and (directory / GRAPH_NAME).is_file():
         raise LensModelError(f"{directory} is an ONNX export (no torch weights); open it with backend='onnx': "

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from .._errors import LensModelError
+from .._errors import LensInputError, LensModelError, LensTypeError
 from .._files import CONFIG_NAME
 from .._instructions import DEFAULT_TASK, TASKS
 
@@ -64,15 +64,15 @@ class LensConfig:
             value = getattr(self, name)
             if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
                 wanted = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
-                raise TypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
+                raise LensTypeError(f"{name} must be {wanted}, got {value!r} ({type(value).__name__})")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise LensInputError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
+            raise LensInputError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
         if self.k < 1 or self.hidden_size < 1:
-            raise ValueError(f"k and hidden_size must be positive, got k={self.k}, hidden_size={self.hidden_size}")
+            raise LensInputError(f"k and hidden_size must be positive, got k={self.k}, hidden_size={self.hidden_size}")
         if self.max_length < 8:
-            raise ValueError(f"max_length must be at least 8 tokens, got {self.max_length}")
+            raise LensInputError(f"max_length must be at least 8 tokens, got {self.max_length}")
 
     def replace(self, **changes: object) -> LensConfig:
         """A copy with some fields changed (validated again)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -124,34 +124,28 @@ class LensModel(nn.Module):
         revision: str | None = None,
         token: str | None = None,
     ) -> LensModel:
-        """Load a lens-vdb model dir, or an official LENS checkpoint (hub id or local dir).
+        """Load a LENS model: the one documented way (:func:`load_model` is an alias of it).
 
-        The format is detected from the files: ``lens_config.json`` means lens-vdb's own format,
-        ``lm_head.pth`` the official layout (``yibinlei/LENS-d4000`` / ``-d8000``).
+        ``source`` is a lens-vdb model folder, a folder in the official LENS layout, or a hub id
+        (``yibinlei/LENS-d4000`` / ``-d8000``); the format is detected from the files
+        (``lens_config.json``: lens-vdb's own, ``lm_head.pth``: the official one).
+
+        Args:
+            dtype: the weights' torch dtype (the head is cast alike).
+            attn_implementation: transformers' attention kernel (``"sdpa"``, ``"eager"``...).
+            trust_remote_code: run a hub model's own code; off by default, and lens-vdb's own
+                formats never need it.
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            token: a hub access token for a private model; never logged.
         """
-        return load_model(
-            source,
-            dtype=dtype,
-            attn_implementation=attn_implementation,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            token=token,
-        )
+        parts = read_checkpoint(source, dtype=dtype, attn_implementation=attn_implementation,
+                                trust_remote_code=trust_remote_code, revision=revision, token=token)
+        return cls(parts.backbone, parts.head, parts.config, parts.tokenizer, parts.cluster_map)
 
 
-def load_model(
-    source: str | Path,
-    *,
-    dtype: torch.dtype = torch.float32,
-    attn_implementation: str = "sdpa",
-    trust_remote_code: bool = False,
-    revision: str | None = None,
-    token: str | None = None,
-) -> LensModel:
-    """Load a LENS model from a lens-vdb dir, an official-layout dir or a hub id (see :mod:`.checkpoint`)."""
-    parts = read_checkpoint(source, dtype=dtype, attn_implementation=attn_implementation,
-                            trust_remote_code=trust_remote_code, revision=revision, token=token)
-    return LensModel(parts.backbone, parts.head, parts.config, parts.tokenizer, parts.cluster_map)
+def load_model(source: str | Path, **options: Any) -> LensModel:
+    """Alias of :meth:`LensModel.from_pretrained` (same source, same keywords), kept for existing code."""
+    return LensModel.from_pretrained(source, **options)
 
 
 def _special_token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:

@@ -15,8 +15,9 @@ real engine's hybrid search. Needs ``lens-vdb[eval]`` (and ``lens-vdb[dense]`` f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY = {
     "Corpus": "._corpus",
@@ -83,13 +84,4 @@ if TYPE_CHECKING:
     from ._systems import CachedEmbedder, Embedder, LensSystem, MiniLMSystem, bm25_scores, vector_identity
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lens_vdb.eval' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -10,6 +10,8 @@ A BEIR folder holds::
 Scores are graded relevance (integers; >= 1 relevant). A document's text is its title and text
 joined by a space, as BEIR does. Only queries judged in the split are evaluated; queries whose
 judgements are all 0 have nothing to find and are left out (counted in ``dropped_queries``).
+The JSONL files are read by lens-vdb's one JSONL reader: a byte-order mark is fine, and
+``corpus.jsonl.gz`` / ``queries.jsonl.gz`` are read where the plain file is absent.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import LensInputError
+from .._jsonl import read_jsonl_objects
 from ._corpus import Corpus
 
 __all__ = ["load_beir", "write_beir"]
 
-_LAYOUT = "a BEIR corpus folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
+_LAYOUT = "a BEIR corpus folder holds corpus.jsonl, queries.jsonl (either may be .jsonl.gz) and qrels/<split>.tsv"
 
 
 def load_beir(directory: str | Path, *, split: str = "test", name: str | None = None,
@@ -38,7 +41,8 @@ def load_beir(directory: str | Path, *, split: str = "test", name: str | None = 
     unknown query or document, a score that is not an integer.
     """
     root = Path(directory)
-    corpus_file, queries_file, qrels_file = root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    corpus_file, queries_file = _jsonl_file(root, "corpus"), _jsonl_file(root, "queries")
+    qrels_file = root / "qrels" / f"{split}.tsv"
     for path in (corpus_file, queries_file, qrels_file):
         if not path.is_file():
             raise LensInputError(f"{path} is missing: {_LAYOUT}.")
@@ -70,27 +74,25 @@ def load_beir(directory: str | Path, *, split: str = "test", name: str | None = 
                   labels=labels if label_field is not None else None, dropped_queries=dropped)
 
 
+def _jsonl_file(root: Path, stem: str) -> Path:
+    """``stem.jsonl``, or ``stem.jsonl.gz`` where only the compressed one exists."""
+    plain = root / f"{stem}.jsonl"
+    packed = root / f"{stem}.jsonl.gz"
+    return packed if packed.is_file() and not plain.is_file() else plain
+
+
 def _records(path: Path, seen: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, JSON object with a string ``_id``) for each non-blank line; duplicates refused."""
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise LensInputError(f"{path}:{number}: not valid JSON ({exc.msg}, column {exc.colno}).") from None
-            if not isinstance(record, dict):
-                raise LensInputError(f"{path}:{number}: a JSON object is expected, got {type(record).__name__}.")
-            identifier = record.get("_id")
-            if isinstance(identifier, int) and not isinstance(identifier, bool):
-                identifier = record["_id"] = str(identifier)
-            if not isinstance(identifier, str) or not identifier:
-                raise LensInputError(f"{path}:{number}: the \"_id\" field is missing or not a non-empty string.")
-            if identifier in seen:
-                raise LensInputError(f"{path}:{number}: duplicate _id {identifier!r} (first at line {seen[identifier]}).")
-            seen[identifier] = number
-            yield number, record
+    for number, record in read_jsonl_objects(path, what="BEIR file"):
+        identifier = record.get("_id")
+        if isinstance(identifier, int) and not isinstance(identifier, bool):
+            identifier = record["_id"] = str(identifier)
+        if not isinstance(identifier, str) or not identifier:
+            raise LensInputError(f"{path}:{number}: the \"_id\" field is missing or not a non-empty string.")
+        if identifier in seen:
+            raise LensInputError(f"{path}:{number}: duplicate _id {identifier!r} (first at line {seen[identifier]}).")
+        seen[identifier] = number
+        yield number, record
 
 
 def _text(record: dict[str, Any], key: str, path: Path, line: int, *, required: bool = True) -> str:

@@ -24,11 +24,11 @@ from collections.abc import Callable
 import numpy as np
 
 from .._errors import LensInputError
+from .._vocabulary import FUSIONS, Fusion, check_choice
 from ._metrics import Ranking
 
 __all__ = ["FUSIONS", "FUSION_LABELS", "fuse", "default_prefetch", "rrf_scores"]
 
-FUSIONS: tuple[str, ...] = ("rrf", "dbsf", "weighted")
 FUSION_LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
 RRF_K = 60
 
@@ -38,11 +38,10 @@ def default_prefetch(limit: int) -> int:
     return max(5 * limit, 50)
 
 
-def fuse(fusion: str, routes: tuple[Ranking, Ranking], *, depth: int, prefetch: int,
+def fuse(fusion: Fusion, routes: tuple[Ranking, Ranking], *, depth: int, prefetch: int,
          weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = RRF_K) -> Ranking:
     """Fuse two routes' rankings (LENS, dense) into the ``depth`` best documents per query."""
-    if fusion not in FUSIONS:
-        raise LensInputError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    check_choice(fusion, FUSIONS, "fusion")
     if fusion == "dbsf" and tuple(weights) != (1.0, 1.0):
         raise LensInputError("DBSF takes no weights (Qdrant's FusionQuery has none); use 'rrf' or 'weighted'.")
     transform: Callable[[np.ndarray, float], np.ndarray] = {

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from .._errors import LensInputError
+from .._vocabulary import Fusion
 from ._corpus import Corpus
 from ._fusion import FUSION_LABELS, FUSIONS, RRF_K, default_prefetch, fuse
 from ._metrics import (
@@ -39,7 +40,7 @@ def evaluate(
     *,
     dense: Embedder | None = None,
     bm25: bool = True,
-    fusions: Sequence[str] = FUSIONS,
+    fusions: Sequence[Fusion] = FUSIONS,
     weights: tuple[float, float] = (1.0, 1.0),
     rrf_k: int = RRF_K,
     depth: int = 100,

@@ -16,7 +16,7 @@ import numpy as np
 from .._deps import require
 from .._errors import LensInputError
 from .._files import MANIFEST_NAME
-from .._minilm import minilm_path
+from .._minilm import load_minilm, minilm_fingerprint
 
 if TYPE_CHECKING:
     from .._inference.encoder import LensEncoder
@@ -96,18 +96,12 @@ class MiniLMSystem:
     def fingerprint(self) -> str:
         """SHA-256 of the model's files (weights, tokenizer, pooling settings)."""
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            root = minilm_path()
-            for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".md"):
-                digest.update(f"{path.relative_to(root)}:".encode())
-                digest.update(path.read_bytes())
-            self._fingerprint = "minilm-" + digest.hexdigest()[:24]
+            self._fingerprint = minilm_fingerprint()
         return self._fingerprint
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
-            st = require("sentence_transformers", "dense")
-            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+            self._model = load_minilm(self.device)
         vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                      convert_to_numpy=True, show_progress_bar=self.show_progress)
         return np.asarray(vectors, dtype=np.float32)

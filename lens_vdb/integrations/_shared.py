@@ -31,6 +31,7 @@ from lens_vdb._errors import LensInputError
 from lens_vdb._inference.encoder import LensEncoder
 from lens_vdb._inference.features import validate_texts
 from lens_vdb._inference.sparse import to_sparse
+from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 
 __all__ = ["EncoderSettings", "SharedLens", "resolve_shared", "shared_for", "shared_over", "sparse_pairs",
            "DEFAULT_CACHE_BYTES"]
@@ -43,14 +44,15 @@ _Key = tuple[bool, str | None, int, bytes]
 @dataclass(frozen=True)
 class EncoderSettings:
     """What builds an encoder: the key integration objects share an encoder by, and what they keep (and
-    pickle) to build it again. ``backend="auto"`` (the default) runs the fastest backend measured on
-    this machine; ``dtype``/``provider`` fix one and go with ``backend="torch"``/``"onnx"``."""
+    pickle) to build it again. ``backend`` defaults to torch, as everywhere (``lens_vdb._vocabulary``
+    says why); ``"auto"`` runs the fastest backend measured on this machine; ``dtype``/``provider``
+    fix one and go with ``backend="torch"``/``"onnx"``."""
 
     model_name: str = "default"
-    backend: str = "auto"
-    provider: str | None = None
+    backend: BackendName = DEFAULT_BACKEND
+    provider: Provider | None = None
     device: str | None = None
-    dtype: str | None = None
+    dtype: Precision | None = None
     max_length: int | None = None
     threads: int | None = None
 
@@ -147,10 +149,10 @@ def settings_of(encoder: LensEncoder) -> EncoderSettings:
     except AttributeError:  # an exported graph: its precision was fixed at export
         pass
     else:
-        from lens_vdb._inference.torch_backend import DTYPES
+        from lens_vdb._inference.torch_backend import precision_name
 
         device = str(parameter.device)
-        dtype = next((name for name, value in DTYPES.items() if value == parameter.dtype), "fp32")
+        dtype = precision_name(parameter.dtype) or "fp32"
     return EncoderSettings(encoder.model_name, encoder.backend, None, device, dtype, encoder.max_length)
 
 

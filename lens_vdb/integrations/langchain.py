@@ -28,9 +28,10 @@ from langchain_core.retrievers import BaseRetriever  # noqa: E402
 from langchain_qdrant import SparseEmbeddings, SparseVector  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr  # noqa: E402
 
-from lens_vdb._errors import LensInputError  # noqa: E402
+from lens_vdb._errors import LensInputError, LensTypeError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
-from lens_vdb._minilm import minilm_path  # noqa: E402
+from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
+from lens_vdb._vocabulary import DEFAULT_BACKEND, DEFAULT_FUSION, BackendName, Fusion, Precision, Provider  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, shared_for, sparse_pairs  # noqa: E402
 
@@ -51,7 +52,8 @@ class _LensSettings(BaseModel):
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
     batch_size: int = Field(32, gt=0, description="texts per forward pass")
-    backend: str = Field("auto", description="encoder backend: auto (fastest measured here), torch, onnx")
+    backend: str = Field(DEFAULT_BACKEND, description="encoder backend: torch (exact), auto (fastest measured "
+                         "here), onnx")
     provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
     dtype: str | None = None
@@ -91,7 +93,7 @@ class _LensSettings(BaseModel):
 
 def _check_query(text: object) -> None:
     if not isinstance(text, str):
-        raise TypeError(f"embed_query takes a str, got {type(text).__name__}")
+        raise LensTypeError(f"embed_query takes a str, got {type(text).__name__}")
 
 
 class LensEmbeddings(_LensSettings, Embeddings):
@@ -104,16 +106,17 @@ class LensEmbeddings(_LensSettings, Embeddings):
             task (``"sts"``, ``"clustering"``) instructs documents too.
         batch_size: texts per forward pass. show_progress: a progress bar while documents encode.
         backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`;
-            ``backend`` defaults to ``"auto"`` (the fastest backend measured on this machine, which
-            also picks the precision: give ``dtype`` only with ``backend="torch"``).
+            ``backend`` defaults to ``"torch"``, as everywhere (``"auto"``: the fastest backend
+            measured on this machine, which also picks the precision: give ``dtype`` only with
+            ``backend="torch"``).
 
     Blank texts embed to the zero vector (nothing to pool); vector stores that normalise
     vectors may refuse them, so drop blank chunks before indexing.
     """
 
     def __init__(self, model: Model = None, *, model_name: str | None = None, task: str | None = None,
-                 batch_size: int = 32, backend: str = "auto", provider: str | None = None, device: str | None = None,
-                 dtype: str | None = None, max_length: int | None = None, threads: int | None = None,
+                 batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND, provider: Provider | None = None,
+                 device: str | None = None, dtype: Precision | None = None, max_length: int | None = None, threads: int | None = None,
                  show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(task=task, batch_size=batch_size, backend=backend, provider=provider,
                                              device=device, dtype=dtype, max_length=max_length, threads=threads,
@@ -144,8 +147,8 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
     top_k: int = Field(256, gt=0, description="LENS dimensions kept per vector")
 
     def __init__(self, model: Model | LensEmbeddings = None, *, model_name: str | None = None, top_k: int = 256,
-                 task: str | None = None, batch_size: int = 32, backend: str = "auto", provider: str | None = None,
-                 device: str | None = None, dtype: str | None = None, max_length: int | None = None,
+                 task: str | None = None, batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
+                 provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None, max_length: int | None = None,
                  threads: int | None = None, show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(top_k=top_k, task=task, batch_size=batch_size, backend=backend,
                                              provider=provider, device=device, dtype=dtype, max_length=max_length,
@@ -178,7 +181,7 @@ class MiniLMEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model_name: str = MINILM_NAME
     device: str | None = None
     batch_size: int = Field(32, gt=0)
     show_progress: bool = False
@@ -186,8 +189,7 @@ class MiniLMEmbeddings(BaseModel, Embeddings):
 
     def _st(self) -> Any:
         if self._model is None:
-            st = require("sentence_transformers", "dense")
-            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+            self._model = load_minilm(self.device)
         return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -224,7 +226,7 @@ class LensRetriever(BaseRetriever):
     connector: Any  # a lens_vdb.connectors.LensConnector (not imported: the core never imports connectors)
     search_type: str = "similarity"
     k: int = 4
-    fusion: str = "rrf"
+    fusion: Fusion = DEFAULT_FUSION
     weights: tuple[float, float] = (1.0, 1.0)
     filter: dict[str, Any] | None = None
     use_sparse: bool = False

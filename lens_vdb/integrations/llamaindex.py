@@ -24,9 +24,11 @@ require("llama_index.core", "llamaindex")
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
 from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
 
+from lens_vdb._errors import LensInputError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
-from lens_vdb._minilm import minilm_path  # noqa: E402
+from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
+from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
 
@@ -52,7 +54,7 @@ class LensEmbedding(BaseEmbedding):
 
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
     task: str | None = Field(None, description="instruction task for queries (None: the model's own)")
-    backend: str = "auto"
+    backend: str = DEFAULT_BACKEND
     provider: str | None = Field(None, description="ONNX Runtime provider for backend='onnx': cpu, cuda, tensorrt")
     device: str | None = None
     dtype: str | None = None
@@ -61,8 +63,8 @@ class LensEmbedding(BaseEmbedding):
     _lens: SharedLens = PrivateAttr()
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
-                 task: str | None = None, embed_batch_size: int = 32, backend: str = "auto",
-                 provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                 task: str | None = None, embed_batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
+                 provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None,
                  max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
             backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
@@ -111,8 +113,9 @@ class LensEmbedding(BaseEmbedding):
 
 
 def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,
-                          task: str | None = None, batch_size: int | None = None, backend: str = "auto",
-                          provider: str | None = None, device: str | None = None, dtype: str | None = None,
+                          task: str | None = None, batch_size: int | None = None,
+                          backend: BackendName = DEFAULT_BACKEND, provider: Provider | None = None,
+                          device: str | None = None, dtype: Precision | None = None,
                           max_length: int | None = None, threads: int | None = None) -> tuple[SparseFn, SparseFn]:
     """``(sparse_doc_fn, sparse_query_fn)`` for ``llama_index.vector_stores.qdrant.QdrantVectorStore``.
 
@@ -121,7 +124,7 @@ def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None
     so a hybrid index runs the model once per node.
     """
     if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        raise LensInputError(f"top_k must be a positive int, got {top_k!r}")
     lens, _ = resolve_shared(model, None, EncoderSettings(backend=backend, provider=provider, device=device,
                                                           dtype=dtype, max_length=max_length, threads=threads))
 
@@ -141,7 +144,7 @@ class MiniLMEmbedding(BaseEmbedding):
     needs ``lens-vdb[dense]`` (sentence-transformers). 384 dims, L2-normalised.
     """
 
-    model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
+    model_name: str = MINILM_NAME
     device: str | None = None
     _model: Any = PrivateAttr(None)
 
@@ -154,8 +157,7 @@ class MiniLMEmbedding(BaseEmbedding):
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if self._model is None:
-            st = require("sentence_transformers", "dense")
-            self._model = st.SentenceTransformer(str(minilm_path()), device=self.device)
+            self._model = load_minilm(self.device)
         return self._model.encode(texts, batch_size=self.embed_batch_size, normalize_embeddings=True,
                                   convert_to_numpy=True).tolist()
 

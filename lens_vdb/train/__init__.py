@@ -17,8 +17,9 @@ Needs the ``train`` extra (``peft``): ``pip install 'lens-vdb[train]'``. The mod
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY = {
     "TrainConfig": "._trainer",
@@ -82,13 +83,4 @@ if TYPE_CHECKING:
     from ._wordnet import write_wordnet_pairs
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lens_vdb.train' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -16,16 +16,15 @@ per example (a seeded draw). Files may be gzip-compressed (``.jsonl.gz``).
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from .._errors import LensInputError
 from .._instructions import get_task
+from .._jsonl import read_jsonl
 
 __all__ = ["Example", "Kind", "load_examples", "parse_example", "make_batches", "Batch"]
 
@@ -120,34 +119,11 @@ def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
         paths = [paths]
     examples: list[Example] = []
     for path in map(Path, paths):
-        for number, record in json_lines(path):
+        for number, record in read_jsonl(path, what="Training data file"):
             examples.append(parse_example(record, where=f"{path}:{number}"))
     if not examples:
         raise LensInputError(f"No training examples in {[str(p) for p in paths]}.")
     return examples
-
-
-def json_lines(path: Path) -> Iterator[tuple[int, object]]:
-    """(line number, parsed value) of each non-blank line of a JSONL file (``.gz`` too); bad JSON stops with its line."""
-    for number, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise LensInputError(f"{path}:{number}: not valid JSON ({exc}).") from None
-        yield number, record
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    if not path.is_file():
-        raise LensInputError(f"Training data file {path} does not exist.")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            yield from enumerate(handle, start=1)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LensInputError(f"Cannot read training data {path}: {exc}") from exc
 
 
 def make_batches(examples: list[Example], batch_size: int, *, seed: int, epoch: int) -> list[Batch]:

@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .._errors import LensInputError
-from ._data import json_lines
+from .._jsonl import read_jsonl
 from ._pairs import _write_jsonl
 
 __all__ = ["write_mix", "count_by_dataset"]
 
 
 def _records(path: Path) -> list[dict]:
-    return [record for _, record in json_lines(path)]
+    return [record for _, record in read_jsonl(path, what="Training data file")]
 
 
 def write_mix(sources: Mapping[str | Path, int | None], path: str | Path, *, seed: int = 0,

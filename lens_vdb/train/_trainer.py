@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .._errors import LensInputError, LensModelError
 from .._model.lens_model import LensModel
+from .._vocabulary import TRAIN_PRECISIONS, TrainPrecision, check_choice
 from ._adapters import LORA_TARGETS, attach_lora, export_adapter, merge_trained
 from ._checkpoint import CHECKPOINT_DIR, TrainerState, load_checkpoint, save_checkpoint
 from ._data import Example, load_examples, make_batches
@@ -26,7 +27,6 @@ __all__ = ["TrainConfig", "TrainResult", "train"]
 
 logger = logging.getLogger(__name__)
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # fields that change what a step computes: a checkpoint made under other values cannot be resumed
 _RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
                 "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter",
@@ -89,7 +89,7 @@ class TrainConfig:
     query_max_length: int = 128
     doc_max_length: int = 256
     gradient_checkpointing: bool = True
-    precision: Precision = "auto"
+    precision: TrainPrecision = "auto"
     device: str | None = None
     save_every: int = 500
     log_every: int = 10
@@ -102,24 +102,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "lora_r", "lora_alpha", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise LensInputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1 (or None), got {self.max_steps}")
+            raise LensInputError(f"max_steps must be at least 1 (or None), got {self.max_steps}")
         if self.negatives < 0 or self.save_every < 0 or self.warmup_steps < 0:
-            raise ValueError("negatives, save_every and warmup_steps must not be negative")
+            raise LensInputError("negatives, save_every and warmup_steps must not be negative")
         if not self.temperature > 0 or not self.learning_rate > 0:
-            raise ValueError("temperature and learning_rate must be positive")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+            raise LensInputError("temperature and learning_rate must be positive")
+        check_choice(self.precision, TRAIN_PRECISIONS, "precision")
         if self.train_layers is not None and self.train_layers < 0:
-            raise ValueError(f"train_layers must be at least 0 (or None), got {self.train_layers}")
+            raise LensInputError(f"train_layers must be at least 0 (or None), got {self.train_layers}")
         if self.backbone_layers is not None and (self.train_layers is None or self.backbone_layers < 1):
-            raise ValueError("backbone_layers needs train_layers and must be at least 1, got "
-                             f"{self.backbone_layers}")
-        if self.cache_precision not in ("auto", "bf16", "fp16", "fp32"):
-            raise ValueError(f"cache_precision must be auto, bf16, fp16 or fp32, got {self.cache_precision!r}")
+            raise LensInputError("backbone_layers needs train_layers and must be at least 1, got "
+                                 f"{self.backbone_layers}")
+        check_choice(self.cache_precision, ("auto", "bf16", "fp16", "fp32"), "cache_precision")
         if self.attention not in (None, "bidirectional", "causal"):
-            raise ValueError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
+            raise LensInputError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def _amp_dtype(precision: str, device: str) -> torch.dtype | None:
     if precision == "fp32" or (precision == "auto" and not cuda):
         return None
     if precision == "fp16" and not cuda:
-        raise ValueError("fp16 training needs CUDA; on the CPU use precision='fp32' or 'bf16'.")
+        raise LensInputError("fp16 training needs CUDA; on the CPU use precision='fp32' or 'bf16'.")
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if precision == "bf16" else torch.float16

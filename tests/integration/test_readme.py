@@ -1,7 +1,11 @@
-"""Every code block of README.md runs as written (install and make blocks are checked, not run).
+"""Every code block of README.md runs as written (install and make blocks are checked, not run), and so do
+the marked blocks of the docs pages that took the README's examples over (``DOC_PAGES``).
 
 Each fenced block comes after a ``<!-- readme-test: MODE ... -->`` comment (invisible on the
-rendered page); a block without one fails the test, so a new block must say how it is tested.
+rendered page and on the site); in README.md and in the pages listed as fully marked a block without
+one fails the test, so a new block must say how it is tested. In the other pages only the marked
+blocks run (their other blocks are excerpts of the notebooks, which run on their own). All blocks
+run in one working folder, README.md first, then the pages in ``DOC_PAGES`` order.
 
 - ``python with stand-ins``: run in a fresh interpreter, all blocks in README order in one working
   folder (a block may use what an earlier one wrote, as a reader following the README would).
@@ -41,11 +45,27 @@ MARKED_BLOCK = re.compile(r"<!-- readme-test: (?P<mode>[a-z -]+?)(?: \(.*?\))? -
                           re.S)
 
 
-def readme_blocks() -> list[tuple[str, str, str]]:
-    text = (REPO / "README.md").read_text()
-    blocks = [(m["mode"], m["lang"], m["code"]) for m in MARKED_BLOCK.finditer(text)]
-    fences = len(re.findall(r"^```\w+$", text, re.M))
-    assert len(blocks) == fences, "a README code block has no <!-- readme-test: MODE --> comment before it"
+# the pages holding the README's former examples, in the order they run (a block may use what an earlier
+# one wrote: the retriever reads the collection the README's Qdrant block ingests, the evaluation the
+# export's graph), and whether every block of the page must be marked
+DOC_PAGES = (("docs/guides/training.md", False), ("docs/guides/ray.md", False), ("docs/guides/langchain.md", False),
+             ("docs/guides/llamaindex.md", False), ("docs/guides/export.md", False),
+             ("docs/guides/backends.md", True), ("docs/guides/evaluation.md", True))
+
+
+def page_blocks(page: str, *, all_marked: bool) -> list[tuple[str, str, str, str]]:
+    text = (REPO / page).read_text()
+    blocks = [(page, m["mode"], m["lang"], m["code"]) for m in MARKED_BLOCK.finditer(text)]
+    if all_marked:
+        fences = len(re.findall(r"^```\w+$", text, re.M))
+        assert len(blocks) == fences, f"a code block of {page} has no <!-- readme-test: MODE --> comment before it"
+    return blocks
+
+
+def readme_blocks() -> list[tuple[str, str, str, str]]:
+    blocks = page_blocks("README.md", all_marked=True)
+    for page, all_marked in DOC_PAGES:
+        blocks += page_blocks(page, all_marked=all_marked)
     return blocks
 
 
@@ -105,7 +125,7 @@ def _write_beir(folder: Path, rows: list[dict]) -> None:
 
 def _run_python(code: str, work: Path, env: dict[str, str]) -> str:
     done = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"README block failed:\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"block failed:\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
     return done.stdout
 
 
@@ -144,15 +164,30 @@ def _check_make(code: str) -> None:
 
 
 def test_every_block_has_a_known_mode():
-    modes = {mode for mode, _, _ in BLOCKS}
+    modes = {mode for _, mode, _, _ in BLOCKS}
     assert modes <= {"python with stand-ins", "shell", "install", "make"}, modes
-    assert {lang for mode, lang, _ in BLOCKS if mode.startswith("python")} == {"python"}
+    assert {lang for _, mode, lang, _ in BLOCKS if mode.startswith("python")} == {"python"}
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=[f"block{i}-{m.split()[0]}" for i, (m, _, _) in
-                                                             enumerate(BLOCKS)])
+def test_the_readme_keeps_its_three_examples_and_the_wordnet_block_says_what_to_install():
+    readme = [code for page, mode, _, code in BLOCKS if page == "README.md" and mode.startswith("python")]
+    assert len(readme) == 3 and "LensEncoder" in readme[0] and "QdrantConnector" in readme[1] \
+        and "LensEmbeddings" in readme[2]
+    assert len((REPO / "README.md").read_text().splitlines()) <= 200
+    for page, _, _, code in BLOCKS:  # Debian's WordNet: the install line stands above the block that reads it
+        if "wordnet-pairs" in code:
+            text = (REPO / page).read_text()
+            assert "apt-get install wordnet-base" in text[: text.index(code)], page
+
+
+def _block_id(index: int) -> str:
+    page, mode = BLOCKS[index][:2]
+    return f"{Path(page).stem}-block{index}-{mode.split()[0]}"
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=_block_id)
 def test_readme_block(index, workspace):
-    mode, _, code = BLOCKS[index]
+    _, mode, _, code = BLOCKS[index]
     work, env = workspace
     if "export_onnx(" in code and export_problem() is not None:
         pytest.skip(f"the block exports a graph: {export_problem()}")
@@ -162,7 +197,7 @@ def test_readme_block(index, workspace):
         _check_make(code)
     elif mode == "shell":
         done = subprocess.run(["bash", "-e", "-c", code], cwd=work, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, f"README block failed:\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, f"block failed:\n{code}\n--- stderr ---\n{done.stderr[-3000:]}"
     else:
         out = _run_python(code, work, env)
         if "print(embeddings)" in code:

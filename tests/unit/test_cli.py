@@ -28,7 +28,7 @@ def test_version_and_defaults_in_help(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lens-vdb {lens_vdb.__version__}"
-    for command, shown in (("ingest", ["(default: 32)", "(default: auto)", "(default: lens)"]),
+    for command, shown in (("ingest", ["(default: 32)", "(default: torch)", "(default: lens)"]),
                            ("search", ["(default: rrf)", "(default: 5)", "(default: what the collection was made with; 0 for a new one)"]),
                            ("build", ["(default: 4000)", "(default: bidirectional)"]),
                            ("export", ["(default: fp32)", "(default: 17)"]),
@@ -103,3 +103,15 @@ def test_user_errors_are_one_line_exit_2_before_any_model_loads(tmp_path):
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
         assert err.startswith(f"lens-vdb {argv[0]}: error: ") and expected in err, (argv, err)
     assert report["torch"] is False  # every case was refused before a model (or torch) loaded
+
+
+def test_errors_found_once_the_model_loads_are_one_line_too(tmp_path, capsys):
+    # raised by the encoder, not by the argument checks: before every error became a LensError these printed tracebacks
+    base = make_causal_lm(tmp_path / "base", "llama")
+    assert main(["build", str(base), "-k", "12", "--out", str(tmp_path / "lens")]) == 0
+    capsys.readouterr()
+    for argv, expected in ((["--dtype", "fp16", "--backend", "torch", "--device", "cpu"], "fp16 is for CUDA"),
+                           (["--device", "cuda:0", "--backend", "torch"], "torch sees no CUDA device")):
+        assert main(["embed", "--model", str(tmp_path / "lens"), *argv, "text"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("lens-vdb embed: error: ") and expected in err and len(err.strip().splitlines()) == 1, err

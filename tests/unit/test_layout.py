@@ -18,7 +18,7 @@ REPO = ROOT.parent
 # lens_vdb.connectors and lens_vdb.export live beside the package (pyproject's package-dir)
 PACKAGES = {"lens_vdb": ROOT, "lens_vdb.connectors": REPO / "connectors", "lens_vdb.export": REPO / "export"}
 FLOOR_0 = {"lens_vdb._errors", "lens_vdb._deps", "lens_vdb._files", "lens_vdb._instructions", "lens_vdb._datasets",
-           "lens_vdb._minilm", "lens_vdb._machine"}
+           "lens_vdb._minilm", "lens_vdb._machine", "lens_vdb._vocabulary", "lens_vdb._jsonl", "lens_vdb._lazy"}
 
 
 def _modules() -> dict[str, Path]:

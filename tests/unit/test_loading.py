@@ -172,3 +172,16 @@ def test_missing_tokenizer_files_are_a_model_error(built_dirs, tmp_path):
     with pytest.raises(LensModelError, match="tokenizer"):
         LensModel.from_pretrained(target)
 
+
+
+def test_load_model_is_an_alias_of_from_pretrained(built_dirs):
+    import inspect
+
+    from lens_vdb import load_model
+
+    model = load_model(built_dirs["llama"], attn_implementation="eager")
+    assert isinstance(model, LensModel) and model.backbone.config._attn_implementation == "eager"
+    keywords = inspect.signature(LensModel.from_pretrained).parameters
+    assert list(keywords) == ["source", "dtype", "attn_implementation", "trust_remote_code", "revision", "token"]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'attn'"):  # the alias takes exactly its keywords
+        load_model(built_dirs["llama"], attn="eager")

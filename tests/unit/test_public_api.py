@@ -9,7 +9,8 @@ import lens_vdb
 
 PUBLIC = {
     "BackendChoice", "ClusterExplanation", "ClusterMap", "LensConfig", "LensConnectionError", "LensDependencyError", "LensEncoder",
-    "LensError", "LensInputError", "LensModel", "LensModelError", "LensSchemaError", "SparseVector", "TASKS", "Task",
+    "LensError", "LensInputError", "LensModel", "LensModelError", "LensSchemaError", "LensTypeError", "LensUnavailableError",
+    "SparseVector", "TASKS", "Task",
     "__version__", "build_lens_model", "cluster_token_embeddings", "default_dense_model_dir", "default_model_dir", "format_query", "get_task",
     "load_model", "register_task", "to_sparse",
 }
@@ -26,6 +27,20 @@ def test_all_is_pinned_and_resolvable():
         assert getattr(lens_vdb, name) is not None
 
 
+def test_the_subpackages_load_their_names_lazily_through_one_helper():
+    import importlib
+
+    import pytest
+
+    for name in ("lens_vdb.train", "lens_vdb.eval", "lens_vdb.export"):
+        package = importlib.import_module(name)
+        assert dir(package) == sorted(package.__all__)
+        for public in package.__all__:
+            assert getattr(package, public) is getattr(package, public) is not None
+        with pytest.raises(AttributeError, match=rf"module '{name}' has no attribute 'nope'"):
+            package.nope  # noqa: B018
+
+
 def test_bare_import_loads_neither_torch_nor_optional_dependencies():
     code = (
         "import sys, lens_vdb, lens_vdb.connectors, lens_vdb.export\n"
@@ -40,7 +55,8 @@ def test_bare_import_loads_neither_torch_nor_optional_dependencies():
 def test_error_tree():
     assert issubclass(lens_vdb.LensDependencyError, ImportError)
     assert issubclass(lens_vdb.LensInputError, ValueError)
-    for name in ("LensDependencyError", "LensInputError", "LensModelError", "LensSchemaError", "LensConnectionError"):
+    for name in ("LensDependencyError", "LensInputError", "LensModelError", "LensSchemaError", "LensConnectionError",
+                 "LensTypeError", "LensUnavailableError"):
         assert issubclass(getattr(lens_vdb, name), lens_vdb.LensError)
 
 
