@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from _bench import parse_args  # noqa: E402  (bench/ is the script's folder, so on sys.path)
+
 from lens_vdb._machine import prefer_passive_openmp  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -315,7 +317,8 @@ def main() -> None:
     parser.add_argument("--save-every", type=int, default=25, help="steps between resumable checkpoints")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--report", action="store_true", help="print the table of the run folder and stop")
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"examples": 64, "budget": 10, "evals": 1, "articles": 20, "held_out": 10,
+                                     "arms": "top2,head"})
     quick = args.run is None
     temporary = tempfile.mkdtemp(prefix="lens-train-cpu-") if quick else None
     args.run = args.run or Path(temporary)

@@ -16,6 +16,8 @@ import argparse
 import os
 import time
 
+from _bench import parse_args  # bench/ is the script's folder, so on sys.path
+
 from lens_vdb._machine import prefer_passive_openmp
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,7 +31,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=96, help="passage tokens")
     parser.add_argument("--steps", type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(parser, quick={"queries": 8, "tokens": 32})
     from lens_vdb import LensModel
     from lens_vdb._machine import cpu_info
     from lens_vdb._model.default import default_model_dir

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import LensModelError
+from .._errors import LensInputError, LensModelError
+from .._vocabulary import FUSIONS, Fusion, check_choice
 
 __all__ = ["FUSION_FILE", "FusionRecord", "read_fusion"]
 
 FUSION_FILE = "lens_fusion.json"
 FORMAT_VERSION = 1
-_METHODS = ("rrf", "dbsf", "weighted")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +44,7 @@ class FusionRecord:
         scores: MRR@10 of each fusion tried there, by label (``"weighted 0.3:0.7"``), and of each route alone.
     """
 
-    fusion: str
+    fusion: Fusion
     weights: tuple[float, float] = (1.0, 1.0)
     rrf_k: int = 60
     dense_model: str
@@ -53,17 +53,16 @@ class FusionRecord:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
-        if self.fusion not in _METHODS:
-            raise ValueError(f"fusion must be one of {_METHODS}, got {self.fusion!r}")
+        check_choice(self.fusion, FUSIONS, "fusion")
         weights = tuple(self.weights)
         if len(weights) != 2 or not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights) \
                 or sum(weights) == 0:
-            raise ValueError(f"weights must be two finite numbers >= 0, not both 0; got {self.weights!r}")
+            raise LensInputError(f"weights must be two finite numbers >= 0, not both 0; got {self.weights!r}")
         object.__setattr__(self, "weights", (float(weights[0]), float(weights[1])))
         if not isinstance(self.rrf_k, int) or isinstance(self.rrf_k, bool) or self.rrf_k < 1:
-            raise ValueError(f"rrf_k must be a positive int, got {self.rrf_k!r}")
+            raise LensInputError(f"rrf_k must be a positive int, got {self.rrf_k!r}")
         if not self.dense_model or not isinstance(self.dense_model, str):
-            raise ValueError("dense_model must name the dense model the record was measured with")
+            raise LensInputError("dense_model must name the dense model the record was measured with")
 
     @property
     def label(self) -> str:
@@ -101,9 +100,9 @@ def read_fusion(directory: str | Path | None) -> FusionRecord | None:
     try:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
-            raise ValueError(f"a JSON object is expected, got {type(data).__name__}")
+            raise LensInputError(f"a JSON object is expected, got {type(data).__name__}")
         if data.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(f"format_version {data['format_version']} is newer than this lens-vdb reads "
+            raise LensInputError(f"format_version {data['format_version']} is newer than this lens-vdb reads "
                              f"({FORMAT_VERSION}); upgrade lens-vdb")
         data["weights"] = tuple(data.get("weights", (1.0, 1.0)))
         return FusionRecord(**data)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .._errors import LensInputError
 from .._inference.features import pad_batch, tokenize_documents, tokenize_queries
 from .._instructions import get_task
 from .._model.identity import model_fingerprint
@@ -34,7 +35,7 @@ class CachedLensSystem:
     def __init__(self, name: str, top: TopStack, cache: HiddenCache, *, max_length: int = 256,
                  query_max_length: int = 64, task: str = "retrieval", batch_tokens: int = 8192) -> None:
         if cache.layer != top.start:
-            raise ValueError(f"The cache holds layer {cache.layer}, the top stack starts at layer {top.start}.")
+            raise LensInputError(f"The cache holds layer {cache.layer}, the top stack starts at layer {top.start}.")
         self.name, self.top, self.cache, self.task = name, top, cache, get_task(task)
         self.max_length, self.query_max_length, self.batch_tokens = max_length, query_max_length, batch_tokens
 
