@@ -251,15 +251,17 @@ CHILD = textwrap.dedent("""
     from lens_vdb.connectors._dense import MiniLMEmbedder
     from tests.integration.engines import open_connector
     from pathlib import Path
+    import time
     engine, where, model, path = sys.argv[1:5]
     docs = [json.loads(line) for line in open(path)]
-    def announce():
-        for i, d in enumerate(docs):
-            if i == 24:
-                print("HALFWAY", flush=True)
+    def slowly():  # the rest arrives slowly: the kill lands mid-run however fast this machine is
+        for d in docs:
             yield d
+            time.sleep(0.25)
     c = open_connector(engine, Path(where), encoder=LensEncoder(model), dense=MiniLMEmbedder("cpu"))
-    c.ingest(announce(), batch_size=4, show_progress=False)
+    c.ingest(docs[:24], batch_size=4, show_progress=False)  # stored (and acknowledged) before the kill
+    print("HALFWAY", flush=True)
+    c.ingest(slowly(), batch_size=4, show_progress=False)
     print("DONE", flush=True)
 """)
 
@@ -279,7 +281,8 @@ def test_resume_after_the_ingesting_process_is_killed(tmp_path, engine, encoder,
     assert child.returncode == -signal.SIGKILL
     with open_connector(engine, tmp_path / "db", encoder=encoder, dense=minilm) as c:
         before = c.count()
-        assert 0 < before < 40
+        # Milvus Lite may lose writes it acknowledged but had not flushed when killed; the Qdrant engines keep them
+        assert (0 if engine == "milvus-lite" else 24) <= before < 40
         report = c.ingest(data, batch_size=4, show_progress=False)
         assert report.skipped == before and report.ingested == 40 - before
         assert c.count() == 40
