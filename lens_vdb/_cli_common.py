@@ -20,7 +20,7 @@ __all__ = ["LensArgumentParser", "ENCODER_BACKENDS", "DEFAULT_ENCODER_BACKEND", 
 
 # The encoder backends the CLI offers: LensEncoder's (lens_vdb._inference.backends.BACKENDS; a test keeps the
 # two equal). Kept here so that --help and argument errors need no torch import.
-ENCODER_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+ENCODER_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "remote")
 DEFAULT_ENCODER_BACKEND = "auto"  # the fastest backend measured on this machine (cached beside the model)
 STORES: tuple[str, ...] = ("qdrant", "milvus")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -156,3 +156,8 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, backends: tuple[str,
                                              "torch, or onnx for a folder written by `lens-vdb export`")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads of the encoder (default: the physical cores this process may use)")
+    if "remote" in backends:
+        parser.add_argument("--url", default=None, metavar="URL",
+                            help="encode on a KServe v2 server (Triton): the model's URL, e.g. "
+                                 "http://127.0.0.1:8000/v2/models/lens; --model is then the export (or Triton model "
+                                 "folder) it serves")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from .features import (
     validate_texts,
 )
 from .sparse import SparseVector, to_sparse
+
+if TYPE_CHECKING:
+    from .remote import RemoteOptions
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
 
@@ -61,6 +65,13 @@ class LensEncoder:
         threads: CPU threads to encode with; ``None``: the physical cores this process may use
             (affinity and container quota respected). Torch's thread count is per process, so it
             applies to every torch model in it; ONNX Runtime's is per session (no spinning).
+        url: run the graph on a KServe v2 server (Triton...): the model's URL, e.g.
+            ``http://127.0.0.1:8000/v2/models/lens``; ``model`` is then the export (or the Triton
+            model folder from :func:`lens_vdb.export.export_triton`) the server runs: texts are
+            tokenized here exactly as for ``backend="onnx"``, so the vectors are the same
+            (``backend`` becomes ``"remote"``; needs ``lens-vdb[remote]``).
+        remote: timeouts, retries, pool size and credentials of the remote backend
+            (:class:`~lens_vdb.RemoteOptions`); the token and headers are never shown.
 
     Attributes:
         model_name: the model as it was named (``"default"``, a hub id, a directory).
@@ -83,6 +94,8 @@ class LensEncoder:
         backend: str = "torch",
         provider: str | None = None,
         threads: int | None = None,
+        url: str | None = None,
+        remote: RemoteOptions | None = None,
     ) -> None:
         positive_int(batch_size, "batch_size")
         if max_length is not None:
@@ -92,7 +105,7 @@ class LensEncoder:
         self.model_name = _name_of(model)
         loaded, self.chosen_backend = load_backend(
             backend, resolve_model_name(model) if not isinstance(model, LensModel) else model, device=device,
-            dtype=dtype, provider=provider, max_length=max_length, threads=threads)
+            dtype=dtype, provider=provider, max_length=max_length, threads=threads, url=url, remote=remote)
         self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
@@ -227,23 +240,83 @@ class LensEncoder:
         return out
 
     def _run(self, batch: TokenizedBatch, batch_size: int | None, show_progress: bool) -> np.ndarray:
+        out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
+        for rows, input_ids, attention_mask in tqdm(self._batches(batch, batch_size), desc="LENS encode",
+                                                    disable=not show_progress, unit="batch"):
+            out[rows] = self._backend.run(input_ids, attention_mask)
+        return out
+
+    def _batches(self, batch: TokenizedBatch, batch_size: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(rows, input_ids, attention_mask)`` per forward pass: texts sorted by length, so batches pad little."""
         if any(batch.truncated) and not self._warned_truncation:
             self._warned_truncation = True
             warnings.warn(
                 f"{sum(batch.truncated)} text(s) are longer than max_length={self.max_length} tokens and were cut "
                 "(this warning is shown once per encoder).",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         size = self.batch_size if batch_size is None else batch_size
-        out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
         order = np.argsort([-len(ids) for ids in batch.ids], kind="stable")
-        starts = range(0, len(order), size)
-        for start in tqdm(starts, desc="LENS encode", disable=not show_progress, unit="batch"):
+        out = []
+        for start in range(0, len(order), size):
             rows = order[start : start + size]
-            input_ids, attention_mask = pad_batch([batch.ids[i] for i in rows], self._pad_id)
-            out[rows] = self._backend.run(input_ids, attention_mask)
+            out.append((rows, *pad_batch([batch.ids[i] for i in rows], self._pad_id)))
         return out
+
+    # ---- asyncio -----------------------------------------------------------------------------
+
+    async def aencode_queries(self, texts: Sequence[str], task: str | Task | None = None, *,
+                              instruction: str | None = None, batch_size: int | None = None, sparse: bool = False,
+                              top_k: int | None = None, threshold: float = 0.0) -> np.ndarray | list[SparseVector]:
+        """:meth:`encode_queries` for asyncio. A remote encoder awaits its server on the running loop's
+        ``httpx.AsyncClient`` (a call's batches are sent at once, for the server's dynamic batcher to
+        join); a local one runs in a worker thread, so the loop is never blocked."""
+        if not hasattr(self._backend, "arun"):
+            return await asyncio.to_thread(self.encode_queries, texts, task, instruction=instruction,  # type: ignore[call-overload]
+                                           batch_size=batch_size, sparse=sparse, top_k=top_k, threshold=threshold)
+        texts = validate_texts(texts, what="queries")
+        chosen = instruction if instruction is not None else self._query_instruction(task)
+        vectors = await self._aencode(texts, lambda t: tokenize_queries(self.tokenizer, t, chosen, self.max_length),
+                                      batch_size)
+        return self._finish(vectors, sparse, top_k, threshold)
+
+    async def aencode_documents(self, texts: Sequence[str], task: str | Task | None = None, *,
+                                batch_size: int | None = None, sparse: bool = False, top_k: int | None = None,
+                                threshold: float = 0.0) -> np.ndarray | list[SparseVector]:
+        """:meth:`encode_documents` for asyncio (see :meth:`aencode_queries`)."""
+        resolved = get_task(task) if task is not None else None
+        if resolved is not None and resolved.symmetric:
+            return await self.aencode_queries(texts, resolved, batch_size=batch_size, sparse=sparse, top_k=top_k,
+                                              threshold=threshold)
+        if not hasattr(self._backend, "arun"):
+            return await asyncio.to_thread(self.encode_documents, texts, task, batch_size=batch_size,  # type: ignore[call-overload]
+                                           sparse=sparse, top_k=top_k, threshold=threshold)
+        texts = validate_texts(texts, what="documents")
+        vectors = await self._aencode(texts, lambda t: tokenize_documents(self.tokenizer, t, self.max_length),
+                                      batch_size)
+        return self._finish(vectors, sparse, top_k, threshold)
+
+    async def _aencode(self, texts: list[str], tokenize: Callable[[list[str]], TokenizedBatch],
+                       batch_size: int | None) -> np.ndarray:
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size")
+        out = np.zeros((len(texts), self.k), dtype=np.float32)
+        filled = [i for i, text in enumerate(texts) if text.strip()]
+        if filled:
+            batches = self._batches(tokenize([texts[i] for i in filled]), batch_size)
+            parts = await asyncio.gather(*(self._backend.arun(ids, mask) for _, ids, mask in batches))  # type: ignore[attr-defined]
+            vectors = np.zeros((len(filled), self.k), dtype=np.float32)
+            for (rows, _, _), part in zip(batches, parts):
+                vectors[rows] = part
+            out[filled] = vectors
+        return out
+
+    def close(self) -> None:
+        """Close the remote backend's blocking connections (nothing to do for a local backend)."""
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
 
     @staticmethod
     def _finish(
