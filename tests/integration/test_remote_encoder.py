@@ -175,3 +175,36 @@ def test_a_server_running_another_model_is_refused_by_fingerprint(tmp_path, serv
     remote = LensEncoder(other, url=server.url())
     with pytest.raises(LensModelError, match=r"is lens-.*but the tokenizer and config .* are from xlens-"):
         remote.encode_documents(["a"])
+
+
+def test_killing_the_server_during_an_ingest_is_a_clear_error_and_a_rerun_completes_it(tmp_path, exported, minilm):
+    pytest.importorskip("qdrant_edge")
+    from tests.integration.engines import open_connector
+    from tests.integration.test_connector_kills import check_exactly
+
+    repo = tmp_path / "repo"
+    export_triton(exported, repo, options=TritonOptions(max_batch_size=2, preferred_batch_sizes=(2,), cpu_threads=1))
+    server = TritonServer(repo, tmp_path / "triton.log").start()
+    rows = [{"id": f"d{i}", "text": f"Article {i}: the bank raised rates and Chelsea won the cup. " * (1 + i % 3)}
+            for i in range(12)]
+
+    def killed_at(n):
+        for index, row in enumerate(rows):
+            if index == n:
+                server.kill()  # SIGKILL: mid-ingest, as a crash or a preempted node
+            yield row
+
+    try:
+        remote = LensEncoder(exported, url=server.url(), remote=RemoteOptions(retries=1, backoff=0.05))
+        with open_connector("qdrant-edge", tmp_path / "store", encoder=remote, dense=minilm) as connector:
+            with pytest.raises(LensConnectionError, match=rf"Cannot reach the LENS server at {server.root}"):
+                connector.ingest(killed_at(6), batch_size=2, write_workers=1, show_progress=False)
+            written = connector.count()
+            assert 0 < written < len(rows)  # some batches went in before the kill, the rest did not
+            server.start()  # the same ports: the same URL
+            report = connector.ingest(rows, batch_size=2, show_progress=False)
+            assert (report.failed, report.skipped, report.ingested) == (0, written, len(rows) - written)
+            check_exactly(connector, rows)  # each document once, every chunk, not one point more
+            assert connector.search(rows[7]["text"], limit=1)[0].doc_id == "d7"  # searching encodes remotely too
+    finally:
+        server.stop()
