@@ -17,7 +17,7 @@ from .torch_backend import TorchBackend, resolve_device, resolve_dtype, set_torc
 
 if TYPE_CHECKING:
     from .candidates import BackendChoice
-    from .remote import RemoteOptions
+    from .remote_options import RemoteOptions
 
 __all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName", "BACKENDS"]
 

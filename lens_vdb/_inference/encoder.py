@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -16,6 +14,8 @@ from tqdm.auto import tqdm
 from .._instructions import Task, get_task
 from .._model.lens_model import LensModel
 from .backends import TorchBackend, load_backend
+from .encoder_async import AsyncEncoding
+from .explain import ClusterExplanation, explain_vector
 from .features import (
     TokenizedBatch,
     pad_batch,
@@ -27,22 +27,13 @@ from .features import (
 from .sparse import SparseVector, to_sparse
 
 if TYPE_CHECKING:
-    from .remote import RemoteOptions
+    from .remote_options import RemoteOptions
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
 
 
-@dataclass(frozen=True)
-class ClusterExplanation:
-    """One lexicon dimension of a vector: its cluster id, weight, and representative tokens."""
-
-    cluster: int
-    weight: float
-    tokens: tuple[str, ...]
-
-
-class LensEncoder:
-    """Encode queries and documents with a LENS model.
+class LensEncoder(AsyncEncoding):
+    """Encode queries and documents with a LENS model (``aencode_queries``/``aencode_documents`` for asyncio).
 
     Args:
         model: a :class:`LensModel`, a model dir or hub id (lens-vdb or official LENS layout), or a
@@ -79,6 +70,7 @@ class LensEncoder:
         chosen_backend: a :class:`~lens_vdb.BackendChoice`: the candidate that runs
             (``"torch-fp32"``, ``"torch-bf16"``, ``"onnx-fp32"``, ``"onnx-int8"``...) and why, with the
             measured documents/s of each candidate when ``backend="auto"`` measured them.
+        url, remote: the model URL and options of a remote encoder (``None`` on a local one).
         fingerprint: the model's identity, the same on every backend and dtype (see
             :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
     """
@@ -112,6 +104,8 @@ class LensEncoder:
         self.config = loaded.config
         self.cluster_map = loaded.cluster_map
         self.backend = self.chosen_backend.backend
+        self.url: str | None = getattr(self._backend, "url", None)  # the server's model URL (remote backend)
+        self.remote: RemoteOptions | None = getattr(self._backend, "options", None)
         self.batch_size = batch_size
         self.max_length = max_length if max_length is not None else self.config.max_length
         self._warned_truncation = False
@@ -264,54 +258,6 @@ class LensEncoder:
             out.append((rows, *pad_batch([batch.ids[i] for i in rows], self._pad_id)))
         return out
 
-    # ---- asyncio -----------------------------------------------------------------------------
-
-    async def aencode_queries(self, texts: Sequence[str], task: str | Task | None = None, *,
-                              instruction: str | None = None, batch_size: int | None = None, sparse: bool = False,
-                              top_k: int | None = None, threshold: float = 0.0) -> np.ndarray | list[SparseVector]:
-        """:meth:`encode_queries` for asyncio. A remote encoder awaits its server on the running loop's
-        ``httpx.AsyncClient`` (a call's batches are sent at once, for the server's dynamic batcher to
-        join); a local one runs in a worker thread, so the loop is never blocked."""
-        if not hasattr(self._backend, "arun"):
-            return await asyncio.to_thread(self.encode_queries, texts, task, instruction=instruction,  # type: ignore[call-overload]
-                                           batch_size=batch_size, sparse=sparse, top_k=top_k, threshold=threshold)
-        texts = validate_texts(texts, what="queries")
-        chosen = instruction if instruction is not None else self._query_instruction(task)
-        vectors = await self._aencode(texts, lambda t: tokenize_queries(self.tokenizer, t, chosen, self.max_length),
-                                      batch_size)
-        return self._finish(vectors, sparse, top_k, threshold)
-
-    async def aencode_documents(self, texts: Sequence[str], task: str | Task | None = None, *,
-                                batch_size: int | None = None, sparse: bool = False, top_k: int | None = None,
-                                threshold: float = 0.0) -> np.ndarray | list[SparseVector]:
-        """:meth:`encode_documents` for asyncio (see :meth:`aencode_queries`)."""
-        resolved = get_task(task) if task is not None else None
-        if resolved is not None and resolved.symmetric:
-            return await self.aencode_queries(texts, resolved, batch_size=batch_size, sparse=sparse, top_k=top_k,
-                                              threshold=threshold)
-        if not hasattr(self._backend, "arun"):
-            return await asyncio.to_thread(self.encode_documents, texts, task, batch_size=batch_size,  # type: ignore[call-overload]
-                                           sparse=sparse, top_k=top_k, threshold=threshold)
-        texts = validate_texts(texts, what="documents")
-        vectors = await self._aencode(texts, lambda t: tokenize_documents(self.tokenizer, t, self.max_length),
-                                      batch_size)
-        return self._finish(vectors, sparse, top_k, threshold)
-
-    async def _aencode(self, texts: list[str], tokenize: Callable[[list[str]], TokenizedBatch],
-                       batch_size: int | None) -> np.ndarray:
-        if batch_size is not None:
-            positive_int(batch_size, "batch_size")
-        out = np.zeros((len(texts), self.k), dtype=np.float32)
-        filled = [i for i, text in enumerate(texts) if text.strip()]
-        if filled:
-            batches = self._batches(tokenize([texts[i] for i in filled]), batch_size)
-            parts = await asyncio.gather(*(self._backend.arun(ids, mask) for _, ids, mask in batches))  # type: ignore[attr-defined]
-            vectors = np.zeros((len(filled), self.k), dtype=np.float32)
-            for (rows, _, _), part in zip(batches, parts):
-                vectors[rows] = part
-            out[filled] = vectors
-        return out
-
     def close(self) -> None:
         """Close the remote backend's blocking connections (nothing to do for a local backend)."""
         close = getattr(self._backend, "close", None)
@@ -334,20 +280,7 @@ class LensEncoder:
         Tokens come from the model's cluster map, nearest to the centroid first; models without
         a map (official checkpoints) report the cluster ids and weights with no tokens.
         """
-        dense = vector.to_dense(self.k) if isinstance(vector, SparseVector) else np.asarray(vector, np.float32)
-        if dense.shape != (self.k,):
-            raise ValueError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
-        clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
-        cluster_map = self.cluster_map
-        out = []
-        for cluster in clusters:
-            tokens: tuple[str, ...] = ()
-            if cluster_map is not None:
-                ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
-                tokens = tuple(self.tokenizer.convert_tokens_to_string([t]).strip() or t for t in
-                               self.tokenizer.convert_ids_to_tokens(ids))
-            out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
-        return out
+        return explain_vector(vector, self.k, self.cluster_map, self.tokenizer, top, tokens_per_cluster)
 
 
 def _name_of(model: LensModel | str | Path | None) -> str:

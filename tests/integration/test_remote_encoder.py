@@ -21,7 +21,7 @@ from tests.graphs import graph
 from tests.integration.engines import free_port
 from tests.integration.triton import TritonServer, requires_triton
 
-pytestmark = [requires_triton, pytest.mark.slow]
+pytestmark = [requires_triton, pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*longer than max_length")]
 
 QUERIES = ["bank rates", "who won the cup final at Wembley after extra time?", "   ", "fox " * 400, ""]
 DOCUMENTS = ["The Bank of England raised interest rates.", "", "Chelsea won.", "river bank " * 300, "\n\t",
@@ -208,3 +208,26 @@ def test_killing_the_server_during_an_ingest_is_a_clear_error_and_a_rerun_comple
             assert connector.search(rows[7]["text"], limit=1)[0].doc_id == "d7"  # searching encodes remotely too
     finally:
         server.stop()
+
+
+def test_ray_encoder_actors_are_given_the_remote_encoder_and_call_the_same_server(tmp_path, server, exported, minilm,
+                                                                                  local):
+    pytest.importorskip("qdrant_edge")
+    cloudpickle = pytest.importorskip("ray.cloudpickle")  # how Ray ships the recipe to its actors
+
+    from lens_vdb.connectors import Document
+    from lens_vdb.connectors._ray_encode import encoder_recipe
+    from lens_vdb.connectors._ray_options import RayOptions
+    from tests.integration.engines import open_connector
+
+    remote = _remote(server, exported, token="s3cret-token", retries=1)
+    with open_connector("qdrant-edge", tmp_path / "store", encoder=remote, dense=minilm) as connector:
+        build = connector._builder(True, None, None)
+        recipe = encoder_recipe(connector, RayOptions(dense=lambda: minilm), build, chunking=True, chunk_size=None,
+                                chunk_overlap=None)
+        assert (recipe.backend, recipe.url, recipe.remote) == ("remote", server.url(), remote.remote)
+        actor_build = cloudpickle.loads(cloudpickle.dumps(recipe)).load()  # as an actor receives and loads it
+        assert actor_build.encoder.url == server.url() and actor_build.encoder.remote.token == "s3cret-token"
+        document = Document("d1", "The Bank of England raised interest rates.")
+        (record,) = actor_build([document])
+        assert np.abs(np.asarray(record.lens) - local.encode_documents([document.text])[0]).max() <= 1e-5

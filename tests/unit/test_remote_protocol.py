@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lens_vdb import LensInputError, RemoteOptions
-from lens_vdb._inference.remote import parse_model_url
+from lens_vdb._inference.remote_options import parse_model_url
 from lens_vdb._inference.remote_protocol import HEADER_LENGTH, decode_response, encode_request, parse_config
 
 IDS = np.array([[5, 6, 7, 2], [8, 2, 0, 0]], dtype=np.int64)
