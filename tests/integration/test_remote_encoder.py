@@ -177,6 +177,7 @@ def test_a_server_running_another_model_is_refused_by_fingerprint(tmp_path, serv
         remote.encode_documents(["a"])
 
 
+@pytest.mark.engine_only  # the server's and the store's behaviour: once, in the transformers 4.57 suite
 def test_killing_the_server_during_an_ingest_is_a_clear_error_and_a_rerun_completes_it(tmp_path, exported, minilm):
     pytest.importorskip("qdrant_edge")
     from tests.integration.engines import open_connector
