@@ -163,6 +163,8 @@ class RemoteBackend:
 
     async def _adrive(self, steps: _Steps) -> Any:
         loop = asyncio.get_running_loop()
+        for closed in [other for other in self._async if other.is_closed()]:  # e.g. an earlier asyncio.run
+            del self._async[closed]
         if loop not in self._async:  # an AsyncClient's connections belong to the loop that opened them
             self._async[loop] = _httpx().AsyncClient(**self._client_options())
         try:
