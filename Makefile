@@ -16,6 +16,8 @@ VENV ?= .venv
 VENV_TF5 ?= .venv-tf5
 # Triton Inference Server 2.51 (the nvidia-pytriton wheel) for the remote-encoder tests: its own venv (numpy<2)
 VENV_TRITON ?= .venv-triton
+# MLServer, a second KServe v2 server: the remote encoder must follow the protocol, not one server
+VENV_MLSERVER ?= .venv-mlserver
 PY := $(VENV)/bin/python
 PY5 := $(VENV_TF5)/bin/python
 TF5_EXTRAS := qdrant,milvus,onnx,langchain,llamaindex,train,dense,eval,ray,test
@@ -34,13 +36,15 @@ export TOKENIZERS_PARALLELISM ?= false
 PYTEST_WORKERS ?= 2
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup setup-tf5 setup-triton models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 setup-triton setup-mlserver models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
 setup-tf5: $(VENV_TF5)/.installed
 
 setup-triton: $(VENV_TRITON)/.installed
+
+setup-mlserver: $(VENV_MLSERVER)/.installed
 
 # The installer: uv (resolves and installs a venv's hundreds of packages in seconds, linking them from its cache;
 # pip took minutes a venv), itself installed by pip into .cache/uv. uv reads no pip configuration: the folders of
@@ -90,6 +94,9 @@ $(VENV_TF5)/.installed: pyproject.toml Makefile | $(UV)
 $(VENV_TRITON)/.installed: .ci/triton_venv.sh | $(UV)
 	.ci/triton_venv.sh $(VENV_TRITON) $(UV)
 
+$(VENV_MLSERVER)/.installed: .ci/mlserver_venv.sh | $(UV)
+	.ci/mlserver_venv.sh $(VENV_MLSERVER) $(UV)
+
 demo: setup
 	$(PY) -m lens_vdb.cli demo
 
@@ -115,7 +122,7 @@ models: setup
 models-tf5: setup-tf5
 	LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
-test-457: setup setup-triton
+test-457: setup setup-triton setup-mlserver
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST)
 
@@ -143,4 +150,4 @@ bench: setup
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VENV_TF5) $(VENV_TRITON) .cache .pytest_cache
+	rm -rf $(VENV) $(VENV_TF5) $(VENV_TRITON) $(VENV_MLSERVER) .cache .pytest_cache

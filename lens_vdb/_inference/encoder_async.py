@@ -44,7 +44,7 @@ class AsyncEncoding:
         ``httpx.AsyncClient`` (a call's batches are sent at once, for the server's dynamic batcher to
         join); a local one runs in a worker thread, so the loop is never blocked."""
         if not hasattr(self._backend, "arun"):
-            return await asyncio.to_thread(self.encode_queries, texts, task, instruction=instruction,  # type: ignore[call-overload]
+            return await asyncio.to_thread(self.encode_queries, texts, task, instruction=instruction,
                                            batch_size=batch_size, sparse=sparse, top_k=top_k, threshold=threshold)
         texts = validate_texts(texts, what="queries")
         chosen = instruction if instruction is not None else self._query_instruction(task)
@@ -61,7 +61,7 @@ class AsyncEncoding:
             return await self.aencode_queries(texts, resolved, batch_size=batch_size, sparse=sparse, top_k=top_k,
                                               threshold=threshold)
         if not hasattr(self._backend, "arun"):
-            return await asyncio.to_thread(self.encode_documents, texts, task, batch_size=batch_size,  # type: ignore[call-overload]
+            return await asyncio.to_thread(self.encode_documents, texts, task, batch_size=batch_size,
                                            sparse=sparse, top_k=top_k, threshold=threshold)
         texts = validate_texts(texts, what="documents")
         vectors = await self._aencode(texts, lambda t: tokenize_documents(self.tokenizer, t, self.max_length),
@@ -76,7 +76,7 @@ class AsyncEncoding:
         filled = [i for i, text in enumerate(texts) if text.strip()]
         if filled:
             batches = self._batches(tokenize([texts[i] for i in filled]), batch_size)
-            parts = await asyncio.gather(*(self._backend.arun(ids, mask) for _, ids, mask in batches))  # type: ignore[attr-defined]
+            parts = await asyncio.gather(*(self._backend.arun(ids, mask) for _, ids, mask in batches))
             vectors = np.zeros((len(filled), self.config.k), dtype=np.float32)
             for (rows, _, _), part in zip(batches, parts):
                 vectors[rows] = part

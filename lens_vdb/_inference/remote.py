@@ -18,6 +18,7 @@ Requests and their answers are written once, as generators of :class:`_Call` (``
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,7 @@ class RemoteBackend:
         self.binary = False
         self._client: Any = None
         self._async: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RemoteBackend(url={self.url!r}, k={self.k}, options={self.options!r})"
@@ -99,7 +101,8 @@ class RemoteBackend:
 
     def _ready_steps(self) -> _Steps:
         server = yield _Call("GET", f"{self.root}/v2")
-        extensions = self._json(server, "server metadata").get("extensions", []) if server.status_code == 200 else []
+        metadata = self._json(server, "server metadata") if server.status_code == 200 else {}
+        extensions = metadata.get("extensions", []) if isinstance(metadata, dict) else []
         ready = yield _Call("GET", f"{self.url}/ready")
         if ready.status_code != 200:
             # Triton's repository index names a model it has but did not load, and why; other servers: 404
@@ -152,8 +155,9 @@ class RemoteBackend:
     # ---- transport: the two drivers, retries, errors -------------------------------------------
 
     def _drive(self, steps: _Steps) -> Any:
-        if self._client is None:
-            self._client = _httpx().Client(**self._client_options())
+        with self._lock:  # threads share one pooled client
+            if self._client is None:
+                self._client = _httpx().Client(**self._client_options())
         try:
             call = next(steps)
             while True:
@@ -176,16 +180,18 @@ class RemoteBackend:
 
     def _send(self, call: _Call) -> Any:
         try:
-            return self._client.request(call.method, call.url, content=call.content, headers=call.headers)
+            response = self._client.request(call.method, call.url, content=call.content, headers=call.headers)
         except _httpx().TransportError as exc:
             raise self._unreachable(exc, call) from None
+        return _authorised(response)
 
     async def _asend(self, call: _Call) -> Any:
         try:
-            return await self._async[asyncio.get_running_loop()].request(call.method, call.url, content=call.content,
-                                                                         headers=call.headers)
+            response = await self._async[asyncio.get_running_loop()].request(
+                call.method, call.url, content=call.content, headers=call.headers)
         except _httpx().TransportError as exc:
             raise self._unreachable(exc, call) from None
+        return _authorised(response)
 
     def _unreachable(self, exc: Exception, call: _Call) -> LensConnectionError:
         httpx = _httpx()
@@ -230,6 +236,15 @@ class RemoteBackend:
 
 class _Unreachable(LensConnectionError):
     """A connection error, retried; raised as a plain :class:`LensConnectionError` when the tries are spent."""
+
+
+def _authorised(response: Any) -> Any:
+    """``response``, unless the server refused the credentials (never retried: the next try would send the same)."""
+    if response.status_code in (401, 403):
+        raise LensConnectionError(f"{response.request.url} refused the credentials (HTTP {response.status_code}: "
+                                  f"{_said(response)}); give RemoteOptions(token=...) or headers=... the server "
+                                  "accepts.")
+    return response
 
 
 def _index_state(response: Any, name: str) -> str | None:

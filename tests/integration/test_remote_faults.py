@@ -168,3 +168,10 @@ def test_a_server_that_stops_answering_is_a_timeout_error_not_retried(exported, 
     finally:
         release.set()
     assert len(calls) == 1
+
+
+def test_refused_credentials_are_a_connection_error_saying_so_and_not_retried(exported, fake):
+    fake.script = [(401, b'{"error": "invalid token"}')]
+    with pytest.raises(LensConnectionError, match=r"/infer refused the credentials \(HTTP 401: invalid token\).*token="):
+        _encoder(exported, fake, token="wrong-token", retries=3).encode_documents(["a"])
+    assert fake.infers() == 1
