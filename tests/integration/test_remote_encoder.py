@@ -232,3 +232,14 @@ def test_ray_encoder_actors_are_given_the_remote_encoder_and_call_the_same_serve
         document = Document("d1", "The Bank of England raised interest rates.")
         (record,) = actor_build([document])
         assert np.abs(np.asarray(record.lens) - local.encode_documents([document.text])[0]).max() <= 1e-5
+
+
+def test_the_cli_embeds_on_the_server_with_url(server, exported, local, capsys):
+    import json
+
+    from lens_vdb.cli import main
+
+    assert main(["embed", "--model", str(exported), "--url", server.url(), "--query", "bank rates"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    expected = local.explain(local.encode_queries(["bank rates"])[0])
+    assert [top["cluster"] for top in line["top"]] == [e.cluster for e in expected]

@@ -79,7 +79,8 @@ class TritonServer:
         command = [str(server / "bin" / "tritonserver"), "--model-repository", str(self.repository),
                    "--backend-directory", str(server / "backends"), "--http-address", "127.0.0.1",
                    "--http-port", str(self.http), "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc),
-                   "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics), *self.extra]
+                   "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics),
+                   "--exit-timeout-secs", "3", *self.extra]  # idle keep-alive connections would hold it 30 s
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
