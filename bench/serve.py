@@ -98,7 +98,9 @@ def main() -> None:
     server = TritonServer(work / "repo", work / "triton.log").start()
     try:
         local = LensEncoder(graph, backend="onnx", max_length=256)
-        remote = LensEncoder(graph, url=server.url(), max_length=256, remote=RemoteOptions(max_connections=32))
+        # 16 clients' requests queue for minutes on a busy 2-core server: the timeout is the bench's, not a default
+        remote = LensEncoder(graph, url=server.url(), max_length=256,
+                             remote=RemoteOptions(max_connections=32, timeout=600))
         for encoder in (local, remote):  # warm-up: sessions, connections, the readiness check
             asyncio.run(_throughput(encoder, texts[:8], 2, args.per_request))
         diff = np.abs(local.encode_documents(texts[:8]) - remote.encode_documents(texts[:8])).max()
