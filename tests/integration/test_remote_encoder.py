@@ -207,6 +207,8 @@ def test_killing_the_server_during_an_ingest_is_a_clear_error_and_a_rerun_comple
             assert (report.failed, report.skipped, report.ingested) == (0, written, len(rows) - written)
             check_exactly(connector, rows)  # each document once, every chunk, not one point more
             assert connector.search(rows[7]["text"], limit=1)[0].doc_id == "d7"  # searching encodes remotely too
+            hits = asyncio.run(connector.asearch(rows[7]["text"], limit=1))  # on the AsyncClient
+            assert hits[0].doc_id == "d7" and remote._backend._async
     finally:
         server.stop()
 
