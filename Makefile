@@ -14,6 +14,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 VENV_TF5 ?= .venv-tf5
+# Triton Inference Server 2.51 (the nvidia-pytriton wheel) for the remote-encoder tests: its own venv (numpy<2)
+VENV_TRITON ?= .venv-triton
+# MLServer, a second KServe v2 server: the remote encoder must follow the protocol, not one server
+VENV_MLSERVER ?= .venv-mlserver
 PY := $(VENV)/bin/python
 PY5 := $(VENV_TF5)/bin/python
 TF5_EXTRAS := qdrant,milvus,onnx,langchain,llamaindex,train,dense,eval,ray,test
@@ -32,11 +36,15 @@ export TOKENIZERS_PARALLELISM ?= false
 PYTEST_WORKERS ?= 2
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup setup-tf5 debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 setup-triton setup-mlserver debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
 setup-tf5: $(VENV_TF5)/.installed
+
+setup-triton: $(VENV_TRITON)/.installed
+
+setup-mlserver: $(VENV_MLSERVER)/.installed
 
 # The installer: uv (resolves and installs a venv's hundreds of packages in seconds, linking them from its cache;
 # pip took minutes a venv), itself installed by pip into .cache/uv. uv reads no pip configuration: the folders of
@@ -82,6 +90,13 @@ $(VENV)/.installed: pyproject.toml Makefile | $(UV)
 $(VENV_TF5)/.installed: pyproject.toml Makefile | $(UV)
 	$(call venv,$(VENV_TF5),$(TF5_EXTRAS),"transformers>=5$(COMMA)<6")
 
+# the tests start its tritonserver themselves (tests/integration/triton.py) and skip, saying why, without it
+$(VENV_TRITON)/.installed: .ci/triton_venv.sh | $(UV)
+	.ci/triton_venv.sh $(VENV_TRITON) $(UV)
+
+$(VENV_MLSERVER)/.installed: .ci/mlserver_venv.sh | $(UV)
+	.ci/mlserver_venv.sh $(VENV_MLSERVER) $(UV)
+
 demo: setup
 	$(PY) -m lens_vdb.cli demo
 
@@ -117,7 +132,7 @@ models: setup
 models-tf5: setup-tf5
 	$(SUITE_THREADS) LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
-test-457: setup
+test-457: setup setup-triton setup-mlserver
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
 	$(SUITE_THREADS) $(PY) $(PYTEST)
 
@@ -150,4 +165,4 @@ bench: setup
 	@for script in $(BENCH_SCRIPTS); do echo "== $$script --quick"; $(PY) $$script --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VENV_TF5) .cache .pytest_cache
+	rm -rf $(VENV) $(VENV_TF5) $(VENV_TRITON) $(VENV_MLSERVER) .cache .pytest_cache

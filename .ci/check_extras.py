@@ -66,6 +66,20 @@ assert np.abs(graph.encode_documents(texts) - model.encode_documents(texts)).max
 assert np.abs(graph.encode_queries(texts) - model.encode_queries(texts)).max() < 1e-4
 print("onnx: the exported graph runs on onnxruntime", metadata.version("onnxruntime"), "and matches torch")
 """,
+    "remote": """
+import importlib.util
+from lens_vdb import LensConnectionError, LensEncoder, RemoteOptions
+assert importlib.util.find_spec("onnxruntime") is None  # the client tokenizes; the server runs the graph
+encoder = LensEncoder(str(graphs / "fp32"), url="http://127.0.0.1:9/v2/models/lens", remote=RemoteOptions(retries=0))
+assert encoder.backend == "remote" and encoder.k == 32
+try:
+    encoder.encode_documents([d["text"] for d in DOCS])
+except LensConnectionError as exc:  # nothing listens on port 9: the error names the server
+    assert "127.0.0.1:9" in str(exc), exc
+else:
+    raise AssertionError("no server, yet no error")
+print("remote: the KServe v2 client on httpx", metadata.version("httpx"), "without onnxruntime")
+""",
     "export": """
 from lens_vdb import LensEncoder
 from lens_vdb.export import export_onnx

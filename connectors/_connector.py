@@ -171,12 +171,16 @@ class LensConnector:
                       group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
         """:meth:`search` without blocking the event loop.
 
-        The query is encoded in a worker thread; the engine query goes through the engine's async
-        client where there is one (AsyncQdrantClient on Qdrant servers, AsyncMilvusClient on Milvus
-        Lite and servers) and through a worker thread otherwise (qdrant-edge, qdrant local mode).
+        The query is encoded in a worker thread (a remote encoder's on its ``httpx.AsyncClient``); the
+        engine query goes through the engine's async client where there is one (AsyncQdrantClient on
+        Qdrant servers, AsyncMilvusClient on Milvus Lite and servers) and through a worker thread
+        otherwise (qdrant-edge, qdrant local mode).
         """
+        lens = None
+        if getattr(self.encoder, "url", None) is not None and isinstance(query, str) and query.strip():
+            lens = (await self.encoder.aencode_queries([query], task=task or self.task))[0]
         request = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k, prefetch_limit,
-                                          use_sparse, filter, explain, task, group_by_document, group_size)
+                                          use_sparse, filter, explain, task, group_by_document, group_size, lens)
         await asyncio.to_thread(self.collection.require, "search")
         native = getattr(self.store, "native_async", False)
         if request.group_size is None:
@@ -194,11 +198,11 @@ class LensConnector:
 
     def _prepare(self, query: str, limit: int, fusion: str, weights: Any, rrf_k: int, prefetch_limit: Any,
                  use_sparse: bool, filter: Any, explain: bool, task: str | None, group_by_document: bool,
-                 group_size: int) -> SearchRequest:
+                 group_size: int, lens: Any = None) -> SearchRequest:
         return prepare(self.encoder, self.dense, self.spec, query, limit=limit, fusion=fusion, weights=weights,
                        rrf_k=rrf_k, prefetch_limit=prefetch_limit, use_sparse=use_sparse, filter=filter,
                        explain=explain, task=task or self.task, group_by_document=group_by_document,
-                       group_size=group_size)
+                       group_size=group_size, lens=lens)
 
     def _hits(self, stored: list[StoredHit], request: SearchRequest) -> list[Hit]:
         return [to_hit(s, request.vectors, encoder=self.encoder, sparse_top=self.spec.sparse_top,

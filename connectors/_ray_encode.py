@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lens_vdb import LensEncoder, LensInputError, LensSchemaError
+from lens_vdb import LensEncoder, LensInputError, LensSchemaError, RemoteOptions
 
 from ._dense import MiniLMEmbedder, as_dense_embedder
 from ._ray_options import RayOptions
@@ -53,13 +53,19 @@ class EncoderRecipe:
     chunk_overlap: int | None
     fingerprint: str
     model_hash: str
+    url: str | None = None  # a remote encoder: every actor calls the connector's server
+    remote: RemoteOptions | None = None
 
     def load(self) -> RecordBuilder:
         """The actor's record builder, or a LensSchemaError if it would not write the connector's vectors."""
         provider = ("cuda" if self.device == "cuda" else None) if self.backend == "onnx" else None
-        encoder = LensEncoder(self.model, backend=self.backend, device=self.device, dtype=self.dtype,
-                              max_length=self.max_length, batch_size=self.batch_size, provider=provider,
-                              threads=self.threads)
+        if self.backend == "remote":
+            encoder = LensEncoder(self.model, url=self.url, remote=self.remote, max_length=self.max_length,
+                                  batch_size=self.batch_size)
+        else:
+            encoder = LensEncoder(self.model, backend=self.backend, device=self.device, dtype=self.dtype,
+                                  max_length=self.max_length, batch_size=self.batch_size, provider=provider,
+                                  threads=self.threads)
         if encoder.fingerprint != self.fingerprint:
             raise LensSchemaError(
                 f"The encoder actors loaded {self.model!r}, model {encoder.fingerprint}; the connector's encoder is "
@@ -88,12 +94,16 @@ def encoder_recipe(connector: LensConnector, options: RayOptions, build: RecordB
                          threads=options.threads, max_length=encoder.max_length, batch_size=encoder.batch_size,
                          dense=_dense_factory(connector.dense, options), task=connector.task,
                          sparse_top=connector.spec.sparse_top, chunking=chunking, chunk_size=chunk_size,
-                         chunk_overlap=chunk_overlap, fingerprint=encoder.fingerprint, model_hash=build.model_hash)
+                         chunk_overlap=chunk_overlap, fingerprint=encoder.fingerprint, model_hash=build.model_hash,
+                         url=encoder.url, remote=encoder.remote)
 
 
 def _backend_and_dtype(encoder: LensEncoder, model: str, options: RayOptions) -> tuple[str, str | None]:
     """The actors' backend and dtype: the driver's, except that a graph ``backend="auto"`` exported
-    into the driver's own cache is chosen again by each actor on its machine (``"auto"``)."""
+    into the driver's own cache is chosen again by each actor on its machine (``"auto"``); a remote
+    encoder's actors call its server."""
+    if encoder.backend == "remote":
+        return "remote", None
     exported = encoder.export_dir
     if encoder.backend == "onnx" and exported is not None and Path(model).expanduser().resolve() != exported.resolve():
         if options.dtype is None:

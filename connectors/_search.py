@@ -27,8 +27,10 @@ class SearchRequest:
 
 def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any, *, limit: Any,
             fusion: Any, weights: Any, rrf_k: Any, prefetch_limit: Any, use_sparse: bool, filter: Any,
-            explain: bool, task: str | None, group_by_document: bool, group_size: Any) -> SearchRequest:
-    """Check every argument (the same LensInputError on every engine), then encode the query."""
+            explain: bool, task: str | None, group_by_document: bool, group_size: Any,
+            lens: np.ndarray | None = None) -> SearchRequest:
+    """Check every argument (the same LensInputError on every engine), then encode the query (``lens``: its
+    LENS vector, when the caller encoded it already, as ``asearch`` does on a remote encoder's AsyncClient)."""
     if not isinstance(query, str) or not query.strip():
         raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
     if fusion not in FUSIONS:
@@ -39,7 +41,7 @@ def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, qu
     pair, rrf_k, where = check_weights(weights, fusion), check_rrf_k(rrf_k), check_filter(filter)
     size = check_positive("group_size", group_size) if group_by_document else None
     prefetch = _prefetch_limits(prefetch_limit, limit * (size or 1))
-    lens = encoder.encode_queries([query], task=task)[0]
+    lens = encoder.encode_queries([query], task=task)[0] if lens is None else lens
     dense_query = np.asarray(dense.embed_query(query), dtype=np.float32)
     if dense_query.shape != (spec.dense_dim,) or not np.isfinite(dense_query).all() or not dense_query.any():
         raise LensInputError(f"The dense embedder returned a NaN, infinite, all-zero or {dense_query.shape}-shaped "

@@ -48,6 +48,7 @@ _LAZY = {
     "cluster_token_embeddings": "._model.build",
     "default_model_dir": "._model.default",
     "LensEncoder": "._inference.encoder",
+    "RemoteOptions": "._inference.remote_options",
     "BackendChoice": "._inference.candidates",
     "ClusterExplanation": "._inference.encoder",
     "SparseVector": "._inference.sparse",
@@ -73,6 +74,7 @@ __all__ = [
     "LensSchemaError",
     "LensTypeError",
     "LensUnavailableError",
+    "RemoteOptions",
     "SparseVector",
     "TASKS",
     "Task",
@@ -91,6 +93,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ._inference.candidates import BackendChoice
     from ._inference.encoder import ClusterExplanation, LensEncoder
+    from ._inference.remote_options import RemoteOptions
     from ._inference.sparse import SparseVector, to_sparse
     from ._model.build import build_lens_model, cluster_token_embeddings
     from ._model.cluster_map import ClusterMap

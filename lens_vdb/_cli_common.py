@@ -158,3 +158,8 @@ def add_encoder_options(parser: argparse.ArgumentParser, *, backends: tuple[str,
                                              "`lens-vdb export`")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads of the encoder (default: the physical cores this process may use)")
+    if "remote" in backends:
+        parser.add_argument("--url", default=None, metavar="URL",
+                            help="encode on a KServe v2 server (Triton): the model's URL, e.g. "
+                                 "http://127.0.0.1:8000/v2/models/lens; --model is then the export (or Triton model "
+                                 "folder) it serves")

@@ -37,7 +37,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from ._inference.encoder import LensEncoder
 
     encoder = LensEncoder(args.model, device=args.device, dtype=args.dtype, backend=args.backend,
-                          threads=args.threads)
+                          threads=args.threads, url=args.url)
     if args.query:
         vectors = encoder.encode_queries(texts, task=args.task)
     else:
@@ -58,6 +58,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = export_onnx(resolve_model_name(args.model), args.out, dtype=args.dtype, quantize=args.quantize,
                       opset=args.opset, overwrite=args.overwrite, show_progress=True, **checks)
     print((out / "manifest.json").read_text())
+    if args.triton:
+        from lens_vdb.export import export_triton
+
+        model_dir = export_triton(out, args.triton, name=args.triton_name, overwrite=args.overwrite)
+        print(f"Triton model repository: {model_dir.parent} (model {model_dir.name!r}); serve it with\n"
+              f"  tritonserver --model-repository {model_dir.parent}            # CPU, Python backend\n"
+              f"  tritonserver --model-repository {model_dir.parent} --model-config-name gpu   # GPU, TensorRT\n"
+              f"and encode with LensEncoder({str(model_dir)!r}, url='http://HOST:8000/v2/models/{model_dir.name}')")
     return 0
 
 
@@ -100,4 +108,7 @@ def add_model_commands(commands: Any) -> None:
                         help="int8: BBC News articles on which MRR@10 must stay within 1%% of torch "
                              "(default: 200; 0 skips the check)")
     export.add_argument("--overwrite", action="store_true", help="replace an earlier lens-vdb export in --out")
+    export.add_argument("--triton", metavar="REPO", default=None,
+                        help="also write a Triton model repository serving the graph (CPU and GPU configs) to REPO")
+    export.add_argument("--triton-name", default="lens", help="the model's name in the Triton repository")
     export.set_defaults(func=_cmd_export)

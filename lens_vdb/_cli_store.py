@@ -60,7 +60,7 @@ def _connector(args: argparse.Namespace) -> Any:
 
     from ._inference.encoder import LensEncoder
 
-    encoder = LensEncoder(args.model, backend=args.backend, threads=args.threads)
+    encoder = LensEncoder(args.model, backend=args.backend, threads=args.threads, url=getattr(args, "url", None))
     connector = MilvusConnector if args.store == "milvus" else QdrantConnector
     return connector(args.location, args.collection, encoder=encoder, task=args.task, sparse_top=args.sparse_top)
 

@@ -31,8 +31,9 @@ __all__ = [
     "check_choice",
 ]
 
-# the encoder's backends: "auto" measures the others on this machine and loads the fastest
-BackendName = Literal["auto", "torch", "onnx"]
+# the encoder's backends: "auto" measures the others on this machine and loads the fastest; "remote" calls a
+# server that runs the exported graph (url=), see lens_vdb._inference.remote
+BackendName = Literal["auto", "torch", "onnx", "remote"]
 BACKENDS: Final[tuple[BackendName, ...]] = get_args(BackendName)
 DEFAULT_BACKEND: Final[BackendName] = "torch"  # why: the module docstring
 

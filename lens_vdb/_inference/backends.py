@@ -18,14 +18,16 @@ from .torch_backend import TorchBackend, resolve_device, resolve_dtype, set_torc
 
 if TYPE_CHECKING:
     from .candidates import BackendChoice
+    from .remote_options import RemoteOptions
 
 __all__ = ["TorchBackend", "load_backend", "resolve_device", "resolve_dtype", "BackendName", "BACKENDS"]
 
 
 
 def load_backend(name: BackendName, model: LensModel | str | Path, *, device: str | None,
-                 dtype: Precision | torch.dtype | None, provider: Provider | None = None, max_length: int | None = None, threads: int | None = None,
-                 ) -> tuple[Loaded, BackendChoice]:
+                 dtype: Precision | torch.dtype | None, provider: Provider | None = None,
+                 max_length: int | None = None, threads: int | None = None, url: str | None = None,
+                 remote: RemoteOptions | None = None) -> tuple[Loaded, BackendChoice]:
     """The one place a backend name becomes a backend; returns it and the :class:`BackendChoice` that names it.
 
     ``"torch"`` takes a :class:`LensModel` or anything :meth:`LensModel.from_pretrained` loads;
@@ -37,6 +39,10 @@ def load_backend(name: BackendName, model: LensModel | str | Path, *, device: st
     ``max_length``: the longest input the caller sends (TensorRT's shape profile goes up to it).
     ``threads``: CPU threads for the backend (torch's are per process; ONNX Runtime's per session);
     ``None``: the physical cores this process may use.
+    ``"remote"`` (what ``url=`` selects): the graph runs on a KServe v2 server at ``url`` (a model URL,
+    ``http://host:8000/v2/models/lens``); ``model`` is the export (or the Triton model folder written by
+    ``lens_vdb.export.export_triton``) whose tokenizer, config and cluster map the client uses;
+    ``remote``: timeouts, retries, token (:class:`~lens_vdb._inference.remote.RemoteOptions`).
     """
     from .auto import load_auto
     from .candidates import BackendChoice
@@ -44,7 +50,14 @@ def load_backend(name: BackendName, model: LensModel | str | Path, *, device: st
     if threads is not None:
         positive_int(threads, "threads")
     threads = threads or default_threads()
+    if url is not None and name in ("torch", "auto"):  # the defaults (encoder, CLI): url= alone asks for a server
+        name = "remote"
     check_choice(name, BACKENDS, "backend")
+    if name == "remote":
+        return _load_remote(model, url, remote, device=device, dtype=dtype, provider=provider)
+    if url is not None or remote is not None:
+        raise LensInputError(f"url= and remote= are for the remote backend; backend={name!r} runs the model here. "
+                             "Leave backend= out (or pass backend='remote') to call a server.")
     if name in ("auto", "torch"):
         set_torch_threads(threads)  # per process: only where torch runs the model
     if name == "auto":
@@ -78,6 +91,27 @@ def load_backend(name: BackendName, model: LensModel | str | Path, *, device: st
     choice = BackendChoice(f"onnx-{manifest.get('quantize') or manifest['dtype']}", "backend='onnx' was asked for",
                            device=device or "cpu", threads=threads)
     return loaded, choice
+
+
+def _load_remote(model: LensModel | str | Path, url: str | None, options: RemoteOptions | None, *,
+                 device: str | None, dtype: object, provider: str | None) -> tuple[Loaded, BackendChoice]:
+    from .candidates import BackendChoice
+    from .onnx_runtime import open_export_files
+    from .remote import RemoteBackend
+
+    if url is None:
+        raise LensInputError("backend='remote' needs url=, the model's KServe v2 URL, e.g. "
+                             "http://127.0.0.1:8000/v2/models/lens")
+    if isinstance(model, LensModel):
+        raise LensInputError("the remote backend takes the export folder (or the Triton model folder) of the model "
+                             "the server runs, for its tokenizer and config; not a LensModel")
+    if device is not None or dtype is not None or provider is not None:
+        raise LensInputError(f"device=, dtype= and provider= are set on the server for a remote encoder (got "
+                             f"device={device!r}, dtype={dtype!r}, provider={provider!r}); leave them out.")
+    files = open_export_files(Path(model))
+    backend = RemoteBackend(url, k=files.config.k, fingerprint=files.fingerprint, options=options)
+    choice = BackendChoice("remote", f"url={backend.url!r} was given", device="remote", threads=None)
+    return Loaded(backend, files.tokenizer, files.config, files.cluster_map, files.fingerprint), choice
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

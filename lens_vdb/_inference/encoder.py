@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._errors import LensInputError, LensUnavailableError
+from .._errors import LensUnavailableError
 from .._instructions import Task, get_task
 from .._model.fusion import read_fusion
 from .._model.lens_model import LensModel
 from .._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 from .backends import TorchBackend, load_backend
+from .encoder_async import AsyncEncoding
+from .explain import ClusterExplanation, explain_vector
 from .features import (
     TokenizedBatch,
     pad_batch,
@@ -28,20 +29,14 @@ from .features import (
 )
 from .sparse import SparseVector, to_sparse
 
+if TYPE_CHECKING:
+    from .remote_options import RemoteOptions
+
 __all__ = ["LensEncoder", "ClusterExplanation"]
 
 
-@dataclass(frozen=True)
-class ClusterExplanation:
-    """One lexicon dimension of a vector: its cluster id, weight, and representative tokens."""
-
-    cluster: int
-    weight: float
-    tokens: tuple[str, ...]
-
-
-class LensEncoder:
-    """Encode queries and documents with a LENS model.
+class LensEncoder(AsyncEncoding):
+    """Encode queries and documents with a LENS model (``aencode_queries``/``aencode_documents`` for asyncio).
 
     Args:
         model: a :class:`LensModel`, a model dir or hub id (lens-vdb or official LENS layout), or a
@@ -65,6 +60,13 @@ class LensEncoder:
         threads: CPU threads to encode with; ``None``: the physical cores this process may use
             (affinity and container quota respected). Torch's thread count is per process, so it
             applies to every torch model in it; ONNX Runtime's is per session (no spinning).
+        url: run the graph on a KServe v2 server (Triton...): the model's URL, e.g.
+            ``http://127.0.0.1:8000/v2/models/lens``; ``model`` is then the export (or the Triton
+            model folder from :func:`lens_vdb.export.export_triton`) the server runs: texts are
+            tokenized here exactly as for ``backend="onnx"``, so the vectors are the same
+            (``backend`` becomes ``"remote"``; needs ``lens-vdb[remote]``).
+        remote: timeouts, retries, pool size and credentials of the remote backend
+            (:class:`~lens_vdb.RemoteOptions`); the token and headers are never shown.
 
     Attributes:
         model_name: the model as it was named (``"default"``, a hub id, a directory).
@@ -72,6 +74,7 @@ class LensEncoder:
         chosen_backend: a :class:`~lens_vdb.BackendChoice`: the candidate that runs
             (``"torch-fp32"``, ``"torch-bf16"``, ``"onnx-fp32"``, ``"onnx-int8"``...) and why, with the
             measured documents/s of each candidate when ``backend="auto"`` measured them.
+        url, remote: the model URL and options of a remote encoder (``None`` on a local one).
         fingerprint: the model's identity, the same on every backend and dtype (see
             :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
         fusion: how the model fuses best with a dense route (a :class:`~lens_vdb.FusionRecord` read from
@@ -90,6 +93,8 @@ class LensEncoder:
         backend: BackendName = DEFAULT_BACKEND,
         provider: Provider | None = None,
         threads: int | None = None,
+        url: str | None = None,
+        remote: RemoteOptions | None = None,
     ) -> None:
         positive_int(batch_size, "batch_size")
         if max_length is not None:
@@ -99,7 +104,7 @@ class LensEncoder:
         self.model_name = _name_of(model)
         source = resolve_model_name(model) if not isinstance(model, LensModel) else model
         loaded, self.chosen_backend = load_backend(backend, source, device=device, dtype=dtype, provider=provider,
-                                                   max_length=max_length, threads=threads)
+                                                   max_length=max_length, threads=threads, url=url, remote=remote)
         # how this model fuses best with a dense route, measured by `lens-vdb calibrate` (None: not measured)
         self.fusion = read_fusion(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
         self.fingerprint = loaded.fingerprint
@@ -108,6 +113,8 @@ class LensEncoder:
         self.config = loaded.config
         self.cluster_map = loaded.cluster_map
         self.backend = self.chosen_backend.backend
+        self.url: str | None = getattr(self._backend, "url", None)  # the server's model URL (remote backend)
+        self.remote: RemoteOptions | None = getattr(self._backend, "options", None)
         self.batch_size = batch_size
         self.max_length = max_length if max_length is not None else self.config.max_length
         self._warned_truncation = False
@@ -237,23 +244,35 @@ class LensEncoder:
         return out
 
     def _run(self, batch: TokenizedBatch, batch_size: int | None, show_progress: bool) -> np.ndarray:
+        out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
+        for rows, input_ids, attention_mask in tqdm(self._batches(batch, batch_size), desc="LENS encode",
+                                                    disable=not show_progress, unit="batch"):
+            out[rows] = self._backend.run(input_ids, attention_mask)
+        return out
+
+    def _batches(self, batch: TokenizedBatch, batch_size: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(rows, input_ids, attention_mask)`` per forward pass: texts sorted by length, so batches pad little."""
         if any(batch.truncated) and not self._warned_truncation:
             self._warned_truncation = True
             warnings.warn(
                 f"{sum(batch.truncated)} text(s) are longer than max_length={self.max_length} tokens and were cut "
                 "(this warning is shown once per encoder).",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         size = self.batch_size if batch_size is None else batch_size
-        out = np.zeros((len(batch.ids), self.k), dtype=np.float32)
         order = np.argsort([-len(ids) for ids in batch.ids], kind="stable")
-        starts = range(0, len(order), size)
-        for start in tqdm(starts, desc="LENS encode", disable=not show_progress, unit="batch"):
+        out = []
+        for start in range(0, len(order), size):
             rows = order[start : start + size]
-            input_ids, attention_mask = pad_batch([batch.ids[i] for i in rows], self._pad_id)
-            out[rows] = self._backend.run(input_ids, attention_mask)
+            out.append((rows, *pad_batch([batch.ids[i] for i in rows], self._pad_id)))
         return out
+
+    def close(self) -> None:
+        """Close the remote backend's blocking connections (nothing to do for a local backend)."""
+        close = getattr(self._backend, "close", None)
+        if close is not None:
+            close()
 
     @staticmethod
     def _finish(
@@ -271,20 +290,7 @@ class LensEncoder:
         Tokens come from the model's cluster map, nearest to the centroid first; models without
         a map (official checkpoints) report the cluster ids and weights with no tokens.
         """
-        dense = vector.to_dense(self.k) if isinstance(vector, SparseVector) else np.asarray(vector, np.float32)
-        if dense.shape != (self.k,):
-            raise LensInputError(f"explain() takes one vector of {self.k} dims, got shape {dense.shape}")
-        clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
-        cluster_map = self.cluster_map
-        out = []
-        for cluster in clusters:
-            tokens: tuple[str, ...] = ()
-            if cluster_map is not None:
-                ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
-                tokens = tuple(self.tokenizer.convert_tokens_to_string([t]).strip() or t for t in
-                               self.tokenizer.convert_ids_to_tokens(ids))
-            out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
-        return out
+        return explain_vector(vector, self.k, self.cluster_map, self.tokenizer, top, tokens_per_cluster)
 
 
 def _name_of(model: LensModel | str | Path | None) -> str:

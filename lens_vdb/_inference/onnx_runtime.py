@@ -28,7 +28,7 @@ from .._vocabulary import PROVIDERS, Provider, check_choice
 from .loaded import Loaded
 
 __all__ = [
-    "OnnxBackend", "load_onnx", "open_graph", "read_manifest", "tensorrt_profile", "PROVIDERS",
+    "OnnxBackend", "load_onnx", "open_export_files", "open_graph", "read_manifest", "tensorrt_profile", "PROVIDERS",
     "MANIFEST_FORMAT", "MANIFEST_VERSION", "INPUTS", "OUTPUT",
 ]
 
@@ -163,6 +163,21 @@ def load_onnx(directory: Path, *, provider: Provider = "cpu", max_length: int | 
         raise LensModelError(f"{directory} is not a directory; backend='onnx' takes a dir written by `lens-vdb export`.")
     if not (directory / GRAPH_NAME).is_file():
         raise LensModelError(f"{directory} has no {GRAPH_NAME}; export one with `lens-vdb export`.")
+    files = open_export_files(directory)
+    backend = open_graph(directory / GRAPH_NAME, k=files.config.k, provider=provider,
+                         max_length=max_length or files.config.max_length, device_id=device_id, threads=threads)
+    return Loaded(backend, files.tokenizer, files.config, files.cluster_map, files.fingerprint)
+
+
+def open_export_files(directory: Path) -> Loaded:
+    """What an export holds beside its graph (manifest, config, tokenizer, cluster map), checked as one.
+
+    The returned :class:`Loaded` has no backend yet (``None``): :func:`load_onnx` adds the graph's
+    session, the remote backend a server that runs the same graph.
+    """
+    if not directory.is_dir():
+        raise LensModelError(f"{directory} is not a directory; give a folder written by `lens-vdb export` (or "
+                             "`lens-vdb export --triton`, whose model folder holds the same files).")
     manifest = read_manifest(directory)
     config = LensConfig.load(directory)
     if manifest["k"] != config.k:
@@ -170,9 +185,7 @@ def load_onnx(directory: Path, *, provider: Provider = "cpu", max_length: int | 
                              f"k={config.k}; the files come from different exports.")
     tokenizer = _tokenizer(directory)
     _check_query_token(directory, manifest, tokenizer)
-    backend = open_graph(directory / GRAPH_NAME, k=config.k, provider=provider,
-                         max_length=max_length or config.max_length, device_id=device_id, threads=threads)
-    return Loaded(backend, tokenizer, config, _cluster_map(directory, config.k), _fingerprint(manifest))
+    return Loaded(None, tokenizer, config, _cluster_map(directory, config.k), _fingerprint(manifest))  # type: ignore[arg-type]
 
 
 def _fingerprint(manifest: dict[str, Any]) -> str:

@@ -85,6 +85,25 @@ class SharedLens:
                show_progress: bool = False) -> np.ndarray:
         """LENS vectors of ``texts`` (float32 ``[n, k]``): the ones in the LRU from it, the rest (each
         distinct text once) through the model."""
+        texts, out, missing = self._lookup(texts, query, task)
+        if missing:
+            encode = self.encoder.encode_queries if query else self.encoder.encode_documents
+            self._fill(out, missing, encode([texts[rows[0]] for rows in missing.values()], task,
+                                            batch_size=batch_size, show_progress=show_progress))
+        return out
+
+    async def aencode(self, texts: Any, *, query: bool, task: str | None, batch_size: int | None) -> np.ndarray:
+        """:meth:`encode` for asyncio: a remote encoder awaits its server (``httpx.AsyncClient``), a local
+        one runs in a worker thread (:meth:`LensEncoder.aencode_queries`)."""
+        texts, out, missing = self._lookup(texts, query, task)
+        if missing:
+            encode = self.encoder.aencode_queries if query else self.encoder.aencode_documents
+            self._fill(out, missing, await encode([texts[rows[0]] for rows in missing.values()], task,
+                                                  batch_size=batch_size))
+        return out
+
+    def _lookup(self, texts: Any, query: bool, task: str | None) -> tuple[list[str], np.ndarray, dict[_Key, list[int]]]:
+        """The texts checked, the vectors the LRU has filled in, and the rows of each text it lacks."""
         texts = validate_texts(texts, what="queries" if query else "texts")
         keys = [self._key(text, query, task) for text in texts]
         out = np.empty((len(texts), self.encoder.k), dtype=np.float32)
@@ -97,18 +116,16 @@ class SharedLens:
                 else:
                     self._cache.move_to_end(key)
                     out[row] = vector
-        if missing:
-            todo = [texts[rows[0]] for rows in missing.values()]
-            encode = self.encoder.encode_queries if query else self.encoder.encode_documents
-            vectors = encode(todo, task, batch_size=batch_size, show_progress=show_progress)
-            with self._lock:
-                for (key, rows), vector in zip(missing.items(), vectors):
-                    out[rows] = vector
-                    self._cache[key] = vector.copy()
-                    self._cache.move_to_end(key)
-                while len(self._cache) > self.capacity:
-                    self._cache.popitem(last=False)
-        return out
+        return texts, out, missing
+
+    def _fill(self, out: np.ndarray, missing: dict[_Key, list[int]], vectors: Any) -> None:
+        with self._lock:
+            for (key, rows), vector in zip(missing.items(), vectors):
+                out[rows] = vector
+                self._cache[key] = vector.copy()
+                self._cache.move_to_end(key)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
 
     def _key(self, text: str, query: bool, task: str | None) -> _Key:
         return query, task, self.encoder.max_length, hashlib.blake2b(text.encode("utf-8", "surrogatepass"),

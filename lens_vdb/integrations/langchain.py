@@ -82,6 +82,9 @@ class _LensSettings(BaseModel):
         return self._lens.encode(texts, query=query, task=self.task, batch_size=batch_size,
                                  show_progress=self.show_progress and not query)
 
+    async def _aencode(self, texts: Any, *, query: bool) -> Any:
+        return await self._lens.aencode(texts, query=query, task=self.task, batch_size=1 if query else self.batch_size)
+
     def __getstate__(self) -> dict[Any, Any]:
         return {**super().__getstate__(), "__pydantic_private__": {}}  # the encoder is rebuilt, not pickled
 
@@ -130,10 +133,11 @@ class LensEmbeddings(_LensSettings, Embeddings):
         return self._encode([text], query=True)[0].tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_documents, texts)
+        return (await self._aencode(texts, query=False)).tolist()
 
     async def aembed_query(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self.embed_query, text)
+        _check_query(text)
+        return (await self._aencode([text], query=True))[0].tolist()
 
 
 class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
@@ -155,7 +159,10 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
                                              threads=threads, show_progress=show_progress))
 
     def _sparse(self, texts: Any, query: bool) -> list[SparseVector]:
-        indices, values = sparse_pairs(self._encode(texts, query=query), self.top_k)
+        return self._pairs(self._encode(texts, query=query))
+
+    def _pairs(self, vectors: Any) -> list[SparseVector]:
+        indices, values = sparse_pairs(vectors, self.top_k)
         return [SparseVector(indices=i, values=v) for i, v in zip(indices, values)]
 
     def embed_documents(self, texts: list[str]) -> list[SparseVector]:
@@ -166,10 +173,11 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
         return self._sparse([text], query=True)[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[SparseVector]:
-        return await asyncio.to_thread(self.embed_documents, texts)
+        return self._pairs(await self._aencode(texts, query=False))
 
     async def aembed_query(self, text: str) -> SparseVector:
-        return await asyncio.to_thread(self.embed_query, text)
+        _check_query(text)
+        return self._pairs(await self._aencode([text], query=True))[0]
 
 
 class MiniLMEmbeddings(BaseModel, Embeddings):

@@ -103,13 +103,13 @@ class LensEmbedding(BaseEmbedding):
         return self._lens.encode(texts, query=False, task=self.task, batch_size=self.embed_batch_size).tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
+        return (await self._lens.aencode([query], query=True, task=self.task, batch_size=1))[0].tolist()
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self._get_text_embedding, text)
+        return (await self._aget_text_embeddings([text]))[0]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+        return (await self._lens.aencode(texts, query=False, task=self.task, batch_size=self.embed_batch_size)).tolist()
 
 
 def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None = None, *, top_k: int = 256,

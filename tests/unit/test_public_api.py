@@ -10,7 +10,7 @@ import lens_vdb
 PUBLIC = {
     "BackendChoice", "ClusterExplanation", "ClusterMap", "LensConfig", "LensConnectionError", "LensDependencyError", "LensEncoder",
     "LensError", "LensInputError", "LensModel", "LensModelError", "LensSchemaError", "LensTypeError", "LensUnavailableError",
-    "SparseVector", "TASKS", "Task",
+    "RemoteOptions", "SparseVector", "TASKS", "Task",
     "__version__", "build_lens_model", "cluster_token_embeddings", "default_dense_model_dir", "default_model_dir", "format_query", "get_task",
     "load_model", "register_task", "to_sparse",
 }
