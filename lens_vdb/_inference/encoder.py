@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -27,10 +27,8 @@ from .features import (
     tokenize_queries,
     validate_texts,
 )
+from .remote_options import RemoteOptions
 from .sparse import SparseVector, to_sparse
-
-if TYPE_CHECKING:
-    from .remote_options import RemoteOptions
 
 __all__ = ["LensEncoder", "ClusterExplanation"]
 

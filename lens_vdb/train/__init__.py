@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _LAZY = {
-    "TrainConfig": "._trainer",
-    "TrainResult": "._trainer",
-    "train": "._trainer",
+    "TrainConfig": "._config",
+    "TrainResult": "._config",
+    "train": "._train",
     "Example": "._data",
     "load_examples": "._data",
     "parse_example": "._data",
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from ._adapters import export_adapter, merge_trained
     from ._cached import apply_trained
     from ._cached_eval import CachedLensSystem
+    from ._config import TrainConfig, TrainResult
     from ._data import Example, load_examples, parse_example
     from ._debian import write_debian_pairs
     from ._hidden_cache import HiddenCache
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
     from ._mix import write_mix
     from ._pairs import Pair, PairCounts, write_pairs
     from ._pydoc import write_pydoc_pairs
-    from ._trainer import TrainConfig, TrainResult, train
+    from ._train import train
     from ._wordnet import write_wordnet_pairs
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,12 +25,11 @@ from .._errors import LensInputError, LensModelError
 from .._files import cache_home
 from .._inference.features import tokenize_documents, tokenize_queries
 from .._model.lens_model import LensModel
+from ._config import TrainConfig, TrainResult
 from ._data import Example
 from ._hidden_cache import STORAGE_DTYPES, HiddenCache, fill_caches
 from ._split import TopStack, backbone_layers, decoder_layers
-
-if TYPE_CHECKING:
-    from ._trainer import TrainConfig, TrainResult
+from ._trainer import Run
 
 __all__ = ["train_cached", "prepare_cached", "CachedStep", "apply_trained", "save_top", "cache_storage", "texts_to_cache",
            "TOP_DIR", "TOP_WEIGHTS"]
@@ -212,14 +210,13 @@ def train_cached(model: LensModel, examples: list[Example], output_dir: Path, co
                  stop_after_step: int | None) -> TrainResult:
     """The cheap mode: fill the hidden-state cache, then train the top stack with the same loop."""
     from ._checkpoint import CHECKPOINT_DIR
-    from ._trainer import TrainResult, _Run  # noqa: F811 (the runtime import of the name typed above)
 
     model = model.to(device)
     top, cache = prepare_cached(model, examples, config, device, show_progress=show_progress)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    run = _Run(model, optimizer, scaler, config, examples, device, amp, output_dir, embed=CachedStep(top, cache, device))
+    run = Run(model, optimizer, scaler, config, examples, device, amp, output_dir, embed=CachedStep(top, cache, device))
     if resume and (output_dir / CHECKPOINT_DIR).is_dir():
         run.restore()
     losses = run.loop(show_progress, stop_after_step)

@@ -8,172 +8,29 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from .._errors import LensInputError, LensModelError
 from .._model.lens_model import LensModel
-from .._vocabulary import TRAIN_PRECISIONS, TrainPrecision, check_choice
-from ._adapters import LORA_TARGETS, attach_lora, export_adapter, merge_trained
+from ._adapters import attach_lora, export_adapter, merge_trained
 from ._checkpoint import CHECKPOINT_DIR, TrainerState, load_checkpoint, save_checkpoint
-from ._data import Example, load_examples, make_batches
+from ._config import RESUME_KEYS, TrainConfig, TrainResult
+from ._data import Example, make_batches
 from ._loss import collate, info_nce
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["train_lora", "amp_dtype", "is_examples", "Run"]
 
 logger = logging.getLogger(__name__)
 
-# fields that change what a step computes: a checkpoint made under other values cannot be resumed
-_RESUME_KEYS = ("batch_size", "negatives", "temperature", "seed", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-                "train_head", "center_head", "attention", "query_max_length", "doc_max_length", "init_adapter",
-                "train_layers", "backbone_layers")
 
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """The LENS recipe (paper defaults) and the run's size. Frozen; copy with ``dataclasses.replace``.
-
-    Attributes:
-        epochs / max_steps: passes over the data, or a fixed number of optimizer steps (wins if set).
-        batch_size: examples per step, all from one dataset.
-        negatives: hard negatives drawn per example (up to; the paper uses 7).
-        temperature: InfoNCE temperature over cosine similarities (0.02).
-        learning_rate, warmup_steps, weight_decay, max_grad_norm: AdamW with linear warmup and decay.
-        lora_r, lora_alpha, lora_dropout, lora_targets: the LoRA adapters (32, 64, 0.1, attention + MLP).
-        train_head: also train the centroid head (it is small and shipped with the adapter).
-        init_adapter: a LoRA adapter folder to start from (a trained model's; ``None``: a fresh LoRA).
-        center_head: subtract the mean row from the head before a fresh run. A k-means head over
-            anisotropic token embeddings (SmolLM2's) gives every cluster a positive logit almost
-            everywhere: all vectors point the same way (cosines ~0.999) and InfoNCE collapses.
-            Centred, a logit says "above the average cluster" and the vectors start sparse.
-        attention: override the model's attention (``None`` keeps it; the paper trains bidirectional).
-        query_max_length, doc_max_length: token limits, special tokens included.
-        gradient_checkpointing: recompute activations in the backward pass to save memory.
-        precision: ``"auto"`` = bf16 autocast on CUDA (fp16 where bf16 is missing), fp32 on the CPU.
-        device: ``None`` picks CUDA when available.
-        save_every: steps between checkpoints (0: only at the end).
-        seed: data order, negative draws and dropout all derive from it and the step.
-        train_layers: the cheap mode for a CPU (``None``: off, LoRA on every layer). Only the top
-            ``train_layers`` decoder layers (fully, no LoRA) and the head train; the layers below
-            run once per distinct text and their output is cached on disk, so a step costs a
-            fraction of a full one. ``0`` trains the head alone. See :mod:`lens_vdb.train._cached`.
-        backbone_layers: with ``train_layers``, keep only the backbone's first layers (a
-            shallower, faster model; ``None``: all).
-        cache_dir: where the hidden-state cache lives (``None``: ``$LENS_VDB_HOME/hidden-states``);
-            runs on the same model and texts share it.
-        cache_precision: the cache's dtype; ``"auto"`` = bf16 on CUDA or a CPU with native bf16
-            (AVX512-BF16 / AMX), else fp32.
-    """
-
-    epochs: int = 1
-    max_steps: int | None = None
-    batch_size: int = 32
-    negatives: int = 7
-    temperature: float = 0.02
-    learning_rate: float = 1e-4
-    warmup_steps: int = 50
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = field(default=LORA_TARGETS)
-    train_head: bool = True
-    init_adapter: str | None = None
-    center_head: bool = True
-    attention: Literal["bidirectional", "causal"] | None = None
-    query_max_length: int = 128
-    doc_max_length: int = 256
-    gradient_checkpointing: bool = True
-    precision: TrainPrecision = "auto"
-    device: str | None = None
-    save_every: int = 500
-    log_every: int = 10
-    seed: int = 0
-    train_layers: int | None = None
-    backbone_layers: int | None = None
-    cache_dir: str | None = None
-    cache_precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "lora_r", "lora_alpha", "log_every"):
-            if getattr(self, name) < 1:
-                raise LensInputError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise LensInputError(f"max_steps must be at least 1 (or None), got {self.max_steps}")
-        if self.negatives < 0 or self.save_every < 0 or self.warmup_steps < 0:
-            raise LensInputError("negatives, save_every and warmup_steps must not be negative")
-        if not self.temperature > 0 or not self.learning_rate > 0:
-            raise LensInputError("temperature and learning_rate must be positive")
-        check_choice(self.precision, TRAIN_PRECISIONS, "precision")
-        if self.train_layers is not None and self.train_layers < 0:
-            raise LensInputError(f"train_layers must be at least 0 (or None), got {self.train_layers}")
-        if self.backbone_layers is not None and (self.train_layers is None or self.backbone_layers < 1):
-            raise LensInputError("backbone_layers needs train_layers and must be at least 1, got "
-                                 f"{self.backbone_layers}")
-        check_choice(self.cache_precision, ("auto", "bf16", "fp16", "fp32"), "cache_precision")
-        if self.attention not in (None, "bidirectional", "causal"):
-            raise LensInputError(f"attention must be None, 'bidirectional' or 'causal', got {self.attention!r}")
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a call to :func:`train` did: the steps reached, this call's losses, and where things are."""
-
-    step: int
-    losses: list[float]
-    output_dir: Path
-    adapter_dir: Path
-    model_dir: Path | None
-    model: LensModel
-
-
-def train(
-    model: LensModel | str | Path,
-    data: str | Path | Sequence[str | Path] | Sequence[Example],
-    output_dir: str | Path,
-    config: TrainConfig | None = None,
-    *,
-    resume: bool = True,
-    merge: bool = True,
-    show_progress: bool = False,
-    stop_after_step: int | None = None,
-) -> TrainResult:
-    """Fine-tune a LENS model with InfoNCE and LoRA; resume from ``output_dir``'s checkpoint if there is one.
-
-    With ``config.train_layers`` set, only the top layers and the head train, over cached
-    lower-layer outputs (the cheap mode for a CPU); ``adapter_dir`` is then ``output_dir/top``:
-    the trained layers and head (fp16), the small part to keep.
-
-    Writes ``output_dir/checkpoint`` (every ``save_every`` steps and at the end),
-    ``output_dir/adapter`` (LoRA adapter + head + config, fp16: the small artifacts) and, with
-    ``merge``, ``output_dir/model``: a plain LENS model that :class:`LensEncoder` loads like any other.
-    ``stop_after_step`` pauses the run there (checkpoint written; the schedule still aims at the
-    full length): call again with the same arguments to go on.
-    """
-    config = config or TrainConfig()
-    output_dir = Path(output_dir)
-    examples = list(data) if _is_examples(data) else load_examples(data)  # type: ignore[arg-type]
-    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    amp = _amp_dtype(config.precision, device)
-    if not isinstance(model, LensModel):  # a folder, a hub id, or a name: "default", "default-wordnet-v1"...
-        from .._model.default import resolve_model_name
-
-        model = LensModel.from_pretrained(resolve_model_name(model))
-    if config.attention is not None:
-        model.config = model.config.replace(attention=config.attention)
-    if config.center_head:  # on a resumed run the checkpoint's head replaces this anyway
-        with torch.no_grad():
-            model.head.weight -= model.head.weight.mean(dim=0, keepdim=True)
-    if config.train_layers is not None:
-        from ._cached import train_cached
-
-        return train_cached(model, examples, output_dir, config, device, amp, resume=resume, merge=merge,
-                            show_progress=show_progress, stop_after_step=stop_after_step)
+def train_lora(model: LensModel, examples: list[Example], output_dir: Path, config: TrainConfig, device: str,
+               amp: torch.dtype | None, *, resume: bool, merge: bool, show_progress: bool,
+               stop_after_step: int | None) -> TrainResult:
+    """The paper's recipe: LoRA on the backbone (and the head, if asked), InfoNCE, resumable; see :func:`train`."""
     torch.manual_seed(config.seed)  # the LoRA initialisation: the same run for the same seed
     model = attach_lora(model.to(device), r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                         targets=config.lora_targets, train_head=config.train_head,
@@ -181,7 +38,7 @@ def train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    run = _Run(model, optimizer, scaler, config, examples, device, amp, output_dir)
+    run = Run(model, optimizer, scaler, config, examples, device, amp, output_dir)
     if resume and (output_dir / CHECKPOINT_DIR).is_dir():
         run.restore()
     losses = run.loop(show_progress, stop_after_step)
@@ -191,11 +48,13 @@ def train(
     return TrainResult(run.step, losses, output_dir, adapter_dir, model_dir, merged)
 
 
-def _is_examples(data: object) -> bool:
+
+
+def is_examples(data: object) -> bool:
     return isinstance(data, Sequence) and not isinstance(data, str) and bool(data) and isinstance(data[0], Example)
 
 
-def _amp_dtype(precision: str, device: str) -> torch.dtype | None:
+def amp_dtype(precision: str, device: str) -> torch.dtype | None:
     """The autocast dtype, or ``None`` for plain fp32; master weights stay fp32 either way."""
     cuda = device.startswith("cuda")
     if precision == "fp32" or (precision == "auto" and not cuda):
@@ -207,7 +66,7 @@ def _amp_dtype(precision: str, device: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
-class _Run:
+class Run:
     """The mutable state of one training run: step counter, position in the data, checkpoints."""
 
     def __init__(self, model, optimizer, scaler, config: TrainConfig, examples: list[Example], device: str,
@@ -228,7 +87,7 @@ class _Run:
     def restore(self) -> None:
         state = load_checkpoint(self.output_dir / CHECKPOINT_DIR, self.model, self.optimizer)
         saved, now = state.config, self._state_config()
-        changed = [k for k in (*_RESUME_KEYS, "data_sha1") if saved.get(k) != now.get(k)]
+        changed = [k for k in (*RESUME_KEYS, "data_sha1") if saved.get(k) != now.get(k)]
         if changed:
             raise LensInputError(
                 f"The checkpoint in {self.output_dir} was made with other settings or data ({', '.join(changed)}). "

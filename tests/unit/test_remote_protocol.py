@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lens_vdb import LensInputError, RemoteOptions
+from lens_vdb import LensInputError, LensModelError, RemoteOptions
 from lens_vdb._inference.remote_options import parse_model_url
 from lens_vdb._inference.remote_protocol import HEADER_LENGTH, decode_response, encode_request, parse_config
 
@@ -77,13 +77,13 @@ def test_responses_decode_to_float32_in_both_encodings():
     (b'{"outputs": []}', "999", "body has 15 bytes"),
 ])
 def test_garbage_and_mismatched_responses_are_refused_saying_what_is_wrong(body, length, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(LensModelError, match=match):
         decode_response(body, length, rows=2, k=5)
 
 
 def test_a_binary_output_cut_short_is_refused():
     body, length = _binary_response(np.zeros((2, 5), np.float32))
-    with pytest.raises(ValueError, match="has 36 bytes, expected 40"):
+    with pytest.raises(LensModelError, match="has 36 bytes, expected 40"):
         decode_response(body[:-4], length, rows=2, k=5)
 
 
@@ -93,7 +93,7 @@ def test_the_model_config_gives_the_batch_limit_and_fingerprint_when_the_server_
     assert (info.max_batch_size, info.fingerprint) == (64, "lens-abc")
     assert parse_config({"max_batch_size": 0}).max_batch_size is None  # 0: the model does not batch
     assert parse_config({}).fingerprint is None
-    with pytest.raises(ValueError, match="not a JSON object"):
+    with pytest.raises(LensModelError, match="not a JSON object"):
         parse_config([1])
 
 
