@@ -20,15 +20,15 @@ __all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpe
 
 _LAZY = {
     "LensConnector": "._connector",
-    "QdrantConnector": "._qdrant",
-    "MilvusConnector": "._milvus",
+    "QdrantConnector": "._qdrant.connector",
+    "MilvusConnector": "._milvus.connector",
     "CollectionSpec": "._base",
     "Document": "._base",
     "Hit": "._base",
     "IngestReport": "._base",
     "point_id": "._base",
-    "RayOptions": "._ray_options",
-    "RayIngestReport": "._ray_ingest",
+    "RayOptions": "._ray.options",
+    "RayIngestReport": "._ray.ingest",
     "ConnectorRetriever": "._evaluate",
 }
 
@@ -37,10 +37,10 @@ if TYPE_CHECKING:  # type checkers see the real classes; at run time they load o
     from ._base import CollectionSpec, Document, Hit, IngestReport, point_id
     from ._connector import LensConnector
     from ._evaluate import ConnectorRetriever
-    from ._milvus import MilvusConnector
-    from ._qdrant import QdrantConnector
-    from ._ray_ingest import RayIngestReport
-    from ._ray_options import RayOptions
+    from ._milvus.connector import MilvusConnector
+    from ._qdrant.connector import QdrantConnector
+    from ._ray.ingest import RayIngestReport
+    from ._ray.options import RayOptions
 
 
 def __getattr__(name: str) -> Any:

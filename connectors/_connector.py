@@ -14,7 +14,7 @@ from ._collection import REMEDY, Collection, document_ids
 from ._dense import DenseEmbedder, as_dense_embedder, dense_name
 from ._documents import DocumentSource, read_documents
 from ._pipeline import ingest_documents
-from ._ray_options import RayOptions, as_ray_options
+from ._ray.options import RayOptions, as_ray_options
 from ._records import RecordBuilder, record_builder
 from ._search import SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
@@ -90,9 +90,11 @@ class LensConnector:
         """
         options = as_ray_options(ray)
         if options is not None:
-            from ._ray_ingest import ingest_with_ray
+            from ._ray.ingest import ingest_with_ray
 
-            return ingest_with_ray(self, source, options, chunking=bool(chunking), chunk_size=chunk_size,
+            build = self._builder(chunking, chunk_size, chunk_overlap)  # the chunking options are checked here
+            return ingest_with_ray(self.collection, build, source, options, chunking=bool(chunking),
+                                   chunk_size=chunk_size,
                                    chunk_overlap=chunk_overlap, text_field=text_field, id_field=id_field,
                                    batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
                                    show_progress=show_progress)

@@ -29,7 +29,7 @@ _LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
 
 def engine_fusions(connector: LensConnector) -> tuple[str, ...]:
     """The fusions the connector's engine runs: all three on Qdrant, RRF and weighted on Milvus."""
-    from ._milvus import MilvusStore
+    from ._milvus.connector import MilvusStore
 
     return ("rrf", "weighted") if isinstance(connector.store, MilvusStore) else FUSIONS
 

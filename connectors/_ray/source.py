@@ -23,14 +23,14 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from ._base import CollectionSpec, Document, IngestReport
-from ._collection import Collection
-from ._documents import to_document
-from ._pipeline import _batches, _call, _changed, _fail, _name, _new_in_this_run, first_time, stale
-from ._ray_rows import FAILED, LOOKUP, NEW, SKIPPED, UPDATED, rows_of, to_table
-from ._ray_write import open_store
-from ._records import text_hash
-from ._store import StoreRecipe
+from .._base import CollectionSpec, Document, IngestReport
+from .._collection import Collection
+from .._documents import to_document
+from .._pipeline import _batches, _call, _changed, _fail, _name, _new_in_this_run, first_time, stale
+from .._records import text_hash
+from .._store import StoreRecipe
+from .rows import FAILED, LOOKUP, NEW, SKIPPED, UPDATED, rows_of, to_table
+from .write import open_store
 
 __all__ = ["is_dataset_source", "plan_on_driver", "as_dataset", "read_dataset", "plan_dataset", "keep_planned",
            "LookupHeads", "DOCUMENTS"]

@@ -17,10 +17,10 @@ from typing import Any
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
-from . import _milvus_rows as milvus_rows
-from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._milvus_rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
+from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
+from . import rows as milvus_rows
+from .rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
 
 __all__ = ["MilvusStore", "GRPC_OPTIONS"]
 

@@ -21,11 +21,11 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from lens_vdb import LensConnectionError
 
-from ._base import CollectionSpec, IngestReport
-from ._collection import Collection
-from ._pipeline import _call
-from ._ray_rows import FAILED, NEW, UPDATED, name_of, rows_of
-from ._store import StoreRecipe
+from .._base import CollectionSpec, IngestReport
+from .._collection import Collection
+from .._pipeline import _call
+from .._store import StoreRecipe
+from .rows import FAILED, NEW, UPDATED, name_of, rows_of
 
 __all__ = ["Tally", "write_rows", "write_on_driver", "LensDatasink"]
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from lens_vdb import LensEncoder
 
-from ._checks import check_collection_name
-from ._connector import LensConnector
-from ._milvus_store import MilvusStore
+from .._checks import check_collection_name
+from .._connector import LensConnector
+from .store import MilvusStore
 
 __all__ = ["MilvusConnector", "MilvusStore"]
 

@@ -17,9 +17,9 @@ from typing import Any
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
-from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._qdrant_filters import QdrantFilters
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
+from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
+from .filters import QdrantFilters
 
 __all__ = ["EdgeStore"]
 
