@@ -185,3 +185,10 @@ def test_core_modules_stay_under_300_lines():
     core = [p for m, p in MODULES.items() if m.startswith(("lens_vdb._model", "lens_vdb._inference"))]
     long = {p.name: n for p in core if (n := len(p.read_text().splitlines())) > 300}
     assert not long, long
+
+
+def test_every_package_goes_into_the_wheel():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages <= listed, f"pyproject.toml's [tool.setuptools] packages lacks {sorted(packages - listed)}"
