@@ -19,8 +19,8 @@ import numpy as np
 from lens_vdb import LensInputError
 from lens_vdb.eval import Corpus, Ranking
 
-from ._base import FUSIONS
 from ._connector import LensConnector
+from ._search import SearchOptions
 
 __all__ = ["ConnectorRetriever", "engine_fusions"]
 
@@ -28,10 +28,8 @@ _LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
 
 
 def engine_fusions(connector: LensConnector) -> tuple[str, ...]:
-    """The fusions the connector's engine runs: all three on Qdrant, RRF and weighted on Milvus."""
-    from ._milvus.connector import MilvusStore
-
-    return ("rrf", "weighted") if isinstance(connector.store, MilvusStore) else FUSIONS
+    """The fusions the connector's engine runs (its store says): all three on Qdrant, RRF and weighted on Milvus."""
+    return connector.collection.fusions
 
 
 class ConnectorRetriever:
@@ -72,12 +70,13 @@ class ConnectorRetriever:
         for row, query in enumerate(corpus.queries):
             # the query is encoded once, as search() does, and sent to the engine once per fusion; hits are
             # documents (a long document's chunks grouped by the engine, its best chunk ranking it)
-            request = self.connector._prepare(query, depth, "rrf", self.weights, self.rrf_k, None, False, None,
-                                              False, self.task, True, 1)
+            request = self.connector._prepare(query, SearchOptions(limit=depth, weights=self.weights, rrf_k=self.rrf_k,
+                                                                   task=self.task, group_by_document=True,
+                                                                   group_size=1))
             for fusion in self.fusions:
                 weights = self.weights if fusion != "dbsf" else (1.0, 1.0)
                 options = request.options | {"fusion": fusion, "weights": weights}
-                groups = self.connector.store.query_groups(request.vectors, group_size=1, **options)
+                groups = self.connector.collection.query_groups(request.vectors, group_size=1, **options)
                 for rank, hit in enumerate(group[0] for group in groups if group):
                     doc_id = hit.payload.get("doc_id")
                     if doc_id not in position:

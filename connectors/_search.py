@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,25 @@ from ._checks import check_filter, check_positive, check_rrf_k, check_weights
 from ._dense import DenseEmbedder
 from ._store import QueryVectors, StoredHit
 
-__all__ = ["SearchRequest", "prepare", "to_hit", "to_document_hit"]
+__all__ = ["SearchOptions", "SearchRequest", "prepare", "to_hit", "to_document_hit"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions:
+    """What a search asks besides its query: the keywords of ``LensConnector.search``, checked by :func:`prepare`
+    (``task`` None: the connector's)."""
+
+    limit: int = 10
+    fusion: str = "rrf"
+    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 60
+    prefetch_limit: int | tuple[int, int] | None = None
+    use_sparse: bool = False
+    filter: dict[str, Any] | None = None
+    explain: bool = False
+    task: str | None = None
+    group_by_document: bool = False
+    group_size: int = 3
 
 
 class SearchRequest:
@@ -25,10 +43,12 @@ class SearchRequest:
         self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
 
 
-def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any, *, limit: Any,
-            fusion: Any, weights: Any, rrf_k: Any, prefetch_limit: Any, use_sparse: bool, filter: Any,
-            explain: bool, task: str | None, group_by_document: bool, group_size: Any) -> SearchRequest:
-    """Check every argument (the same LensInputError on every engine), then encode the query."""
+def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any,
+            options: SearchOptions) -> SearchRequest:
+    """Check every option (the same LensInputError on every engine), then encode the query."""
+    limit, fusion, weights, rrf_k = options.limit, options.fusion, options.weights, options.rrf_k
+    prefetch_limit, use_sparse, filter, explain = options.prefetch_limit, options.use_sparse, options.filter, options.explain
+    task, group_by_document, group_size = options.task, options.group_by_document, options.group_size
     if not isinstance(query, str) or not query.strip():
         raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
     if fusion not in FUSIONS:

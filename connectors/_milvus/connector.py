@@ -11,7 +11,7 @@ from .._checks import check_collection_name
 from .._connector import LensConnector
 from .store import MilvusStore
 
-__all__ = ["MilvusConnector", "MilvusStore"]
+__all__ = ["MilvusConnector"]
 
 
 class MilvusConnector(LensConnector):

@@ -35,12 +35,13 @@ class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     native_async = True  # asearch and aingest go through AsyncMilvusClient (Milvus Lite and servers alike)
+    fusions = ("rrf", "weighted")  # Milvus has no DBSF
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
                  consistency_level: str = "Strong", index_type: str | dict[str, str] | None = None,
                  timeout: float = 30, norm_score: bool = False) -> None:
         self.pm = require("pymilvus", "milvus")
-        self.collection = collection
+        self.collection = self.name = collection
         self.uri, self.timeout, self.norm_score = uri, timeout, norm_score
         self.token = token or os.environ.get("MILVUS_TOKEN", "")
         self._async: tuple[Any, Any] | None = None

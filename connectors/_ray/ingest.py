@@ -26,6 +26,7 @@ from lens_vdb._deps import require
 
 from .._base import IngestReport
 from .._documents import DocumentSource, read_documents
+from .._ingest import IngestOptions, Planner, Tally
 from .options import RayOptions
 
 if TYPE_CHECKING:
@@ -58,9 +59,8 @@ class RayIngestReport(IngestReport):
 
 
 def ingest_with_ray(collection: Collection, build: RecordBuilder, source: DocumentSource | Any, options: RayOptions,
-                    *, chunking: bool, chunk_size: int | None, chunk_overlap: int | None, text_field: str,
-                    id_field: str, batch_size: int, write_workers: int, max_retries: int,
-                    show_progress: bool) -> RayIngestReport:
+                    run: IngestOptions, *, chunking: bool, chunk_size: int | None, chunk_overlap: int | None,
+                    text_field: str, id_field: str) -> RayIngestReport:
     """Run ``ingest``'s job on Ray (see the module docstring): documents of ``source`` built into records by
     ``build`` (made for ``chunking``, ``chunk_size``, ``chunk_overlap``, which each encoder actor makes again)
     and written to ``collection``; the other arguments are ``ingest``'s."""
@@ -69,48 +69,42 @@ def ingest_with_ray(collection: Collection, build: RecordBuilder, source: Docume
     from .encode import encoder_recipe
     from .source import is_dataset_source, plan_on_driver
 
-    if batch_size < 1 or write_workers < 1 or max_retries < 1:
-        raise ValueError("batch_size, write_workers and max_retries must be positive")
     start = time.perf_counter()
-    report = RayIngestReport()
+    tally = Tally()  # the driver's: its planning's retries and failures, then the writers' merged in
+    planner = Planner(collection, build.model_hash, max_retries=run.max_retries, tally=tally)
     recipe = encoder_recipe(build, options, chunking=chunking, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    job = _Job(collection, recipe, options, batch_size=batch_size, write_workers=write_workers,
-               max_retries=max_retries, report=report)
+    job = _Job(collection, recipe, options, run, planner)
     total: int | None = None
     rows: list[dict[str, Any]] | None = None
     if not is_dataset_source(source):  # planned here, before Ray starts: nothing to encode starts nothing
-        total, rows = plan_on_driver(read_documents(source, text_field=text_field, id_field=id_field),
-                                     collection, build.model_hash, batch_size=batch_size,
-                                     max_retries=max_retries, report=report)
-    from .write import Tally
-
-    tally, first = Tally(), None
+        total, rows = plan_on_driver(read_documents(source, text_field=text_field, id_field=id_field), planner,
+                                     batch_size=run.batch_size)
+    first = None
     if rows is None or rows:
-        with _session(options, show_progress) as adopt:
+        with _session(options, run.show_progress) as adopt:
             if rows is None:
                 total, documents = job.plan_dataset(source, text_field=text_field, id_field=id_field, adopt=adopt)
                 blocks = None
             else:
-                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // batch_size)
+                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // run.batch_size)
             if documents is not None:
-                tally, first = job.encode_and_write(documents, blocks)
-    tally.finish(report, total if total is not None else tally.rows)
+                written, first = job.encode_and_write(documents, blocks)
+                tally.merge(written)
+    report = RayIngestReport()
+    tally.report(report, total=total if total is not None else tally.rows, seconds=time.perf_counter() - start)
     report.encoders = {node: len(actors) for node, actors in tally.encoders.items()}
-    report.seconds = time.perf_counter() - start
     report.startup_seconds = (first - start) if first is not None else 0.0
-    if report.failed:
-        logger.error("%d document(s) failed to be written: %s", report.failed, report.errors[-1])
     return report
 
 
 class _Job:
     """One distributed ingestion's stages, for one collection and one set of options."""
 
-    def __init__(self, collection: Collection, recipe: Any, options: RayOptions, *, batch_size: int,
-                 write_workers: int, max_retries: int, report: RayIngestReport) -> None:
-        self.collection, self.recipe, self.options, self.report = collection, recipe, options, report
-        self.batch_size, self.write_workers, self.max_retries = batch_size, write_workers, max_retries
-        self.server = collection.store.recipe  # None: an embedded engine, written by this process
+    def __init__(self, collection: Collection, recipe: Any, options: RayOptions, run: IngestOptions,
+                 planner: Planner) -> None:
+        self.collection, self.recipe, self.options, self.planner = collection, recipe, options, planner
+        self.batch_size, self.write_workers, self.max_retries = run.batch_size, run.write_workers, run.max_retries
+        self.server = collection.recipe  # None: an embedded engine, written by this process
 
     def as_dataset(self, rows: list[dict[str, Any]], adopt: Any) -> Any:
         from .source import as_dataset
@@ -128,8 +122,8 @@ class _Job:
         if self.server is None or self.options.check_ids:
             # read once, before the actors take their CPUs: the plan's pass and the encoders share the blocks
             documents = adopt(documents.materialize())
-            total, plan = plan_dataset(documents, None if self.server else self.collection, model_hash,
-                                       batch_size=self.batch_size, max_retries=self.max_retries, report=self.report)
+            total, plan = plan_dataset(documents, self.planner, look_up=self.server is None,
+                                       batch_size=self.batch_size)
             if plan is not None:  # an embedded engine: the driver looked up every document
                 return total, keep_planned(documents, plan) if plan.num_rows else None
         else:
@@ -147,7 +141,7 @@ class _Job:
         import ray.data
 
         from .encode import EncodeBatches
-        from .write import LensDatasink, Tally, write_on_driver
+        from .write import LensDatasink, write_on_driver
 
         options = self.options
         encoded = documents.map_batches(

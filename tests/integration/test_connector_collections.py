@@ -160,3 +160,19 @@ def test_a_collection_made_by_another_connector_meanwhile_is_checked_before_use(
             early.search("interest rates")
     with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:  # adopted: fine
         assert early.count() == 2
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_each_store_is_a_store_and_says_whether_it_is_an_async_one_and_which_fusions_it_runs(
+        engine, tmp_path, encoder, minilm):
+    from lens_vdb.connectors._store import AsyncStore, Store, async_store
+
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:
+        assert isinstance(c.store, Store)
+        native = engine in ("qdrant-server", "milvus-lite", "milvus-server")  # the engines with an async client
+        assert c.store.native_async is native and (async_store(c.store) is c.store) is native
+        if native:
+            assert isinstance(c.store, AsyncStore)
+        if engine == "qdrant-edge":
+            assert not isinstance(c.store, AsyncStore)  # no coroutines at all
+        assert c.collection.fusions == (("rrf", "dbsf", "weighted") if qdrant(engine) else ("rrf", "weighted"))
