@@ -33,11 +33,11 @@ class MilvusConnector(LensConnector):
                  index_type: str | dict[str, str] | None = None, norm_score: bool = False,
                  timeout: float = 30) -> None:
         check_collection_name(collection, "milvus")
-        self.location, self.collection = str(location), collection
+        self.location = str(location)
         store = MilvusStore(self.location, collection, token=token, shards=shards,
                             consistency_level=consistency_level, index_type=index_type, timeout=timeout,
                             norm_score=norm_score)
         super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top)
 
     def __repr__(self) -> str:
-        return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection!r})"
+        return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection.name!r})"

@@ -75,10 +75,10 @@ class QdrantConnector(LensConnector):
             from .edge import EdgeStore
 
             store = EdgeStore(Path(location) / collection)
-        self.location, self.collection = location, collection
+        self.location = location
         super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top, on_disk=on_disk,
                          float16=float16, int8=None if quantization is None else quantization == "int8")
 
     def __repr__(self) -> str:
         where = self.location.split("@")[-1]
-        return f"QdrantConnector(location={where!r}, collection={self.collection!r}, k={self.spec.k})"
+        return f"QdrantConnector(location={where!r}, collection={self.collection.name!r}, k={self.spec.k})"
