@@ -32,7 +32,7 @@ export TOKENIZERS_PARALLELISM ?= false
 PYTEST_WORKERS ?= 2
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: setup setup-tf5 models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -92,24 +92,34 @@ lint: setup
 # on transformers 5.x beside each extra alone in a clean venv and models across the two versions (each lane's
 # output is printed whole when it ends). Measured: a third pytest beside two workers (the engine_only tests
 # in a process of their own) slowed all three, Ray's actors among them oversubscribing the two cores.
-test:
+test: debian-packages
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
 	$(MAKE) --no-print-directory lint test-457
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf5 test-extras-then-cross
 
-# the default model and the untrained k-means one the tests compare it with, built into each suite's model
-# cache (from the GGUF, under that venv's transformers) while the other venv is still being installed
-MODELS := from lens_vdb._model.default import default_model_dir as d; d(); d(trained=False)
+# what the suite and the README's blocks need from Debian beyond a new machine's image (WordNet): installed when
+# missing (as root; else a line saying what to install)
+debian-packages:
+	bash .ci/debian-packages.sh
+
+# The suite's inputs, made once before it runs, into each suite's model cache (from the GGUF, under that venv's
+# transformers) while the other venv is still being installed: the default model, the untrained k-means one the
+# tests compare it with, and backend="auto"'s measurement of the default model on the suite's one thread (with
+# the graph it chose, if any). Every test gets its own cache home holding links to these (tests/cache_home.py):
+# no test finds what another exported or measured, and none pays minutes to measure the default model again.
+MODELS := from lens_vdb._model.default import default_model_dir as d; from lens_vdb import LensEncoder; \
+	d(trained=False); print('backend=auto for the default model:', LensEncoder(d(), backend='auto').chosen_backend)
+SUITE_THREADS := OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1}
 
 models: setup
-	$(PY) -c "$(MODELS)"
+	$(SUITE_THREADS) $(PY) -c "$(MODELS)"
 
 models-tf5: setup-tf5
-	LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
+	$(SUITE_THREADS) LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
 test-457: setup
 	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) $(PYTEST)
+	$(SUITE_THREADS) $(PY) $(PYTEST)
 
 test-extras-then-cross: test-extras
 	$(MAKE) --no-print-directory test-cross
@@ -120,7 +130,7 @@ $(GRAPHS)/.done: $(VENV)/.installed
 
 test-tf5: setup-tf5 $(GRAPHS)/.done
 	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
+	$(SUITE_THREADS) LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
 		$(PY5) $(PYTEST) --ignore=tests/integration/notebooks --ignore=tests/integration/test_readme.py \
 		-m "not engine_only"
 

@@ -8,14 +8,48 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# the cache home the suite was started with: where its set-up step built the default models (make models)
+SUITE_HOME = Path(os.environ.get("LENS_VDB_HOME", Path.home() / ".cache" / "lens-vdb")).expanduser()
+
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """The modules holding a slow test first, each module's tests in the order written (a stable sort).
-    pytest-xdist (``--dist loadfile --no-loadscope-reorder``, as ``make test`` runs it) hands whole modules to
-    its workers in this order: the long ones start at once and the workers end together, instead of a notebook
-    starting last on one worker while the other sits idle."""
-    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)
+    """The order tests run in, after pytest-randomly shuffled modules and the tests inside them (its seed is
+    printed in the header; ``-p no:randomly`` runs them as written): no test may depend on another's leftovers.
+
+    - A module marked ``in_order`` runs its tests as written: each builds on the files the one before wrote, as
+      a reader following the README does (tests/integration/test_readme.py).
+    - The modules holding a slow test first (a stable sort, so the shuffled order holds inside each group).
+      pytest-xdist (``--dist loadfile --no-loadscope-reorder``, as ``make test`` runs it) hands whole modules to
+      its workers in this order: the long ones start at once and the workers end together, instead of a
+      notebook starting last on one worker while the other sits idle."""
+    def module(item) -> str:
+        return item.nodeid.split("::")[0]
+
+    in_order = {module(item) for item in items if item.get_closest_marker("in_order")}
+    for path in in_order:
+        places = [i for i, item in enumerate(items) if module(item) == path]
+        written = sorted((items[i] for i in places), key=_written_position)
+        for place, item in zip(places, written):
+            items[place] = item
+    slow = {module(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: module(item) not in slow)
+
+
+def _written_position(item) -> tuple:
+    """Where a test stands in its module: its function's line, then its parameters' positions."""
+    callspec = getattr(item, "callspec", None)
+    return item.location[1], tuple(callspec.indices.values()) if callspec is not None else ()
+
+
+@pytest.fixture(autouse=True)
+def lens_home(tmp_path_factory, monkeypatch) -> Path:
+    """This test's own cache home: what it exports, calibrates or caches no other test sees (see tests/cache_home.py).
+    Subprocesses the test starts (the CLI, notebook kernels, Ray workers it starts) inherit it."""
+    from tests.cache_home import populate_home
+
+    home = populate_home(tmp_path_factory.mktemp("lens-home"), SUITE_HOME)
+    monkeypatch.setenv("LENS_VDB_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from lens_vdb._deps import require
 from .._base import IngestReport
 from .._documents import DocumentSource, read_documents
 from .._ingest import IngestOptions, Planner, Tally
+from .cluster import start_or_join
 from .options import RayOptions
 
 if TYPE_CHECKING:
@@ -169,9 +170,7 @@ def _session(options: RayOptions, show_progress: bool) -> Iterator[Any]:
 
     started = not ray.is_initialized()
     if started:
-        local = {"num_cpus": options.num_cpus, "include_dashboard": False} if options.address is None else {}
-        ray.init(address=options.address, runtime_env=options.runtime_env,
-                 logging_level=logging.INFO if show_progress else logging.WARNING, **local)
+        start_or_join(options, logging.INFO if show_progress else logging.WARNING)
     saved: list[tuple[Any, dict[str, Any]]] = []
     settings = {**_CONTEXT, "enable_progress_bars": show_progress}
 

@@ -28,7 +28,8 @@ WINDOW = 64  # the LENS window of these tests' encoder: a BBC lead of ~400 chara
 def local_ray():
     """A module's local Ray runtime: 2 CPUs at most, no dashboard; shut down (its own processes) after.
     ``address="local"``: a new runtime, never a cluster someone else started on this machine with `ray start`."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             _node_ip_address="127.0.0.1")  # on loopback only, as lens-vdb starts its own
     try:
         yield ray
     finally:

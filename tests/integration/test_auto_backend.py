@@ -32,14 +32,11 @@ DOCS = ["The Bank of England raised interest rates.", "fox",
         " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 5)]
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A cache home of this module's own for the graphs auto exports (shared by its tests: the same weights
-    have one fingerprint, so a graph exported by one test is found by the next)."""
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("LENS_VDB_HOME", str(path))
-        yield path
+@pytest.fixture
+def home(lens_home):
+    """The cache home auto exports graphs into: this test's own (tests/conftest.py), so no graph another test
+    exported is found here."""
+    return lens_home
 
 
 @pytest.fixture
@@ -174,6 +171,21 @@ def test_a_lossy_candidate_must_beat_the_fastest_exact_one_by_the_margin():
     assert pick({"torch-fp32": 1.0, "torch-bf16": LOSSY_MARGIN * 0.99})[0] == "torch-fp32"
     assert pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.32})[0] == "onnx-fp32"
     assert pick({"torch-fp32": 1.0, "onnx-fp32": 1.3, "onnx-int8": 1.5})[0] == "onnx-int8"
+
+
+def test_the_graph_predicted_fastest_is_exported_only_when_it_pays():
+    """Whether a graph is exported depends on this CPU (int8 pays with VNNI or AMX, not on AVX2 alone): each
+    branch is driven here with the speeds the chooser is given, whatever this CPU would measure."""
+    excluded: dict[str, str] = {}
+    assert auto_module._worth_exporting({"onnx-fp32": 1.3, "onnx-int8": 2.0}, 1.0, excluded, export=True) == "onnx-int8"
+    assert excluded == {"onnx-fp32": "not exported: onnx-int8 is predicted faster"}
+    excluded = {}  # int8 predicted a little faster only, as on an AVX2-only CPU: not worth an export
+    assert auto_module._worth_exporting({"onnx-int8": 1.1}, 1.0, excluded, export=True) is None
+    assert "predicted 1.10x the best measured, under the 1.15x" in excluded["onnx-int8"]
+    excluded = {}
+    assert auto_module._worth_exporting({"onnx-int8": 3.0}, 1.0, excluded, export=False) is None
+    assert excluded == {"onnx-int8": "not exported (export=False)"}
+    assert pick({"torch-fp32": 1.0, "torch-bf16": 0.3, "onnx-fp32": 1.1})[0] == "onnx-fp32"  # no native bf16
 
 
 def test_the_calibration_batch_is_full_length_documents():

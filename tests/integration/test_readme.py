@@ -49,7 +49,9 @@ def readme_blocks() -> list[tuple[str, str, str]]:
     return blocks
 
 
-pytestmark = pytest.mark.slow  # every block in a fresh interpreter, Ray and the CLI among them: minutes
+# slow: every block in a fresh interpreter, Ray and the CLI among them: minutes; in_order: each block may use
+# what an earlier one wrote, as a reader following the README does
+pytestmark = [pytest.mark.slow, pytest.mark.in_order]
 
 BLOCKS = readme_blocks()
 

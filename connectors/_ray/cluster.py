@@ -1,0 +1,87 @@
+"""Joining the Ray cluster a run names, or starting a local runtime, and failing fast where none answers.
+
+Ray itself keeps retrying an address where nothing listens (minutes, printing its own GCS warnings),
+so an address is first probed with a plain TCP connection: no answer within :data:`PROBE_SECONDS` is
+a :class:`LensConnectionError` naming the address and what to start. A local runtime, and the driver
+of a cluster on this machine's loopback, stay on 127.0.0.1 (Ray would otherwise advertise the machine's
+network address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from lens_vdb import LensConnectionError
+
+from .options import RayOptions
+
+__all__ = ["PROBE_SECONDS", "start_or_join", "probe_address"]
+
+PROBE_SECONDS = 15.0  # a head that is still starting gets this long to accept connections
+LOOPBACK = "127.0.0.1"
+_KEYWORDS = {"auto", "local"}
+
+
+def start_or_join(options: RayOptions, logging_level: int) -> None:
+    """``ray.init`` for a run: the cluster at ``options.address`` (or ``$RAY_ADDRESS``) once it answers, else a
+    local runtime of ``options.num_cpus`` CPUs bound to loopback."""
+    import ray
+
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
+    settings: dict[str, Any] = {"runtime_env": options.runtime_env, "logging_level": logging_level}
+    if address is None or address == "local":
+        settings |= {"num_cpus": options.num_cpus, "include_dashboard": False, "_node_ip_address": LOOPBACK}
+    elif address not in _KEYWORDS:
+        host = probe_address(address)
+        if _is_loopback(host) and not address.startswith("ray://"):
+            settings["_node_ip_address"] = LOOPBACK
+    try:
+        ray.init(address=address, **settings)
+    except ConnectionError as exc:  # address="auto" with no cluster on this machine
+        raise LensConnectionError(f"No Ray cluster to join at address={address!r}: {exc} Start one with "
+                                  f"`ray start --head`, or leave the address out to run on a local Ray "
+                                  f"runtime.") from None
+
+
+def probe_address(address: str, timeout: float = PROBE_SECONDS) -> str:
+    """The host of a Ray address (``"host:port"``, ``"ray://host:port"``) once its port accepts a TCP connection;
+    :class:`LensConnectionError` when it does not within ``timeout`` seconds."""
+    host, port = _host_port(address)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=min(2.0, timeout)).close()
+            return host
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise LensConnectionError(
+                    f"No Ray cluster answers at {address!r} ({exc.strerror or exc}, for {timeout:.0f} s). Start its "
+                    f"head there (`ray start --head --port={port}`; `--ray-client-server-port` for ray:// "
+                    f"addresses), or leave the address out to run on a local Ray runtime.") from None
+            time.sleep(0.5)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    parts = urlsplit(address if "://" in address else f"gcs://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise LensConnectionError(f"A Ray address is 'host:port', 'ray://host:port', 'auto' or 'local'; got "
+                                  f"{address!r}.")
+    return parts.hostname, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
