@@ -13,6 +13,7 @@ engine's prefetch and its fusion (RRF, DBSF on Qdrant, weighted).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class ConnectorRetriever:
         if refused:
             raise LensInputError(f"{type(connector).__name__} does not run fusion {refused}; it runs {supported}.")
         self.connector, self.name, self.fusions = connector, name, chosen
-        self.weights, self.rrf_k, self.task = tuple(weights), rrf_k, task
+        self.weights, self.rrf_k, self.task = cast(tuple[float, float], tuple(weights)), rrf_k, task
         self.batch_size, self.chunking, self.show_progress = batch_size, chunking, show_progress
 
     def rankings(self, corpus: Corpus, *, depth: int) -> dict[str, Ranking]:

@@ -44,11 +44,11 @@ class SearchRequest:
 
 
 def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any,
-            options: SearchOptions) -> SearchRequest:
-    """Check every option (the same LensInputError on every engine), then encode the query."""
-    limit, fusion, weights, rrf_k = options.limit, options.fusion, options.weights, options.rrf_k
-    prefetch_limit, use_sparse, filter, explain = options.prefetch_limit, options.use_sparse, options.filter, options.explain
-    task, group_by_document, group_size = options.task, options.group_by_document, options.group_size
+            asked: SearchOptions) -> SearchRequest:
+    """Check every option ``asked`` (the same LensInputError on every engine), then encode the query."""
+    limit, fusion, weights, rrf_k, filter = asked.limit, asked.fusion, asked.weights, asked.rrf_k, asked.filter
+    prefetch_limit, use_sparse, explain, task = asked.prefetch_limit, asked.use_sparse, asked.explain, asked.task
+    group_by_document, group_size = asked.group_by_document, asked.group_size
     if not isinstance(query, str) or not query.strip():
         raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
     if fusion not in FUSIONS:

@@ -35,7 +35,7 @@ class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     native_async = True  # asearch and aingest go through AsyncMilvusClient (Milvus Lite and servers alike)
-    fusions = ("rrf", "weighted")  # Milvus has no DBSF
+    fusions: tuple[str, ...] = ("rrf", "weighted")  # Milvus has no DBSF
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
                  consistency_level: str = "Strong", index_type: str | dict[str, str] | None = None,
