@@ -112,3 +112,13 @@ def tiny_lens_dir() -> Path:
         base = make_causal_lm(root / "base", "llama")
         _TINY_LENS = build_lens_model(base, k=32, seed=0, niter=10).save_pretrained(root / "lens")
     return _TINY_LENS
+
+
+def copy_tiny_lens(target: Path) -> Path:
+    """A private copy of :func:`tiny_lens_dir` at ``target``, without what other tests wrote beside the shared
+    model (``backend="auto"``'s measurements): a model this machine never measured."""
+    import shutil
+
+    from lens_vdb._inference.auto_cache import AUTO_FILE
+
+    return Path(shutil.copytree(tiny_lens_dir(), target, ignore=shutil.ignore_patterns(AUTO_FILE)))

@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from lens_vdb import LensConnectionError
+from lens_vdb import LensConnectionError, LensInputError
 
 from .options import RayOptions
 
@@ -27,25 +27,49 @@ LOOPBACK = "127.0.0.1"
 _KEYWORDS = {"auto", "local"}
 
 
-def start_or_join(options: RayOptions, logging_level: int) -> None:
-    """``ray.init`` for a run: the cluster at ``options.address`` (or ``$RAY_ADDRESS``) once it answers, else a
-    local runtime of ``options.num_cpus`` CPUs bound to loopback."""
+def start_or_join(options: RayOptions, logging_level: int) -> bool:
+    """Ray for a run: the runtime this process already joined, the cluster at ``options.address`` (or
+    ``$RAY_ADDRESS``) once it answers, else a local runtime of ``options.num_cpus`` CPUs bound to loopback.
+
+    Returns whether it started or joined one here (the run then shuts it down). An address is probed first,
+    whatever this process joined before: a dead address is an error, never silently another cluster. An
+    address other than the runtime's this process already joined is an error too (Ray joins one per process).
+    """
     import ray
 
     address = options.address or os.environ.get("RAY_ADDRESS") or None
+    host = probe_address(address) if address is not None and address not in _KEYWORDS else None
+    if ray.is_initialized():
+        _check_same_cluster(options.address, ray)
+        return False
     settings: dict[str, Any] = {"runtime_env": options.runtime_env, "logging_level": logging_level}
     if address is None or address == "local":
         settings |= {"num_cpus": options.num_cpus, "include_dashboard": False, "_node_ip_address": LOOPBACK}
-    elif address not in _KEYWORDS:
-        host = probe_address(address)
-        if _is_loopback(host) and not address.startswith("ray://"):
-            settings["_node_ip_address"] = LOOPBACK
+    elif host is not None and _is_loopback(host) and not address.startswith("ray://"):
+        settings["_node_ip_address"] = LOOPBACK
     try:
         ray.init(address=address, **settings)
     except ConnectionError as exc:  # address="auto" with no cluster on this machine
         raise LensConnectionError(f"No Ray cluster to join at address={address!r}: {exc} Start one with "
                                   f"`ray start --head`, or leave the address out to run on a local Ray "
                                   f"runtime.") from None
+    return True
+
+
+def _check_same_cluster(address: str | None, ray: Any) -> None:
+    """With a runtime joined already, ``address`` (when given as ``host:port``) must name that runtime's cluster."""
+    if address is None or address in _KEYWORDS or address.startswith("ray://"):
+        return
+    joined = ray.get_runtime_context().gcs_address
+    if _canonical(address) != _canonical(joined):
+        raise LensInputError(f"This process already joined the Ray cluster at {joined!r}; RayOptions(address="
+                             f"{address!r}) names another. Ray joins one cluster per process: leave the address "
+                             f"out to run there, or call ray.shutdown() first.")
+
+
+def _canonical(address: str) -> tuple[str, int]:
+    host, port = _host_port(address)
+    return ("127.0.0.1" if _is_loopback(host) else host), port
 
 
 def probe_address(address: str, timeout: float = PROBE_SECONDS) -> str:

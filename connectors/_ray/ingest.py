@@ -168,9 +168,7 @@ def _session(options: RayOptions, show_progress: bool) -> Iterator[Any]:
     import ray
     import ray.data
 
-    started = not ray.is_initialized()
-    if started:
-        start_or_join(options, logging.INFO if show_progress else logging.WARNING)
+    started = start_or_join(options, logging.INFO if show_progress else logging.WARNING)
     saved: list[tuple[Any, dict[str, Any]]] = []
     settings = {**_CONTEXT, "enable_progress_bars": show_progress}
 

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._instructions import Task, get_task
+from .._model.fusion import read_fusion
 from .._model.lens_model import LensModel
 from .backends import TorchBackend, load_backend
 from .features import (
@@ -70,6 +71,9 @@ class LensEncoder:
             measured documents/s of each candidate when ``backend="auto"`` measured them.
         fingerprint: the model's identity, the same on every backend and dtype (see
             :mod:`lens_vdb._model.identity`); vector stores and caches key on it.
+        fusion: how the model fuses best with a dense route (a :class:`~lens_vdb.FusionRecord` read from
+            ``lens_fusion.json`` in its folder, written by ``lens-vdb calibrate``), or ``None``; a
+            connector's hybrid search with no ``fusion=`` of its own follows it.
     """
 
     def __init__(
@@ -90,9 +94,11 @@ class LensEncoder:
         from .._model.default import resolve_model_name
 
         self.model_name = _name_of(model)
-        loaded, self.chosen_backend = load_backend(
-            backend, resolve_model_name(model) if not isinstance(model, LensModel) else model, device=device,
-            dtype=dtype, provider=provider, max_length=max_length, threads=threads)
+        source = resolve_model_name(model) if not isinstance(model, LensModel) else model
+        loaded, self.chosen_backend = load_backend(backend, source, device=device, dtype=dtype, provider=provider,
+                                                   max_length=max_length, threads=threads)
+        # how this model fuses best with a dense route, measured by `lens-vdb calibrate` (None: not measured)
+        self.fusion = read_fusion(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
         self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer

@@ -23,7 +23,7 @@ from lens_vdb._inference.candidates import CANDIDATES, LOSSY_MARGIN, open_candid
 from lens_vdb._inference.exporters import find, why_not
 from lens_vdb._machine import CpuInfo, cpu_info, default_threads
 from tests.graphs import export_problem, graph
-from tests.tiny import tiny_lens_dir
+from tests.tiny import copy_tiny_lens, tiny_lens_dir
 
 # the transformers 5 environment has no export toolchain (optimum-onnx needs transformers < 4.58)
 needs_export = pytest.mark.skipif(export_problem() is not None, reason=f"exports a graph: {export_problem()}")
@@ -42,7 +42,7 @@ def home(lens_home):
 @pytest.fixture
 def model_dir(tmp_path, home):
     """A private copy of the tiny model: auto's measurements are kept beside it."""
-    return shutil.copytree(tiny_lens_dir(), tmp_path / "model")
+    return copy_tiny_lens(tmp_path / "model")
 
 
 def test_auto_measures_explains_and_keeps_the_models_identity(model_dir, caplog):

@@ -118,3 +118,15 @@ def test_ray_addresses_are_read_and_probed_before_ray_is_asked():
     with pytest.raises(LensError, match="A Ray address is 'host:port'"):
         probe_address("head-without-port", timeout=1)
 
+
+
+def test_an_address_other_than_the_joined_runtimes_is_refused(connector, ray_runtime):
+    import socket
+
+    with socket.socket() as listener:  # something answers there, but not the cluster this process joined
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(LensInputError, match=rf"already joined the Ray cluster at .*address='{address}'"):
+            connector.ingest(["text"], ray=RayOptions(address=address))
+    assert connector.store.stored_spec() is None  # nothing was created, let alone written

@@ -71,13 +71,13 @@ def workspace(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
     from lens_vdb._datasets import load_bbc_news
     from lens_vdb._model.default import DEFAULT_K, DEFAULT_VERSION
-    from tests.tiny import make_official_checkpoint, make_tokenizer, tiny_config, tiny_lens_dir
+    from tests.tiny import copy_tiny_lens, make_official_checkpoint, make_tokenizer, tiny_config
 
     root = tmp_path_factory.mktemp("readme")
     work, home, hub = root / "work", root / "lens-vdb-home", root / "hub"
     work.mkdir()
-    shutil.copytree(tiny_lens_dir(), home / f"smollm2-135m-lens-k{DEFAULT_K}-{DEFAULT_VERSION}")  # "default"
-    shutil.copytree(tiny_lens_dir(), work / "my-lens-model")
+    copy_tiny_lens(home / f"smollm2-135m-lens-k{DEFAULT_K}-{DEFAULT_VERSION}")  # "default"
+    copy_tiny_lens(work / "my-lens-model")
     qwen = _hub_snapshot(hub, "Qwen/Qwen2.5-0.5B")
     make_tokenizer(qwen, lens_tokens=False)
     AutoModelForCausalLM.from_config(tiny_config("qwen2", 8192)).save_pretrained(qwen)
