@@ -158,6 +158,15 @@ def test_engines_never_import_the_ray_runner(engine):
         assert not runner, f"{module} (an engine) imports the Ray runner: {sorted(runner)}"
 
 
+def test_the_modules_at_the_top_of_connectors_are_engine_neutral():
+    graph = import_graph()
+    top = {m for m in graph if m.startswith(f"{CONNECTORS}._") and m.count(".") == 2} - {f"{CONNECTORS}._demo"}
+    assert f"{CONNECTORS}._connector" in top and f"{CONNECTORS}._qdrant" in top  # the demo runs on Qdrant by design
+    for module in top - {f"{CONNECTORS}._qdrant", f"{CONNECTORS}._milvus", RAY}:
+        engines = {t for t in graph[module] if t.startswith(ENGINES)}
+        assert not engines, f"{module} (engine-neutral) imports {sorted(engines)}: ask the store instead"
+
+
 def test_the_ray_runner_never_imports_the_connector_nor_an_engine():
     graph = import_graph()
     banned = (f"{CONNECTORS}._connector", *ENGINES)
