@@ -8,6 +8,18 @@
 Engines load lazily: importing this package imports no vector-store client (nor Ray).
 
     >>> store.ingest("corpus/", ray=RayOptions(encoders=4, gpus_per_encoder=1))  # the same job on Ray Data
+
+Where things live (private modules; the public names are below in ``__all__``):
+
+    _connector.py    LensConnector: encode, ingest, search, delete, over one Collection
+    _collection.py   Collection: the only caller of the store, and the order of writes a kill cannot break
+    _store.py        the Store and AsyncStore protocols every engine implements
+    _ingest.py       the one ingestion path: options, batches, the new/updated/skipped plan, retries, the tally
+    _pipeline.py     its local runner (threads); _ray/ its Ray runner (options, source, encode, write, cluster)
+    _search.py       search options and checks, query vectors, hits; _checks.py the shared input checks
+    _records.py      documents -> records (chunking in _chunking.py, dense embedders in _dense.py)
+    _qdrant/         QdrantConnector, EdgeStore (qdrant-edge), ClientStore (qdrant-client), Qdrant filters
+    _milvus/         MilvusConnector, MilvusStore, Milvus rows and expressions
 """
 
 from __future__ import annotations
