@@ -79,7 +79,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
     import qdrant_edge as qe
 
     from lens_vdb.connectors._base import CollectionSpec, Document, Record, point_id
-    from lens_vdb.connectors._qdrant_edge import EdgeStore
+    from lens_vdb.connectors._qdrant.edge import EdgeStore
     from lens_vdb.connectors._store import QueryVectors
 
     sparse = to_sparse(lens_docs, top_k=256)
@@ -139,7 +139,7 @@ def latency_and_storage(encoder: LensEncoder, dense: MiniLMEmbedder, corpus: lis
 
 def milvus_latency(records, lens_queries, dense_queries, k: int, dense_dim: int, work: Path) -> None:
     from lens_vdb.connectors._base import CollectionSpec, Record
-    from lens_vdb.connectors._milvus import MilvusStore
+    from lens_vdb.connectors._milvus.store import MilvusStore
     from lens_vdb.connectors._store import QueryVectors
 
     store = MilvusStore(str(work / "milvus.db"), "bench")

@@ -11,19 +11,23 @@ Until step 3, the head still holds the old hash (or is absent), so a re-run afte
 document as changed (or new) and does all three steps again. A delete removes the head first,
 then every chunk: a run killed in between leaves a document a re-run sees as absent, and its
 chunks are gone after the delete (or an ingest of the document) is run again.
+
+:class:`Collection` is the only object that calls the store: writes, deletes, look-ups, counts and
+queries (sync, or through the engine's async client where it has one) all go through it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lens_vdb import LensInputError
 
 from ._base import CollectionSpec, Record, point_id
 from ._checks import check_filter
-from ._store import Store
+from ._store import AsyncStore, QueryVectors, Store, StoredHit, StoreRecipe, async_store
 
 __all__ = ["Collection", "document_ids", "REMEDY"]
 
@@ -36,14 +40,50 @@ class Collection:
     ``on(store)`` gives the same collection through another view of the store (the async client's).
     """
 
-    def __init__(self, store: Store, spec: CollectionSpec, *, exists: bool) -> None:
+    def __init__(self, store: Store, spec: CollectionSpec, *, exists: bool, made_elsewhere: bool = False) -> None:
+        """``made_elsewhere``: another process makes the collection meanwhile (a Ray worker's, made by the
+        driver), so look-ups check the store until it exists; otherwise its first write here makes it."""
         self.store, self.spec = store, spec
-        self._state: dict[str, Any] = {"exists": exists, "lock": threading.Lock()}
+        self._state: dict[str, Any] = {"exists": exists, "lock": threading.Lock(), "elsewhere": made_elsewhere}
+
+    @classmethod
+    def open(cls, store: Store, spec_for: Callable[[dict[str, Any] | None], CollectionSpec]) -> Collection:
+        """The collection ``store`` names, its spec made by ``spec_for`` from the one stored with it (``None``
+        when it does not exist yet); an existing collection is checked against that spec (a LensSchemaError
+        naming both) and loaded. Creates nothing."""
+        stored = store.stored_spec()
+        spec = spec_for(stored)
+        if stored is not None:
+            spec.check_stored(stored, collection=store.where, remedy=REMEDY)
+            store.open(spec)
+        return cls(store, spec, exists=stored is not None)
 
     def on(self, store: Any) -> Collection:
+        """The same collection (its existence shared) through another view of its store."""
         view = Collection.__new__(Collection)
         view.store, view.spec, view._state = store, self.spec, self._state
         return view
+
+    def on_loop(self, loop: asyncio.AbstractEventLoop) -> Collection:
+        """This collection with its look-ups, writes and chunk deletes run as the engine's async client's
+        coroutines on ``loop`` (for a caller in a worker thread); itself on an engine without one."""
+        native = async_store(self.store)
+        return self if native is None else self.on(_OnLoop(native, loop))
+
+    @property
+    def name(self) -> str:
+        """The collection's name in its engine."""
+        return self.store.name
+
+    @property
+    def recipe(self) -> StoreRecipe | None:
+        """How another process opens this collection (a server engine's), ``None`` for an embedded one."""
+        return self.store.recipe
+
+    @property
+    def fusions(self) -> tuple[str, ...]:
+        """The fusions the engine runs."""
+        return tuple(self.store.fusions)
 
     @property
     def exists(self) -> bool:
@@ -66,14 +106,22 @@ class Collection:
     # ---- ingestion --------------------------------------------------------------------------
 
     def heads(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The stored head fields of these documents (none while the collection does not exist)."""
-        return self.store.heads(keys) if self.exists else {}
+        """The stored head fields of these documents; none while the collection does not exist (when it is
+        made elsewhere, checked again until it does)."""
+        if not self.exists:
+            if not self._state["elsewhere"]:
+                return {}
+            stored = self.store.stored_spec()
+            if stored is None:
+                return {}
+            self._open(stored)
+        return self.store.heads(keys)
 
     def write(self, records: Sequence[Record]) -> None:
         """Write whole documents (every chunk of each) in the order above; creates the collection first."""
         if not records:
             return
-        self._create_once()
+        self.create_once()
         heads = [r for r in records if r.chunk == 0]
         tails = [r for r in records if r.chunk > 0]
         if tails:
@@ -81,7 +129,8 @@ class Collection:
         self.store.delete_chunks({r.document.point_id: r.chunks for r in heads})
         self.store.upsert(heads)
 
-    def _create_once(self) -> None:
+    def create_once(self) -> None:
+        """Create the collection unless it exists (or open and check it, when another process made it meanwhile)."""
         if self.exists:
             return
         with self._state["lock"]:
@@ -98,6 +147,50 @@ class Collection:
         self.spec.check_stored(stored, collection=self.store.where, remedy=REMEDY)
         self.store.open(self.spec)
         self._state["exists"] = True
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def count(self, filter: dict[str, Any] | None = None) -> int:
+        """Documents stored (matching the metadata ``filter``); an error if the collection does not exist."""
+        checked = check_filter(filter)
+        self.require("count")
+        return self.store.count(checked)
+
+    def points(self, ids: Sequence[str]) -> list[StoredHit]:
+        """Every stored point of the documents of these ids, in no particular order."""
+        keys = [point_id(doc_id, "") for doc_id in document_ids(ids)]
+        self.require("get")
+        return self.store.points(keys) if keys else []
+
+    def query(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
+        """The engine's hybrid query (``Store.query``'s options)."""
+        self.require("search")
+        return self.store.query(vectors, **options)
+
+    def query_groups(self, vectors: QueryVectors, *, group_size: int, **options: Any) -> list[list[StoredHit]]:
+        """The engine's hybrid query grouped by document (``Store.query_groups``)."""
+        self.require("search")
+        return self.store.query_groups(vectors, group_size=group_size, **options)
+
+    async def aquery(self, vectors: QueryVectors, **options: Any) -> list[StoredHit]:
+        """:meth:`query` on the engine's async client, or in a worker thread on an engine without one."""
+        await asyncio.to_thread(self.require, "search")
+        native = async_store(self.store)
+        if native is not None:
+            return await native.aquery(vectors, **options)
+        return await asyncio.to_thread(self.store.query, vectors, **options)
+
+    async def aquery_groups(self, vectors: QueryVectors, *, group_size: int, **options: Any) -> list[list[StoredHit]]:
+        """:meth:`query_groups` on the engine's async client, or in a worker thread on an engine without one."""
+        await asyncio.to_thread(self.require, "search")
+        native = async_store(self.store)
+        if native is not None:
+            return await native.aquery_groups(vectors, group_size=group_size, **options)
+        return await asyncio.to_thread(self.store.query_groups, vectors, group_size=group_size, **options)
+
+    def close(self) -> None:
+        """Release the engine."""
+        self.store.close()
 
     # ---- deletion ---------------------------------------------------------------------------
 
@@ -133,3 +226,27 @@ def document_ids(ids: Any) -> list[str]:
             raise LensInputError(f"A document id is a string (or an int), got {type(value).__name__} {value!r:.40}.")
         out.append(str(value))
     return out
+
+
+class _OnLoop:
+    """A store whose look-ups, writes and chunk deletes run as its async client's coroutines on ``loop``.
+
+    The ingest pipeline calls it from a worker thread and waits for each call; the event loop
+    stays free meanwhile. Everything else is the wrapped store's.
+    """
+
+    _ASYNC = ("heads", "upsert", "delete_chunks")
+
+    def __init__(self, store: AsyncStore, loop: asyncio.AbstractEventLoop) -> None:
+        self.store, self.loop = store, loop
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._ASYNC:
+            coroutine = getattr(self.store, f"a{name}")
+
+            def run(argument: Any) -> Any:
+                return asyncio.run_coroutine_threadsafe(coroutine(argument), self.loop).result()
+
+            run.__name__ = name
+            return run
+        return getattr(self.store, name)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
 
-from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport, point_id
-from ._checks import check_filter
-from ._collection import REMEDY, Collection, document_ids
+from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport
+from ._collection import Collection, document_ids
 from ._dense import DenseEmbedder, as_dense_embedder, dense_name
 from ._documents import DocumentSource, read_documents
+from ._ingest import IngestOptions
 from ._pipeline import ingest_documents
-from ._ray_options import RayOptions, as_ray_options
+from ._ray.options import RayOptions, as_ray_options
 from ._records import RecordBuilder, record_builder
-from ._search import SearchRequest, prepare, to_document_hit, to_hit
+from ._search import SearchOptions, SearchRequest, prepare, to_document_hit, to_hit
 from ._store import QueryVectors, Store, StoredHit
 
 if TYPE_CHECKING:
@@ -36,6 +37,11 @@ class LensConnector:
     differs, or another LENS or dense model, is a :class:`LensSchemaError` naming both. A collection
     that does not exist is created by the first ingestion that writes to it, never by a search,
     a count or a delete (those raise a clear error).
+
+    Attributes:
+        collection: the :class:`Collection` (its ``name``, ``spec`` and ``fusions``); every call to the
+            engine goes through it.
+        store: the engine's :class:`Store` under it. encoder, dense, task, spec: what the collection holds.
     """
 
     def __init__(self, store: Store, *, encoder: LensEncoder | str | None = None, dense: Any = None,
@@ -47,17 +53,17 @@ class LensConnector:
             self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
-            stored = store.stored_spec()
             asked = {"sparse_top": sparse_top, "on_disk": on_disk, "float16": float16, "int8": int8}
-            adopted = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
-                       for name, value in asked.items()}
-            self.spec = CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, lens_model=self.encoder.fingerprint,
-                                       lens_model_name=self.encoder.model_name, dense_model=dense_name(self.dense),
-                                       **adopted)
-            if stored is not None:
-                self.spec.check_stored(stored, collection=store.where, remedy=REMEDY)
-                store.open(self.spec)
-            self.collection = Collection(store, self.spec, exists=stored is not None)
+
+            def spec_for(stored: dict[str, Any] | None) -> CollectionSpec:
+                adopted = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
+                           for name, value in asked.items()}
+                return CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, lens_model=self.encoder.fingerprint,
+                                      lens_model_name=self.encoder.model_name, dense_model=dense_name(self.dense),
+                                      **adopted)
+
+            self.collection = Collection.open(store, spec_for)  # the only object that calls the store
+            self.spec = self.collection.spec
             self._builders: dict[tuple, RecordBuilder] = {}
         except BaseException:
             store.close()
@@ -88,18 +94,17 @@ class LensConnector:
         actors ran). ``write_workers`` is then the number of concurrent write tasks (and id-lookup
         actors). See :class:`RayOptions`.
         """
-        options = as_ray_options(ray)
-        if options is not None:
-            from ._ray_ingest import ingest_with_ray
+        on_ray = as_ray_options(ray)
+        run = IngestOptions(batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
+                            show_progress=show_progress)
+        build = self._builder(chunking, chunk_size, chunk_overlap)  # the chunking options are checked here
+        if on_ray is not None:
+            from ._ray.ingest import ingest_with_ray
 
-            return ingest_with_ray(self, source, options, chunking=bool(chunking), chunk_size=chunk_size,
-                                   chunk_overlap=chunk_overlap, text_field=text_field, id_field=id_field,
-                                   batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
-                                   show_progress=show_progress)
-        build = self._builder(chunking, chunk_size, chunk_overlap)
-        return self._ingest_into(self.collection, source, build, text_field=text_field, id_field=id_field,
-                                 batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
-                                 show_progress=show_progress)
+            return ingest_with_ray(self.collection, build, source, on_ray, run, chunking=bool(chunking),
+                                   chunk_size=chunk_size, chunk_overlap=chunk_overlap, text_field=text_field,
+                                   id_field=id_field)
+        return self._ingest_into(self.collection, source, build, run, text_field=text_field, id_field=id_field)
 
     def _builder(self, chunking: bool, chunk_size: int | None, chunk_overlap: int | None) -> RecordBuilder:
         """The record builder for these chunking options (made once per options)."""
@@ -110,15 +115,18 @@ class LensConnector:
                                                  chunk_size=chunk_size, chunk_overlap=chunk_overlap)
         return self._builders[key]
 
-    def _ingest_into(self, collection: Collection, source: DocumentSource, build: RecordBuilder, *,
-                     text_field: str = "text", id_field: str = "id", **pipeline: Any) -> IngestReport:
-        """Read ``source`` and run the pipeline into ``collection`` (``pipeline``: batch, retry, progress options)."""
+    @staticmethod
+    def _ingest_into(collection: Collection, source: DocumentSource, build: RecordBuilder, run: IngestOptions, *,
+                     text_field: str, id_field: str) -> IngestReport:
+        """Read ``source`` and run the local pipeline into ``collection``."""
         total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
         documents = read_documents(source, text_field=text_field, id_field=id_field)
-        return ingest_documents(collection, documents, build, total=total, **pipeline)
+        return ingest_documents(collection, documents, build, run, total=total)
 
-    async def aingest(self, source: DocumentSource, *, chunking: bool = True, chunk_size: int | None = None,
-                      chunk_overlap: int | None = None, **options: Any) -> IngestReport:
+    async def aingest(self, source: DocumentSource, *, batch_size: int = 32, write_workers: int = 2,
+                      max_retries: int = 4, show_progress: bool = True, text_field: str = "text",
+                      id_field: str = "id", chunking: bool = True, chunk_size: int | None = None,
+                      chunk_overlap: int | None = None) -> IngestReport:
         """:meth:`ingest` without blocking the event loop.
 
         The same pipeline runs in a worker thread (reading, encoding, retries, report); on an engine
@@ -126,11 +134,12 @@ class LensConnector:
         store calls are coroutines run on this event loop, so writes share the application's client
         loop instead of a second connection pool.
         """
-        collection = self.collection
-        if getattr(self.store, "native_async", False):
-            collection = collection.on(_OnLoop(self.store, asyncio.get_running_loop()))
+        run = IngestOptions(batch_size=batch_size, write_workers=write_workers, max_retries=max_retries,
+                            show_progress=show_progress)
+        collection = self.collection.on_loop(asyncio.get_running_loop())
         build = await asyncio.to_thread(self._builder, chunking, chunk_size, chunk_overlap)
-        return await asyncio.to_thread(self._ingest_into, collection, source, build, **options)
+        return await asyncio.to_thread(self._ingest_into, collection, source, build, run, text_field=text_field,
+                                       id_field=id_field)
 
     def delete(self, ids: Sequence[str] | None = None, *, filter: dict[str, Any] | None = None) -> int:
         """Delete documents with all their chunks: by document id, or by metadata ``filter`` (as in
@@ -156,13 +165,14 @@ class LensConnector:
         ``group_by_document=True`` returns up to ``limit`` documents rather than chunks, each with its
         ``group_size`` best chunks (``hit.chunks``), grouped by the engine after fusion.
         """
-        request = self._prepare(query, limit, fusion, weights, rrf_k, prefetch_limit, use_sparse, filter, explain,
-                                task, group_by_document, group_size)
-        self.collection.require("search")
+        request = self._prepare(query, SearchOptions(
+            limit=limit, fusion=fusion, weights=weights, rrf_k=rrf_k, prefetch_limit=prefetch_limit,
+            use_sparse=use_sparse, filter=filter, explain=explain, task=task, group_by_document=group_by_document,
+            group_size=group_size))
         if request.group_size is None:
-            return self._hits(self.store.query(request.vectors, **request.options), request)
-        return self._groups(self.store.query_groups(request.vectors, group_size=request.group_size,
-                                                    **request.options), request)
+            return self._hits(self.collection.query(request.vectors, **request.options), request)
+        return self._groups(self.collection.query_groups(request.vectors, group_size=request.group_size,
+                                                         **request.options), request)
 
     async def asearch(self, query: str, *, limit: int = 10, fusion: str = "rrf",
                       weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60,
@@ -176,33 +186,26 @@ class LensConnector:
         Qdrant servers, AsyncMilvusClient on Milvus Lite and servers) and through a worker thread
         otherwise (qdrant-edge, qdrant local mode).
         """
-        lens = None
+        options = SearchOptions(
+            limit=limit, fusion=fusion, weights=weights, rrf_k=rrf_k, prefetch_limit=prefetch_limit,
+            use_sparse=use_sparse, filter=filter, explain=explain, task=task, group_by_document=group_by_document,
+            group_size=group_size)
+        lens = None  # a remote encoder's query vector comes from its AsyncClient, not a thread
         if getattr(self.encoder, "url", None) is not None and isinstance(query, str) and query.strip():
             lens = (await self.encoder.aencode_queries([query], task=task or self.task))[0]
-        request = await asyncio.to_thread(self._prepare, query, limit, fusion, weights, rrf_k, prefetch_limit,
-                                          use_sparse, filter, explain, task, group_by_document, group_size, lens)
-        await asyncio.to_thread(self.collection.require, "search")
-        native = getattr(self.store, "native_async", False)
+        request = await asyncio.to_thread(self._prepare, query, options, lens)
         if request.group_size is None:
-            if native:
-                stored = await self.store.aquery(request.vectors, **request.options)
-            else:
-                stored = await asyncio.to_thread(self.store.query, request.vectors, **request.options)
-            return self._hits(stored, request)
-        options = {"group_size": request.group_size, **request.options}
-        if native:
-            groups = await self.store.aquery_groups(request.vectors, **options)
-        else:
-            groups = await asyncio.to_thread(self.store.query_groups, request.vectors, **options)
+            return self._hits(await self.collection.aquery(request.vectors, **request.options), request)
+        groups = await self.collection.aquery_groups(request.vectors, group_size=request.group_size,
+                                                     **request.options)
         return self._groups(groups, request)
 
-    def _prepare(self, query: str, limit: int, fusion: str, weights: Any, rrf_k: int, prefetch_limit: Any,
-                 use_sparse: bool, filter: Any, explain: bool, task: str | None, group_by_document: bool,
-                 group_size: int, lens: Any = None) -> SearchRequest:
-        return prepare(self.encoder, self.dense, self.spec, query, limit=limit, fusion=fusion, weights=weights,
-                       rrf_k=rrf_k, prefetch_limit=prefetch_limit, use_sparse=use_sparse, filter=filter,
-                       explain=explain, task=task or self.task, group_by_document=group_by_document,
-                       group_size=group_size, lens=lens)
+    def _prepare(self, query: str, options: SearchOptions, lens: Any = None) -> SearchRequest:
+        """The checked request of a search of ``query`` (its task, when not given, the connector's; ``lens``: its
+        LENS vector when the caller encoded it already)."""
+        if not options.task and self.task:
+            options = replace(options, task=self.task)
+        return prepare(self.encoder, self.dense, self.spec, query, options, lens=lens)
 
     def _hits(self, stored: list[StoredHit], request: SearchRequest) -> list[Hit]:
         return [to_hit(s, request.vectors, encoder=self.encoder, sparse_top=self.spec.sparse_top,
@@ -234,20 +237,17 @@ class LensConnector:
 
     def count(self, *, filter: dict[str, Any] | None = None) -> int:
         """Documents stored in the collection (matching ``filter``); an error if it does not exist."""
-        checked = check_filter(filter)
-        self.collection.require("count")
-        return self.store.count(checked)
+        return self.collection.count(filter)
 
     def get(self, ids: Sequence[str]) -> list[Hit]:
         """Every stored chunk of these documents, by document then chunk (``score`` 0: there is no query)."""
         wanted = {doc_id: n for n, doc_id in enumerate(document_ids(ids))}
-        self.collection.require("get")
-        stored = self.store.points([point_id(doc_id, "") for doc_id in wanted]) if wanted else []
+        stored = self.collection.points(list(wanted))
         hits = [to_hit(s, QueryVectors([], []), encoder=self.encoder, sparse_top=0, explain=False) for s in stored]
         return sorted(hits, key=lambda h: (wanted.get(h.doc_id, len(wanted)), h.chunk))
 
     def close(self) -> None:
-        self.store.close()
+        self.collection.close()
 
     def __enter__(self) -> LensConnector:
         return self
@@ -255,26 +255,3 @@ class LensConnector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-class _OnLoop:
-    """A store whose lookups, writes and deletes run as its async client's coroutines on ``loop``.
-
-    The ingest pipeline calls it from a worker thread and waits for each call; the event loop
-    stays free meanwhile. Everything else is the wrapped store's.
-    """
-
-    _ASYNC = ("heads", "upsert", "delete_chunks")
-
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
-        self.store, self.loop = store, loop
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._ASYNC:
-            coroutine = getattr(self.store, f"a{name}")
-
-            def run(argument: Any) -> Any:
-                return asyncio.run_coroutine_threadsafe(coroutine(argument), self.loop).result()
-
-            run.__name__ = name
-            return run
-        return getattr(self.store, name)

@@ -8,7 +8,7 @@ from pathlib import Path
 from lens_vdb import LensEncoder, LensError
 from lens_vdb._datasets import load_bbc_news
 
-from ._qdrant import QdrantConnector
+from ._qdrant.connector import QdrantConnector
 
 __all__ = ["run_demo", "demo_encoder"]
 

@@ -13,14 +13,15 @@ engine's prefetch and its fusion (RRF, DBSF on Qdrant, weighted).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
 from lens_vdb import LensInputError
 from lens_vdb.eval import Corpus, Ranking
 
-from ._base import FUSIONS
 from ._connector import LensConnector
+from ._search import SearchOptions
 
 __all__ = ["ConnectorRetriever", "engine_fusions"]
 
@@ -28,10 +29,8 @@ _LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
 
 
 def engine_fusions(connector: LensConnector) -> tuple[str, ...]:
-    """The fusions the connector's engine runs: all three on Qdrant, RRF and weighted on Milvus."""
-    from ._milvus import MilvusStore
-
-    return ("rrf", "weighted") if isinstance(connector.store, MilvusStore) else FUSIONS
+    """The fusions the connector's engine runs (its store says): all three on Qdrant, RRF and weighted on Milvus."""
+    return connector.collection.fusions
 
 
 class ConnectorRetriever:
@@ -56,7 +55,7 @@ class ConnectorRetriever:
         if refused:
             raise LensInputError(f"{type(connector).__name__} does not run fusion {refused}; it runs {supported}.")
         self.connector, self.name, self.fusions = connector, name, chosen
-        self.weights, self.rrf_k, self.task = tuple(weights), rrf_k, task
+        self.weights, self.rrf_k, self.task = cast(tuple[float, float], tuple(weights)), rrf_k, task
         self.batch_size, self.chunking, self.show_progress = batch_size, chunking, show_progress
 
     def rankings(self, corpus: Corpus, *, depth: int) -> dict[str, Ranking]:
@@ -72,12 +71,13 @@ class ConnectorRetriever:
         for row, query in enumerate(corpus.queries):
             # the query is encoded once, as search() does, and sent to the engine once per fusion; hits are
             # documents (a long document's chunks grouped by the engine, its best chunk ranking it)
-            request = self.connector._prepare(query, depth, "rrf", self.weights, self.rrf_k, None, False, None,
-                                              False, self.task, True, 1)
+            request = self.connector._prepare(query, SearchOptions(limit=depth, weights=self.weights, rrf_k=self.rrf_k,
+                                                                   task=self.task, group_by_document=True,
+                                                                   group_size=1))
             for fusion in self.fusions:
                 weights = self.weights if fusion != "dbsf" else (1.0, 1.0)
                 options = request.options | {"fusion": fusion, "weights": weights}
-                groups = self.connector.store.query_groups(request.vectors, group_size=1, **options)
+                groups = self.connector.collection.query_groups(request.vectors, group_size=1, **options)
                 for rank, hit in enumerate(group[0] for group in groups if group):
                     doc_id = hit.payload.get("doc_id")
                     if doc_id not in position:

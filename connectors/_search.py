@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,25 @@ from ._checks import check_filter, check_positive, check_rrf_k, check_weights
 from ._dense import DenseEmbedder
 from ._store import QueryVectors, StoredHit
 
-__all__ = ["SearchRequest", "prepare", "to_hit", "to_document_hit"]
+__all__ = ["SearchOptions", "SearchRequest", "prepare", "to_hit", "to_document_hit"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions:
+    """What a search asks besides its query: the keywords of ``LensConnector.search``, checked by :func:`prepare`
+    (``task`` None: the connector's)."""
+
+    limit: int = 10
+    fusion: str = "rrf"
+    weights: tuple[float, float] = (1.0, 1.0)
+    rrf_k: int = 60
+    prefetch_limit: int | tuple[int, int] | None = None
+    use_sparse: bool = False
+    filter: dict[str, Any] | None = None
+    explain: bool = False
+    task: str | None = None
+    group_by_document: bool = False
+    group_size: int = 3
 
 
 class SearchRequest:
@@ -25,12 +43,13 @@ class SearchRequest:
         self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
 
 
-def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any, *, limit: Any,
-            fusion: Any, weights: Any, rrf_k: Any, prefetch_limit: Any, use_sparse: bool, filter: Any,
-            explain: bool, task: str | None, group_by_document: bool, group_size: Any,
-            lens: np.ndarray | None = None) -> SearchRequest:
-    """Check every argument (the same LensInputError on every engine), then encode the query (``lens``: its
+def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any,
+            asked: SearchOptions, *, lens: np.ndarray | None = None) -> SearchRequest:
+    """Check every option ``asked`` (the same LensInputError on every engine), then encode the query (``lens``: its
     LENS vector, when the caller encoded it already, as ``asearch`` does on a remote encoder's AsyncClient)."""
+    limit, fusion, weights, rrf_k, filter = asked.limit, asked.fusion, asked.weights, asked.rrf_k, asked.filter
+    prefetch_limit, use_sparse, explain, task = asked.prefetch_limit, asked.use_sparse, asked.explain, asked.task
+    group_by_document, group_size = asked.group_by_document, asked.group_size
     if not isinstance(query, str) or not query.strip():
         raise LensInputError(f"query must be a non-empty string, got {query!r:.60}")
     if fusion not in FUSIONS:

@@ -1,14 +1,15 @@
-"""The small interface every engine implements; the connectors build on it and nothing else."""
+"""The small interfaces every engine implements (:class:`Store`, and :class:`AsyncStore` where it has an async
+client); the connectors build on them, through ``Collection``, and on nothing else."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, runtime_checkable
 
 from ._base import CollectionSpec, Record
 
-__all__ = ["Store", "StoreRecipe", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
+__all__ = ["Store", "AsyncStore", "async_store", "StoreRecipe", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
 
 HEAD_FIELDS = ("text_hash", "model_hash", "chunks")  # what ingestion reads of a stored document's chunk 0
 
@@ -47,19 +48,21 @@ class StoreRecipe:
         return self.kind(*self.args, **self.options)
 
 
+@runtime_checkable
 class Store(Protocol):
     """One collection in one engine. Points carry the payload of :class:`Record` (``parent``, ``chunk``...).
 
-    An engine with an async client sets ``native_async = True`` and adds the coroutines
-    ``aquery(...)`` / ``aquery_groups(...)`` (the arguments of the sync forms), ``aheads(keys)``,
-    ``aupsert(records)`` and ``adelete_chunks(chunks)``.
-    ``where`` names the collection and its location for messages (never a credential).
-    ``recipe`` says how another process opens the same collection (servers), ``None`` for an
-    embedded engine, which only the process that opened it may use.
+    ``name`` is the collection's name in the engine; ``where`` names it and its location for
+    messages (never a credential). ``fusions`` are the fusions the engine runs (a subset of
+    ``FUSIONS``). ``recipe`` says how another process opens the same collection (servers),
+    ``None`` for an embedded engine, which only the process that opened it may use. An engine
+    with an async client sets ``native_async = True`` and is an :class:`AsyncStore`.
     """
 
-    native_async: bool
+    name: str
     where: str
+    fusions: tuple[str, ...]
+    native_async: bool
     recipe: StoreRecipe | None
 
     def stored_spec(self) -> dict[str, Any] | None:
@@ -108,6 +111,36 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the engine."""
+
+
+@runtime_checkable
+class AsyncStore(Store, Protocol):
+    """A :class:`Store` with an async client (``native_async`` is True): coroutines of the calls that
+    ``aingest`` and ``asearch`` make, with the arguments of the sync forms, run on the caller's event loop."""
+
+    async def aheads(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """:meth:`Store.heads` on the async client."""
+
+    async def aupsert(self, records: Sequence[Record]) -> None:
+        """:meth:`Store.upsert` on the async client."""
+
+    async def adelete_chunks(self, chunks: Mapping[str, int]) -> None:
+        """:meth:`Store.delete_chunks` on the async client."""
+
+    async def aquery(
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str,
+        weights: tuple[float, float], rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
+    ) -> list[StoredHit]:
+        """:meth:`Store.query` on the async client."""
+
+    async def aquery_groups(self, vectors: QueryVectors, *, group_size: int, **options: Any) -> list[list[StoredHit]]:
+        """:meth:`Store.query_groups` on the async client."""
+
+
+def async_store(store: Store) -> AsyncStore | None:
+    """``store`` as an :class:`AsyncStore` when it has an async client, else ``None`` (then its calls run in
+    a worker thread)."""
+    return cast(AsyncStore, store) if store.native_async else None
 
 
 def group_hits(hits: Sequence[StoredHit], limit: int, group_size: int) -> list[list[StoredHit]]:

@@ -3,6 +3,7 @@ read, have names that are names, and say so when another process holds them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from lens_vdb import LensConnectionError, LensEncoder, LensInputError, LensSchemaError
 from lens_vdb.connectors import MilvusConnector, QdrantConnector
-from tests.integration.engines import ENGINE_PARAMS, open_connector
+from tests.integration.engines import ENGINE_PARAMS, milvus_uri, open_connector, server_collection
 
 DOCS = [{"id": "a", "text": "The central bank raised interest rates.", "topic": "business"},
         {"id": "b", "text": "The striker scored twice in the derby.", "topic": "sport"}]
@@ -160,3 +161,32 @@ def test_a_collection_made_by_another_connector_meanwhile_is_checked_before_use(
             early.search("interest rates")
     with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as early:  # adopted: fine
         assert early.count() == 2
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_repr_names_the_location_and_the_collection(engine, tmp_path, encoder, minilm):
+    server = engine.endswith("-server")
+    name = server_collection("reprs", tmp_path) if server else "reprs"
+    location = {"qdrant-server": os.environ.get("QDRANT_URL", ""), "milvus-server": milvus_uri() if engine ==
+                "milvus-server" else "", "milvus-lite": str(tmp_path / "milvus.db")}.get(engine, str(tmp_path))
+    with open_connector(engine, tmp_path, "reprs", encoder=encoder, dense=minilm) as c:
+        assert c.collection.name == name
+        expected = (f"QdrantConnector(location={location!r}, collection={name!r}, k={encoder.k})" if qdrant(engine)
+                    else f"MilvusConnector(location={location!r}, collection={name!r})")
+        assert repr(c) == expected
+
+
+@pytest.mark.parametrize("engine", ENGINE_PARAMS)
+def test_each_store_is_a_store_and_says_whether_it_is_an_async_one_and_which_fusions_it_runs(
+        engine, tmp_path, encoder, minilm):
+    from lens_vdb.connectors._store import AsyncStore, Store, async_store
+
+    with open_connector(engine, tmp_path, encoder=encoder, dense=minilm) as c:
+        assert isinstance(c.store, Store)
+        native = engine in ("qdrant-server", "milvus-lite", "milvus-server")  # the engines with an async client
+        assert c.store.native_async is native and (async_store(c.store) is c.store) is native
+        if native:
+            assert isinstance(c.store, AsyncStore)
+        if engine == "qdrant-edge":
+            assert not isinstance(c.store, AsyncStore)  # no coroutines at all
+        assert c.collection.fusions == (("rrf", "dbsf", "weighted") if qdrant(engine) else ("rrf", "weighted"))

@@ -49,6 +49,9 @@ BAD_CALLS = {
     "chunk_size too big": lambda c: c.ingest(DOCS, chunk_size=100000, show_progress=False),
     "chunk_overlap too big": lambda c: c.ingest(DOCS, chunk_size=64, chunk_overlap=64, show_progress=False),
     "a text that is no text": lambda c: c.ingest([{"id": "x", "text": 3}], show_progress=False),
+    "batch_size 0": lambda c: c.ingest(DOCS, batch_size=0, show_progress=False),
+    "write_workers True": lambda c: c.ingest(DOCS, write_workers=True, show_progress=False),
+    "max_retries 0 on Ray": lambda c: c.ingest(DOCS, max_retries=0, ray=True, show_progress=False),
 }
 
 

@@ -67,10 +67,10 @@ def test_sigkill_mid_ingest_then_rerun_stores_every_document_once(tmp_path, buil
 
 
 def test_milvus_limits_are_enforced_and_large_inserts_are_chunked(tmp_path, built_dirs, minilm, monkeypatch):
-    import lens_vdb.connectors._milvus_rows as milvus
+    import lens_vdb.connectors._milvus.rows as milvus
     from lens_vdb import LensInputError
     from lens_vdb.connectors import CollectionSpec
-    from lens_vdb.connectors._milvus_store import MilvusStore
+    from lens_vdb.connectors._milvus.store import MilvusStore
 
     store = MilvusStore(str(tmp_path / "limits.db"), "limits")
     with pytest.raises(LensInputError, match="at most 32768 dims; lens would have 40000"):
@@ -104,7 +104,7 @@ def test_the_index_of_each_dense_field_can_be_chosen(tmp_path, built_dirs, minil
 
 
 def test_insert_messages_stay_under_the_byte_cap_and_keep_every_record_in_order(monkeypatch):
-    import lens_vdb.connectors._milvus_rows as milvus
+    import lens_vdb.connectors._milvus.rows as milvus
     from lens_vdb.connectors._base import Document, Record
 
     documents = [Document(str(i), f"text {i} " + "word " * 400) for i in range(10)]

@@ -110,7 +110,7 @@ def test_a_ray_address_where_nothing_listens_is_one_line_and_nothing_is_written(
 
 
 def test_ray_addresses_are_read_and_probed_before_ray_is_asked():
-    from lens_vdb.connectors._ray_cluster import probe_address
+    from lens_vdb.connectors._ray.cluster import probe_address
     from tests.integration.engines import free_port
 
     with pytest.raises(LensError, match=r"No Ray cluster answers at 'ray://127\.0\.0\.1:\d+'"):

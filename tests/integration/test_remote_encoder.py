@@ -219,14 +219,14 @@ def test_ray_encoder_actors_are_given_the_remote_encoder_and_call_the_same_serve
     cloudpickle = pytest.importorskip("ray.cloudpickle")  # how Ray ships the recipe to its actors
 
     from lens_vdb.connectors import Document
-    from lens_vdb.connectors._ray_encode import encoder_recipe
-    from lens_vdb.connectors._ray_options import RayOptions
+    from lens_vdb.connectors._ray.encode import encoder_recipe
+    from lens_vdb.connectors._ray.options import RayOptions
     from tests.integration.engines import open_connector
 
     remote = _remote(server, exported, token="s3cret-token", retries=1)
     with open_connector("qdrant-edge", tmp_path / "store", encoder=remote, dense=minilm) as connector:
         build = connector._builder(True, None, None)
-        recipe = encoder_recipe(connector, RayOptions(dense=lambda: minilm), build, chunking=True, chunk_size=None,
+        recipe = encoder_recipe(build, RayOptions(dense=lambda: minilm), chunking=True, chunk_size=None,
                                 chunk_overlap=None)
         assert (recipe.backend, recipe.url, recipe.remote) == ("remote", server.url(), remote.remote)
         actor_build = cloudpickle.loads(cloudpickle.dumps(recipe)).load()  # as an actor receives and loads it

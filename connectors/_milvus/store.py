@@ -17,10 +17,10 @@ from typing import Any
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
-from . import _milvus_rows as milvus_rows
-from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._milvus_rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
+from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
+from . import rows as milvus_rows
+from .rows import MAX_DIM, MAX_ROWS, MAX_TEXT_BYTES, OUTPUT_FIELDS, PAYLOAD_FIELDS, SPEC_PROPERTY
 
 __all__ = ["MilvusStore", "GRPC_OPTIONS"]
 
@@ -35,12 +35,13 @@ class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     native_async = True  # asearch and aingest go through AsyncMilvusClient (Milvus Lite and servers alike)
+    fusions: tuple[str, ...] = ("rrf", "weighted")  # Milvus has no DBSF
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
                  consistency_level: str = "Strong", index_type: str | dict[str, str] | None = None,
                  timeout: float = 30, norm_score: bool = False) -> None:
         self.pm = require("pymilvus", "milvus")
-        self.collection = collection
+        self.collection = self.name = collection
         self.uri, self.timeout, self.norm_score = uri, timeout, norm_score
         self.token = token or os.environ.get("MILVUS_TOKEN", "")
         self._async: tuple[Any, Any] | None = None

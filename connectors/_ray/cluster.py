@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from lens_vdb import LensConnectionError, LensInputError
 
-from ._ray_options import RayOptions
+from .options import RayOptions
 
 __all__ = ["PROBE_SECONDS", "start_or_join", "probe_address"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from lens_vdb import LensInputError
 
-from ._base import DENSE, LENS, LENS_SPARSE, Record
+from .._base import DENSE, LENS, LENS_SPARSE, Record
 
 __all__ = ["MAX_DIM", "MAX_TEXT_BYTES", "MAX_MESSAGE_BYTES", "MAX_ROWS", "DEFAULT_INDEX", "PAYLOAD_FIELDS",
            "OUTPUT_FIELDS", "SPEC_PROPERTY", "messages", "where", "chunks_expr", "stored_spec", "index_types",

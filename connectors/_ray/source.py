@@ -23,14 +23,14 @@ import pyarrow.compute as pc
 import ray
 import ray.data
 
-from ._base import CollectionSpec, Document, IngestReport
-from ._collection import Collection
-from ._documents import to_document
-from ._pipeline import _batches, _call, _changed, _fail, _name, _new_in_this_run, first_time, stale
-from ._ray_rows import FAILED, LOOKUP, NEW, SKIPPED, UPDATED, rows_of, to_table
-from ._ray_write import open_store
-from ._records import text_hash
-from ._store import StoreRecipe
+from .._base import CollectionSpec, Document
+from .._collection import Collection
+from .._documents import to_document
+from .._ingest import FAILED, SKIPPED, Item, Planner, Tally, batches
+from .._records import text_hash
+from .._store import StoreRecipe
+from .rows import LOOKUP, rows_of, to_table
+from .write import open_store
 
 __all__ = ["is_dataset_source", "plan_on_driver", "as_dataset", "read_dataset", "plan_dataset", "keep_planned",
            "LookupHeads", "DOCUMENTS"]
@@ -54,21 +54,17 @@ def _parquet(source: Any) -> Path | None:
 
 # ---- sources ingest reads: planned on the driver -------------------------------------------------
 
-def plan_on_driver(documents: Iterable[Document], collection: Collection, model_hash: str, *, batch_size: int,
-                   max_retries: int, report: IngestReport) -> tuple[int, list[dict[str, Any]]]:
-    """``ingest``'s steps before encoding, batch by batch: (documents read, the rows to encode)."""
-    seen: dict[str, str] = {}
+def plan_on_driver(documents: Iterable[Document], planner: Planner, *,
+                   batch_size: int) -> tuple[int, list[dict[str, Any]]]:
+    """``ingest``'s plan, batch by batch, before anything is encoded: (documents read, the rows to encode)."""
     total, rows = 0, []
-    for batch in _batches(documents, batch_size):
+    for batch in batches(documents, batch_size):
         total += len(batch)
-        new = _new_in_this_run(batch, seen)
-        stored = _call(collection, collection.heads, [d.point_id for d in new], max_retries, report) if new else {}
-        if isinstance(stored, BaseException):  # the store is unreachable: this batch fails, go on
-            _fail(report, [_name(d) for d in new], stored)
-            continue
-        changed, updated = _changed(new, stored, seen, model_hash)
-        rows += [{"key": d.point_id, "id": d.id, "status": UPDATED if d.point_id in updated else NEW, "document": d}
-                 for d in changed]
+        by_key = {d.point_id: d for d in batch}
+        new = planner.first_time(Item(d.point_id, d.id, text_hash(d.text)) for d in batch)
+        statuses = planner.plan(new)
+        rows += [{"key": item.key, "id": item.id, "status": statuses[item.key], "document": by_key[item.key]}
+                 for item in new if statuses[item.key] not in (SKIPPED, FAILED)]
     return total, rows
 
 
@@ -101,33 +97,26 @@ def _documents(table: pa.Table, *, where: str, text_field: str, id_field: str) -
     return to_table(rows, DOCUMENTS)
 
 
-def plan_dataset(documents: Any, collection: Collection | None, model_hash: str, *, batch_size: int,
-                 max_retries: int, report: IngestReport) -> tuple[int, pa.Table | None]:
+def plan_dataset(documents: Any, planner: Planner, *, look_up: bool, batch_size: int) -> tuple[int, pa.Table | None]:
     """The driver's pass over every document's key and text hash: one id with two texts is refused.
 
-    With ``collection`` (an embedded engine) it also looks up the stored heads, batch by batch, and
-    returns the plan: a table of the keys to encode and their status. Returns (documents, plan).
+    With ``look_up`` (an embedded engine, which only the driver may open) it also plans, batch by
+    batch, and returns the plan: a table of the keys to encode and their status. Returns (documents, plan).
     """
-    seen: dict[str, str] = {}
     total, keys, statuses = 0, [], []
     for batch in documents.select_columns(["key", "id", "hash"]).iter_batches(batch_size=batch_size,
                                                                               batch_format="pyarrow"):
         batch_rows = batch.to_pylist()
         total += len(batch_rows)
-        new = [row for row in batch_rows if first_time(row["key"], row["hash"], row["id"], seen)]
-        if collection is None or not new:
+        new = planner.first_time(Item(row["key"], row["id"], row["hash"]) for row in batch_rows)
+        if not look_up:
             continue
-        stored = _call(collection, collection.heads, [row["key"] for row in new], max_retries, report)
-        if isinstance(stored, BaseException):
-            _fail(report, [row["id"] if row["id"] is not None else row["key"] for row in new], stored)
-            continue
-        for row in new:
-            head = stored.get(row["key"])
-            if stale(head, row["hash"], model_hash):
-                keys.append(row["key"])
-                statuses.append(NEW if head is None else UPDATED)
+        for key, status in planner.plan(new).items():
+            if status not in (SKIPPED, FAILED):
+                keys.append(key)
+                statuses.append(status)
     plan = pa.table({"key": pa.array(keys, pa.string()), "status": pa.array(statuses, pa.string())})
-    return total, plan if collection is not None else None
+    return total, plan if look_up else None
 
 
 def keep_planned(documents: Any, plan: pa.Table) -> Any:
@@ -150,27 +139,19 @@ class LookupHeads:
     (retried as ``ingest`` retries) and marks each document new, updated or skipped (failed if unreachable)."""
 
     def __init__(self, recipe: StoreRecipe, spec: CollectionSpec, model_hash: str, max_retries: int) -> None:
-        self.store = open_store(recipe, max_retries)
-        self.collection = Collection(self.store, spec, exists=False)
+        self.collection = Collection(open_store(recipe, max_retries), spec, exists=False, made_elsewhere=True)
         self.model_hash, self.max_retries = model_hash, max_retries
-
-    def heads(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not self.collection.exists and self.store.stored_spec() is None:
-            return {}  # not made yet: nothing is stored
-        self.collection.require("look up")
-        return self.store.heads(keys)
 
     def __call__(self, table: pa.Table) -> pa.Table:
         rows = rows_of(table)
-        report = IngestReport()
-        stored = _call(self.collection, self.heads, [row["key"] for row in rows], self.max_retries, report)
+        tally = Tally()  # this batch's: its retries and failure travel in the rows to the writers, who count them
+        planner = Planner(self.collection, self.model_hash, max_retries=self.max_retries, tally=tally)
+        statuses = planner.plan([Item(row["key"], row["id"], row["hash"]) for row in rows])
         for row in rows:
-            if isinstance(stored, BaseException):
-                row.update(status=FAILED, error=f"{stored.__class__.__name__}: {stored}")
-            else:
-                head = stored.get(row["key"])
-                row["status"] = (NEW if head is None else UPDATED) if stale(head, row["hash"], self.model_hash) else SKIPPED
+            row["status"] = statuses[row["key"]]
+            if row["status"] == FAILED:
+                row["error"] = tally.errors[-1]
         if rows:
-            rows[0]["retried"] = report.retried
+            rows[0]["retried"] = tally.retried
         return to_table(rows, DOCUMENTS)
 

@@ -2,8 +2,8 @@
 
     read -> plan / id-lookup -> encoder actors (map_batches, actor pool) -> writers
 
-Reading and planning: ``_ray_source``. Encoding: ``_ray_encode`` (each actor builds records with
-the connector's own ``RecordBuilder``). Writing: ``_ray_write`` (a Ray ``Datasink`` of many write
+Reading and planning: ``source``. Encoding: ``encode`` (each actor builds records with
+the connector's own ``RecordBuilder``). Writing: ``write`` (a Ray ``Datasink`` of many write
 tasks on a server engine; the driver alone on an embedded one). The collection's spec was checked
 when the connector opened it, before any actor starts; a collection that does not exist is made
 by the first write, as ``ingest`` makes it (on a server: once, on the driver, before the first write
@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 from lens_vdb import LensError
 from lens_vdb._deps import require
 
-from ._base import IngestReport
-from ._documents import DocumentSource, read_documents
-from ._ray_cluster import start_or_join
-from ._ray_options import RayOptions
+from .._base import IngestReport
+from .._documents import DocumentSource, read_documents
+from .._ingest import IngestOptions, Planner, Tally
+from .cluster import start_or_join
+from .options import RayOptions
 
 if TYPE_CHECKING:
-    from ._connector import LensConnector
+    from .._collection import Collection
+    from .._records import RecordBuilder
 
 __all__ = ["RayIngestReport", "ingest_with_ray"]
 
@@ -57,85 +59,78 @@ class RayIngestReport(IngestReport):
                 f"written after {self.startup_seconds:.1f} s")
 
 
-def ingest_with_ray(connector: LensConnector, source: DocumentSource | Any, options: RayOptions, *,
-                    chunking: bool, chunk_size: int | None, chunk_overlap: int | None, text_field: str,
-                    id_field: str, batch_size: int, write_workers: int, max_retries: int,
-                    show_progress: bool) -> RayIngestReport:
-    """Run ``connector.ingest``'s job on Ray (see the module docstring); the arguments are ``ingest``'s."""
+def ingest_with_ray(collection: Collection, build: RecordBuilder, source: DocumentSource | Any, options: RayOptions,
+                    run: IngestOptions, *, chunking: bool, chunk_size: int | None, chunk_overlap: int | None,
+                    text_field: str, id_field: str) -> RayIngestReport:
+    """Run ``ingest``'s job on Ray (see the module docstring): documents of ``source`` built into records by
+    ``build`` (made for ``chunking``, ``chunk_size``, ``chunk_overlap``, which each encoder actor makes again)
+    and written to ``collection``; the other arguments are ``ingest``'s."""
     require("ray", "ray")
     require("ray.data", "ray")
-    from ._ray_encode import encoder_recipe
-    from ._ray_source import is_dataset_source, plan_on_driver
+    from .encode import encoder_recipe
+    from .source import is_dataset_source, plan_on_driver
 
-    if batch_size < 1 or write_workers < 1 or max_retries < 1:
-        raise ValueError("batch_size, write_workers and max_retries must be positive")
     start = time.perf_counter()
-    report = RayIngestReport()
-    build = connector._builder(chunking, chunk_size, chunk_overlap)  # the chunking options are checked here
-    recipe = encoder_recipe(connector, options, build, chunking=chunking, chunk_size=chunk_size,
-                            chunk_overlap=chunk_overlap)
-    job = _Job(connector, recipe, options, batch_size=batch_size, write_workers=write_workers,
-               max_retries=max_retries, report=report)
+    tally = Tally()  # the driver's: its planning's retries and failures, then the writers' merged in
+    planner = Planner(collection, build.model_hash, max_retries=run.max_retries, tally=tally)
+    recipe = encoder_recipe(build, options, chunking=chunking, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    job = _Job(collection, recipe, options, run, planner)
     total: int | None = None
     rows: list[dict[str, Any]] | None = None
     if not is_dataset_source(source):  # planned here, before Ray starts: nothing to encode starts nothing
-        total, rows = plan_on_driver(read_documents(source, text_field=text_field, id_field=id_field),
-                                     connector.collection, build.model_hash, batch_size=batch_size,
-                                     max_retries=max_retries, report=report)
-    from ._ray_write import Tally
-
-    tally, first = Tally(), None
+        total, rows = plan_on_driver(read_documents(source, text_field=text_field, id_field=id_field), planner,
+                                     batch_size=run.batch_size)
+    first = None
     if rows is None or rows:
-        with _session(options, show_progress) as adopt:
+        with _session(options, run.show_progress) as adopt:
             if rows is None:
                 total, documents = job.plan_dataset(source, text_field=text_field, id_field=id_field, adopt=adopt)
                 blocks = None
             else:
-                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // batch_size)
+                documents, blocks = job.as_dataset(rows, adopt), -(-len(rows) // run.batch_size)
             if documents is not None:
-                tally, first = job.encode_and_write(documents, blocks)
-    tally.finish(report, total if total is not None else tally.rows)
+                written, first = job.encode_and_write(documents, blocks)
+                tally.merge(written)
+    report = RayIngestReport()
+    tally.report(report, total=total if total is not None else tally.rows, seconds=time.perf_counter() - start)
     report.encoders = {node: len(actors) for node, actors in tally.encoders.items()}
-    report.seconds = time.perf_counter() - start
     report.startup_seconds = (first - start) if first is not None else 0.0
-    if report.failed:
-        logger.error("%d document(s) failed to be written: %s", report.failed, report.errors[-1])
     return report
 
 
 class _Job:
-    """One distributed ingestion's stages, for one connector and one set of options."""
+    """One distributed ingestion's stages, for one collection and one set of options."""
 
-    def __init__(self, connector: LensConnector, recipe: Any, options: RayOptions, *, batch_size: int,
-                 write_workers: int, max_retries: int, report: RayIngestReport) -> None:
-        self.connector, self.recipe, self.options, self.report = connector, recipe, options, report
-        self.batch_size, self.write_workers, self.max_retries = batch_size, write_workers, max_retries
-        self.server = getattr(connector.store, "recipe", None)  # None: an embedded engine, written by this process
+    def __init__(self, collection: Collection, recipe: Any, options: RayOptions, run: IngestOptions,
+                 planner: Planner) -> None:
+        self.collection, self.recipe, self.options, self.planner = collection, recipe, options, planner
+        self.batch_size, self.write_workers, self.max_retries = run.batch_size, run.write_workers, run.max_retries
+        self.server = collection.recipe  # None: an embedded engine, written by this process
 
     def as_dataset(self, rows: list[dict[str, Any]], adopt: Any) -> Any:
-        from ._ray_source import as_dataset
+        from .source import as_dataset
 
         return adopt(as_dataset(rows, self.batch_size))
 
     def plan_dataset(self, source: Any, *, text_field: str, id_field: str, adopt: Any) -> tuple[int | None, Any]:
-        """A Dataset or Parquet source: documents made in Ray tasks, checked and looked up (``_ray_source``)."""
+        """A Dataset or Parquet source: documents made in Ray tasks, checked and looked up (``source``)."""
         import ray.data
 
-        from ._ray_source import LookupHeads, keep_planned, plan_dataset, read_dataset
+        from .source import LookupHeads, keep_planned, plan_dataset, read_dataset
 
         documents = adopt(read_dataset(source, text_field=text_field, id_field=id_field, batch_size=self.batch_size))
         model_hash = self.recipe.model_hash
         if self.server is None or self.options.check_ids:
             # read once, before the actors take their CPUs: the plan's pass and the encoders share the blocks
             documents = adopt(documents.materialize())
-            total, plan = plan_dataset(documents, None if self.server else self.connector.collection, model_hash,
-                                       batch_size=self.batch_size, max_retries=self.max_retries, report=self.report)
+            total, plan = plan_dataset(documents, self.planner, look_up=self.server is None,
+                                       batch_size=self.batch_size)
             if plan is not None:  # an embedded engine: the driver looked up every document
                 return total, keep_planned(documents, plan) if plan.num_rows else None
         else:
             total = None
         lookups = documents.map_batches(
-            LookupHeads, fn_constructor_kwargs={"recipe": self.server, "spec": self.connector.spec,
+            LookupHeads, fn_constructor_kwargs={"recipe": self.server, "spec": self.collection.spec,
                                                 "model_hash": model_hash, "max_retries": self.max_retries},
             compute=ray.data.ActorPoolStrategy(size=self.write_workers), num_cpus=0, batch_size=self.batch_size,
             batch_format="pyarrow")
@@ -146,8 +141,8 @@ class _Job:
         their tally and when the first batch was written."""
         import ray.data
 
-        from ._ray_encode import EncodeBatches
-        from ._ray_write import LensDatasink, Tally, write_on_driver
+        from .encode import EncodeBatches
+        from .write import LensDatasink, write_on_driver
 
         options = self.options
         encoded = documents.map_batches(
@@ -156,8 +151,8 @@ class _Job:
             num_cpus=options.cpus_per_encoder,
             num_gpus=options.gpus_per_encoder or None, batch_size=self.batch_size, batch_format="pyarrow")
         if self.server is None:
-            return write_on_driver(self.connector.collection, encoded, self.max_retries)
-        sink = LensDatasink(self.server, self.connector.spec, self.max_retries)
+            return write_on_driver(self.collection, encoded, self.max_retries)
+        sink = LensDatasink(self.server, self.collection.spec, self.max_retries)
         encoded.write_datasink(sink, concurrency=self.write_workers, ray_remote_args={"num_cpus": 0})
         return sink.tally or Tally(), sink.first_write
 

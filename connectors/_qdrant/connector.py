@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from lens_vdb import LensEncoder, LensInputError
 
-from ._checks import check_collection_name
-from ._connector import LensConnector
+from .._checks import check_collection_name
+from .._connector import LensConnector
 
 __all__ = ["QdrantConnector", "DEFAULT_LOCATION"]
 
@@ -66,19 +66,19 @@ class QdrantConnector(LensConnector):
         if engine not in ("auto", "edge", "client"):
             raise LensInputError(f"engine must be 'auto', 'edge' or 'client', got {engine!r}")
         if engine == "client" or remote or location == ":memory:":
-            from ._qdrant_client import ClientStore
+            from .client import ClientStore
 
             store: Any = ClientStore(location, collection, api_key=api_key, prefer_grpc=prefer_grpc,
                                      shard_number=shard_number, replication_factor=replication_factor,
                                      write_consistency_factor=write_consistency_factor, timeout=timeout)
         else:
-            from ._qdrant_edge import EdgeStore
+            from .edge import EdgeStore
 
             store = EdgeStore(Path(location) / collection)
-        self.location, self.collection = location, collection
+        self.location = location
         super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top, on_disk=on_disk,
                          float16=float16, int8=None if quantization is None else quantization == "int8")
 
     def __repr__(self) -> str:
         where = self.location.split("@")[-1]
-        return f"QdrantConnector(location={where!r}, collection={self.collection!r}, k={self.spec.k})"
+        return f"QdrantConnector(location={where!r}, collection={self.collection.name!r}, k={self.spec.k})"

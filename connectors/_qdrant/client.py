@@ -17,15 +17,17 @@ from typing import Any
 from lens_vdb import LensConnectionError, LensSchemaError
 from lens_vdb._deps import require
 
-from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._qdrant_filters import QdrantFilters
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe
+from .._base import DENSE, FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe
+from .filters import QdrantFilters
 
 __all__ = ["ClientStore"]
 
 
 class ClientStore(QdrantFilters):
     """A LENS collection in a Qdrant server, cluster, or qdrant-client local mode."""
+
+    fusions = FUSIONS
 
     def __init__(
         self, location: str, collection: str, *, api_key: str | None = None, prefer_grpc: bool = False,
@@ -35,6 +37,7 @@ class ClientStore(QdrantFilters):
         qc = require("qdrant_client", "qdrant")
         self.qc, self.models = qc, qc.models
         self.collection, self.location = collection, location
+        self.name = collection
         self.cluster = {"shard_number": shard_number, "replication_factor": replication_factor,
                         "write_consistency_factor": write_consistency_factor}
         self.remote = location.startswith(("http://", "https://"))

@@ -14,19 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from lens_vdb import LensEncoder, LensInputError, LensSchemaError, RemoteOptions
 
-from ._dense import MiniLMEmbedder, as_dense_embedder
-from ._ray_options import RayOptions
-from ._ray_rows import NEW, SKIPPED, UPDATED, rows_of, to_table
-from ._records import RecordBuilder, record_builder
-
-if TYPE_CHECKING:
-    from ._connector import LensConnector
+from .._dense import MiniLMEmbedder, as_dense_embedder
+from .._records import RecordBuilder, record_builder
+from .options import RayOptions
+from .rows import NEW, SKIPPED, UPDATED, rows_of, to_table
 
 __all__ = ["EncoderRecipe", "encoder_recipe", "EncodeBatches", "ENCODED"]
 
@@ -81,10 +78,11 @@ class EncoderRecipe:
         return build
 
 
-def encoder_recipe(connector: LensConnector, options: RayOptions, build: RecordBuilder, *, chunking: bool,
-                   chunk_size: int | None, chunk_overlap: int | None) -> EncoderRecipe:
-    """How each actor rebuilds the connector's encoder, dense embedder and record builder ``build``."""
-    encoder = connector.encoder
+def encoder_recipe(build: RecordBuilder, options: RayOptions, *, chunking: bool, chunk_size: int | None,
+                   chunk_overlap: int | None) -> EncoderRecipe:
+    """How each actor rebuilds the record builder ``build`` (made for these chunking options): its encoder and
+    dense embedder, loaded by name."""
+    encoder = build.encoder
     model = options.model or encoder.model_name
     if model == "LensModel":
         raise LensInputError("The connector's encoder wraps a LensModel made in memory; encoder actors load a "
@@ -92,8 +90,8 @@ def encoder_recipe(connector: LensConnector, options: RayOptions, build: RecordB
     backend, dtype = _backend_and_dtype(encoder, str(model), options)
     return EncoderRecipe(model=str(model), backend=backend, dtype=dtype, device=options.device,
                          threads=options.threads, max_length=encoder.max_length, batch_size=encoder.batch_size,
-                         dense=_dense_factory(connector.dense, options), task=connector.task,
-                         sparse_top=connector.spec.sparse_top, chunking=chunking, chunk_size=chunk_size,
+                         dense=_dense_factory(build.dense, options), task=build.task,
+                         sparse_top=build.sparse_top, chunking=chunking, chunk_size=chunk_size,
                          chunk_overlap=chunk_overlap, fingerprint=encoder.fingerprint, model_hash=build.model_hash,
                          url=encoder.url, remote=encoder.remote)
 

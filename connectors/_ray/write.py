@@ -4,7 +4,7 @@ A server engine (Qdrant URL, Milvus URI) is written by many Ray write tasks at o
 ``Datasink``), each opening its own client; an embedded engine (qdrant-edge folder, Milvus Lite
 file, qdrant local mode) belongs to the one process that opened it, so the driver writes it,
 consuming the encoded stream while the actors go on encoding. Both write a batch of whole
-documents with ``Collection.write`` through the ingest pipeline's ``_call`` (the same write
+documents with ``Collection.write`` through ``_ingest.call`` (the same write
 order, schema checks and retries as ``ingest``). Imported only when a distributed ingestion runs.
 """
 
@@ -12,63 +12,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ray.data import Datasink
 from ray.data.block import BlockAccessor
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from lens_vdb import LensConnectionError
 
-from ._base import CollectionSpec, IngestReport
-from ._collection import Collection
-from ._pipeline import _call
-from ._ray_rows import FAILED, NEW, UPDATED, name_of, rows_of
-from ._store import StoreRecipe
+from .._base import CollectionSpec
+from .._collection import Collection
+from .._ingest import FAILED, NEW, UPDATED, Tally, call, retrying
+from .._store import Store, StoreRecipe
+from .rows import name_of, rows_of
 
-__all__ = ["Tally", "write_rows", "write_on_driver", "LensDatasink"]
-
-
-@dataclass
-class Tally:
-    """What writers saw and did, merged over every write task; ``finish`` turns it into the report."""
-
-    rows: int = 0
-    new: set[str] = field(default_factory=set)
-    updated: set[str] = field(default_factory=set)
-    failed_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    retried: int = 0
-    chunks: int = 0
-    encoders: dict[str, set[str]] = field(default_factory=dict)  # node id -> ids of the actors that encoded there
-
-    def fail(self, names: list[str], error: BaseException | str) -> None:
-        self.failed_ids += names
-        self.errors.append(error if isinstance(error, str) else f"{error.__class__.__name__}: {error}")
-
-    def merge(self, other: Tally) -> Tally:
-        self.rows += other.rows
-        self.new |= other.new
-        self.updated |= other.updated
-        self.failed_ids += other.failed_ids
-        self.errors += other.errors
-        self.retried += other.retried
-        self.chunks += other.chunks
-        for node, actors in other.encoders.items():
-            self.encoders.setdefault(node, set()).update(actors)
-        return self
-
-    def finish(self, report: IngestReport, total: int) -> None:
-        """Count into ``report`` (which may hold the driver's own failures): ``total`` documents in all."""
-        report.ingested = len(self.new)
-        report.updated = len(self.updated - self.new)
-        report.failed_ids += self.failed_ids
-        report.failed = len(report.failed_ids)
-        report.errors += self.errors
-        report.retried += self.retried
-        report.chunks = self.chunks
-        report.skipped = max(total - report.ingested - report.updated - report.failed, 0)
+__all__ = ["write_rows", "write_on_driver", "open_store", "LensDatasink"]
 
 
 def write_rows(collection: Collection, rows: Iterable[Mapping[str, Any]], max_retries: int, tally: Tally) -> None:
@@ -87,12 +44,12 @@ def write_rows(collection: Collection, rows: Iterable[Mapping[str, Any]], max_re
     if not todo:
         return
     records = [record for row in todo for record in row["records"]]
-    error = _call(collection, collection.write, records, max_retries, tally)  # counts retries in tally.retried
+    error = call(collection, collection.write, records, max_retries, tally)  # counts retries in tally.retried
     if isinstance(error, BaseException):
         tally.fail([name_of(row) for row in todo], error)
         return
     for row in todo:
-        (tally.new if row["status"] == NEW else tally.updated).add(row["key"])
+        tally.wrote(row["key"], row["status"])
     tally.chunks += len(records)
 
 
@@ -108,11 +65,9 @@ def write_on_driver(collection: Collection, encoded: Any, max_retries: int) -> t
     return tally, first
 
 
-def open_store(recipe: StoreRecipe, max_retries: int) -> Any:
-    """A client of this process's own, retried while the server cannot be reached."""
-    retrying = Retrying(stop=stop_after_attempt(max_retries), wait=wait_exponential(multiplier=0.2, max=5.0),
-                        retry=retry_if_exception_type(LensConnectionError), reraise=True)
-    return retrying(recipe.open)
+def open_store(recipe: StoreRecipe, max_retries: int) -> Store:
+    """A client of this process's own, opened under the retry policy while the server cannot be reached."""
+    return retrying(max_retries, lambda error: isinstance(error, LensConnectionError))(recipe.open)
 
 
 class LensDatasink(Datasink):
@@ -129,21 +84,21 @@ class LensDatasink(Datasink):
 
     def on_write_start(self, schema: Any = None) -> None:
         self.first_write = time.perf_counter()
-        store = open_store(self.recipe, self.max_retries)
+        collection = Collection(open_store(self.recipe, self.max_retries), self.spec, exists=False)
         try:
-            Collection(store, self.spec, exists=False)._create_once()
+            collection.create_once()
         finally:
-            store.close()
+            collection.close()
 
     def write(self, blocks: Iterable[Any], ctx: Any) -> Tally:
         tally = Tally()
-        store = open_store(self.recipe, self.max_retries)
+        # opened (and checked) by its first write
+        collection = Collection(open_store(self.recipe, self.max_retries), self.spec, exists=False)
         try:
-            collection = Collection(store, self.spec, exists=False)  # opened (and checked) by its first write
             for block in blocks:
                 write_rows(collection, rows_of(BlockAccessor.for_block(block).to_arrow()), self.max_retries, tally)
         finally:
-            store.close()
+            collection.close()
         return tally
 
     def on_write_complete(self, write_result: Any) -> None:

@@ -8,7 +8,7 @@ workers only); everything else is a plain Arrow column.
     key       the document's key (its chunk 0's point id)
     id        its id, or null when keyed by text
     hash      the hash of its text
-    status    what the run does with it (see ``Status``)
+    status    what the run does with it (see below)
     error     why it failed (status ``failed``)
     retried   store calls retried for the batch it came in (on its first row)
     document  the Document (reading -> encoding)
@@ -23,11 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from .._ingest import FAILED, NEW, SKIPPED, UPDATED, Item, doc_name
+
 __all__ = ["NEW", "UPDATED", "LOOKUP", "SKIPPED", "FAILED", "to_table", "rows_of", "name_of"]
 
-NEW, UPDATED = "new", "updated"  # to encode: not stored / stored with another text or model
-LOOKUP = "lookup"  # not known yet: the id-lookup stage decides
-SKIPPED, FAILED = "skipped", "failed"  # stored unchanged (or a copy met earlier) / its lookup failed
+# a row's status: NEW, UPDATED (to encode), SKIPPED (stored unchanged, or a copy met earlier), FAILED (its
+# look-up failed): the plan's (``_ingest``); or LOOKUP: not known yet, the id-lookup stage decides
+LOOKUP = "lookup"
 
 _OBJECTS = ("document", "records")
 _INTS = ("retried",)
@@ -57,4 +59,4 @@ def rows_of(table: pa.Table) -> list[dict[str, Any]]:
 
 def name_of(row: Mapping[str, Any]) -> str:
     """How a failure names a document: its id, or its key when it has none (as ``ingest`` does)."""
-    return row["id"] if row.get("id") is not None else row["key"]
+    return doc_name(Item(row["key"], row.get("id"), ""))

@@ -17,9 +17,9 @@ from typing import Any
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
-from ._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
-from ._qdrant_filters import QdrantFilters
-from ._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
+from .._base import DENSE, FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
+from .filters import QdrantFilters
 
 __all__ = ["EdgeStore"]
 
@@ -30,11 +30,13 @@ class EdgeStore(QdrantFilters):
     """A LENS collection in a qdrant-edge shard directory."""
 
     native_async = False  # in-process engine: async calls run in a worker thread
+    fusions = FUSIONS
     recipe = None  # one process owns the shard: distributed ingestion writes through the driver
 
     def __init__(self, path: str | Path) -> None:
         self.qe = require("qdrant_edge", "qdrant")
         self.path = Path(path)
+        self.name = self.path.name
         self.where = f"The embedded Qdrant collection {self.path.name!r} at {self.path.parent}"
         self.shard: Any = None
 

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from lens_vdb import LensEncoder
 
-from ._checks import check_collection_name
-from ._connector import LensConnector
-from ._milvus_store import MilvusStore
+from .._checks import check_collection_name
+from .._connector import LensConnector
+from .store import MilvusStore
 
-__all__ = ["MilvusConnector", "MilvusStore"]
+__all__ = ["MilvusConnector"]
 
 
 class MilvusConnector(LensConnector):
@@ -33,11 +33,11 @@ class MilvusConnector(LensConnector):
                  index_type: str | dict[str, str] | None = None, norm_score: bool = False,
                  timeout: float = 30) -> None:
         check_collection_name(collection, "milvus")
-        self.location, self.collection = str(location), collection
+        self.location = str(location)
         store = MilvusStore(self.location, collection, token=token, shards=shards,
                             consistency_level=consistency_level, index_type=index_type, timeout=timeout,
                             norm_score=norm_score)
         super().__init__(store, encoder=encoder, dense=dense, task=task, sparse_top=sparse_top)
 
     def __repr__(self) -> str:
-        return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection!r})"
+        return f"MilvusConnector(location={self.location.split('@')[-1]!r}, collection={self.collection.name!r})"
