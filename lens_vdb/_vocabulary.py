@@ -18,7 +18,7 @@ names ``auto`` itself: a fixed job shown at its fastest, its own explicit choice
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final, Literal, get_args
+from typing import Final, Literal, TypeVar, get_args
 
 from ._errors import LensInputError
 
@@ -62,13 +62,18 @@ DEFAULT_FUSION: Final[Fusion] = "rrf"
 DEFAULT_RRF_K: Final[int] = 60  # RRF's constant: each route adds 1 / (k + rank)
 
 
-def check_choice(value: Any, allowed: Iterable[Any], name: str) -> Any:
-    """``value`` if it is one of ``allowed``; else a :class:`LensInputError` naming ``name`` and listing them.
+_Choice = TypeVar("_Choice")
+
+
+def check_choice(value: object, allowed: Iterable[_Choice], name: str) -> _Choice:
+    """``value`` if it is one of ``allowed`` (typed as them: a checked ``str`` comes back a ``Fusion``);
+    else a :class:`LensInputError` naming ``name`` and listing them.
 
     ``check_choice("rff", FUSIONS, "fusion")`` raises "fusion must be one of ('rrf', 'dbsf',
     'weighted'), got 'rff'".
     """
     choices = tuple(allowed)
-    if value not in choices:
-        raise LensInputError(f"{name} must be one of {choices}, got {value!r}")
-    return value
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise LensInputError(f"{name} must be one of {choices}, got {value!r}")

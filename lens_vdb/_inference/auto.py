@@ -27,7 +27,15 @@ from .._model.lens_model import LensModel
 from . import exporters
 from .auto_cache import DecisionCache, decision_key, find_graph, graph_dir, model_stamp
 from .calibration import CALIBRATION_TOKENS, calibration_batch, measure
-from .candidates import CANDIDATES, TORCH_DTYPES, BackendChoice, device_id, open_candidates, pick
+from .candidates import (
+    CANDIDATES,
+    TORCH_DTYPES,
+    BackendChoice,
+    OnnxCandidate,
+    device_id,
+    open_candidates,
+    pick,
+)
 from .loaded import Loaded
 from .onnx_runtime import load_onnx, read_manifest
 from .torch_backend import TorchBackend, resolve_device
@@ -59,7 +67,7 @@ def load_auto(source: LensModel | str | Path, *, device: str | None, threads: in
     directory = Path(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     stamp = model_stamp(directory) if directory is not None else None
     cache = DecisionCache.for_model(directory) if directory is not None else None
-    if cache is not None and use_cache and (known := cache.fingerprint_of(stamp)):
+    if cache is not None and stamp is not None and use_cache and (known := cache.fingerprint_of(stamp)):
         found = _reuse(cache, known, source, device, threads, max_length)
         if found is not None:
             return found
@@ -86,18 +94,18 @@ def _reuse(cache: DecisionCache, fingerprint: str, source: LensModel | str | Pat
         return None
     fields = {key: entry[key] for key in BackendChoice.__dataclass_fields__ if key in entry}
     choice = BackendChoice(**fields | {"cached": True})
-    kind, dtype, provider, _ = CANDIDATES[choice.name]
-    if kind == "onnx":
-        graph = find_graph(fingerprint, dtype)
+    candidate = CANDIDATES[choice.name]
+    if isinstance(candidate, OnnxCandidate):
+        graph = find_graph(fingerprint, candidate.dtype)
         if graph is None:
             return None
-        loaded = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
+        loaded = load_onnx(graph, provider=candidate.provider, max_length=max_length, threads=threads,
                            device_id=device_id(device))
     else:
         model = source if isinstance(source, LensModel) else LensModel.from_pretrained(source)
-        if isinstance(source, LensModel) and dtype != "fp32":
+        if isinstance(source, LensModel) and candidate.dtype != "fp32":
             model = copy.deepcopy(model)  # the caller's model keeps its fp32 weights (and fingerprint)
-        backend = TorchBackend(model, device, TORCH_DTYPES[dtype])
+        backend = TorchBackend(model, device, TORCH_DTYPES[candidate.dtype])
         loaded = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
     logger.info("backend='auto' uses %s, measured earlier on this machine (%s)", choice.name, cache.path)
     return loaded, choice
@@ -141,7 +149,7 @@ def _predict(model: LensModel, missing: list[str], speed: dict[str, float], excl
     exporter = None if on_gpu or not missing else exporters.find()
     exportable = []
     for name in missing:
-        kind = CANDIDATES[name][1]
+        kind = CANDIDATES[name].dtype
         why = ("not exported; on a GPU backend='auto' measures only graphs exported already (the proxy that "
                "predicts a graph's speed is for CPUs): export it with lens_vdb.export.export_onnx"
                if on_gpu else exporters.why_not(exporter, kind))
@@ -153,20 +161,20 @@ def _predict(model: LensModel, missing: list[str], speed: dict[str, float], excl
         return {}
     from .gemm_proxy import proxy_speedups
 
-    kinds = tuple(CANDIDATES[name][1] for name in exportable)
+    kinds = tuple(CANDIDATES[name].dtype for name in exportable)
     try:
         ratios = proxy_speedups(model.backbone.config, rows=rows, threads=threads, kinds=kinds)
     except LensError as exc:  # onnx or onnxruntime missing
         excluded.update(dict.fromkeys(exportable, str(exc)))
         return {}
-    return {name: speed["torch-fp32"] * ratios[CANDIDATES[name][1]] for name in exportable}
+    return {name: speed["torch-fp32"] * ratios[CANDIDATES[name].dtype] for name in exportable}
 
 
 def _worth_exporting(predicted: dict[str, float], best: float, excluded: dict[str, str], *,
                      export: bool) -> str | None:
     """The graph to export: the one predicted fastest, when :data:`EXPORT_MARGIN` faster than ``best``
     (documents/s measured); says in ``excluded`` why each other one is not exported."""
-    hopeful = max(predicted, key=predicted.get, default=None)
+    hopeful = max(predicted, key=predicted.__getitem__, default=None)
     for name, value in predicted.items():
         if not export:
             excluded[name] = "not exported (export=False)"
@@ -182,12 +190,16 @@ def _export_and_measure(name: str, model: LensModel, fingerprint: str, threads: 
                         batch: Any, loaded: dict[str, Loaded], speed: dict[str, float],
                         excluded: dict[str, str]) -> None:
     """Export the predicted winner once, then measure it and the others again, side by side."""
-    kind = CANDIDATES[name][1]
+    kind = CANDIDATES[name].dtype
+    exporter = exporters.find()
+    if exporter is None:  # a prediction needs the exporter; it can still fail to load the second time
+        excluded[name] = "not exported: the ONNX exporter cannot load (pip install 'lens-vdb[export]')"
+        return
     logger.warning("backend='auto': exporting the %s ONNX graph of this model into %s, once (minutes: the "
                    "export, then its checks against torch); it is predicted to be the fastest here.",
                    kind, graph_dir(fingerprint, kind))
     try:
-        graph = exporters.find().export(model, graph_dir(fingerprint, kind), kind)
+        graph = exporter.export(model, graph_dir(fingerprint, kind), kind)
         loaded[name] = load_onnx(graph, provider="cpu", max_length=max_length, threads=threads)
     except LensError as exc:  # a check refused the graph: nothing was written
         excluded[name] = f"its export was refused: {exc}"

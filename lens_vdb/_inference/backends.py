@@ -84,7 +84,7 @@ def load_backend(name: BackendName, model: LensModel | str | Path, *, device: st
         raise LensInputError(f"dtype={dtype!r} is for backend='torch'; an ONNX graph's precision is fixed when it "
                          "is exported: export_onnx(..., dtype='fp16') or quantize='int8'.")
     on_gpu = device is not None and device.startswith("cuda")
-    device_id = int(device.partition(":")[2] or 0) if on_gpu else 0
+    device_id = int(device.partition(":")[2] or 0) if device is not None and on_gpu else 0
     loaded = load_onnx(Path(model), provider=provider or ("cuda" if on_gpu else "cpu"), max_length=max_length,
                        device_id=device_id, threads=threads)
     manifest = read_manifest(Path(model))

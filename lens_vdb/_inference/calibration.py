@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .features import pad_batch, tokenize_documents
 from .loaded import Backend
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["calibration_batch", "measure", "Measured", "CALIBRATION_DOCS", "CALIBRATION_TOKENS", "ROUNDS",
            "PRUNE_FACTOR"]
@@ -44,7 +48,7 @@ _TEXTS = (
 )
 
 
-def calibration_batch(tokenizer, pad_id: int, length: int = CALIBRATION_TOKENS,
+def calibration_batch(tokenizer: PreTrainedTokenizerBase, pad_id: int, length: int = CALIBRATION_TOKENS,
                       docs: int = CALIBRATION_DOCS) -> tuple[np.ndarray, np.ndarray]:
     """``docs`` documents of exactly ``length`` tokens (BOS and EOS included), padded into one batch."""
     texts = [_TEXTS[i % len(_TEXTS)] * (1 + 4 * length // 100) for i in range(docs)]

@@ -5,30 +5,53 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from .._errors import LensError
 from .._files import GRAPH_NAME
 from .._machine import available_memory
 from .._model.lens_model import LensModel
+from .._vocabulary import BACKENDS, BackendName, Precision, Provider, check_choice
 from .auto_cache import find_graph
 from .loaded import Loaded
 from .onnx_runtime import load_onnx
 from .torch_backend import DTYPES, TorchBackend
 
-__all__ = ["CANDIDATES", "BackendChoice", "open_candidates", "pick", "device_id", "TORCH_DTYPES", "LOSSY_MARGIN",
-           "CPU_CANDIDATES", "GPU_CANDIDATES"]
+__all__ = ["CANDIDATES", "TorchCandidate", "OnnxCandidate", "BackendChoice", "open_candidates", "pick", "device_id",
+           "TORCH_DTYPES", "LOSSY_MARGIN", "CPU_CANDIDATES", "GPU_CANDIDATES"]
 
 LOSSY_MARGIN = 1.03  # a lossy candidate must be this much faster than the fastest exact one
 MEMORY_HEADROOM = 1.25  # a candidate is opened beside the others only when this much of its size is free
 TORCH_DTYPES = DTYPES  # the one map, in torch_backend
 
+
+class TorchCandidate(NamedTuple):
+    """The torch backend at a precision; ``exact``: gives fp32's vectors within 1e-4."""
+
+    backend: Literal["torch"]
+    dtype: Precision
+    provider: None
+    exact: bool
+
+
+class OnnxCandidate(NamedTuple):
+    """An exported graph (``dtype``: its kind, the graph folder's name) on an ONNX Runtime provider."""
+
+    backend: Literal["onnx"]
+    dtype: str
+    provider: Provider
+    exact: bool
+
+
 # candidate -> (backend, torch dtype or ONNX graph kind, ONNX provider, exact: gives fp32's vectors within 1e-4)
-CANDIDATES: dict[str, tuple[str, str, str | None, bool]] = {
-    "torch-fp32": ("torch", "fp32", None, True), "torch-bf16": ("torch", "bf16", None, False),
-    "torch-fp16": ("torch", "fp16", None, False), "onnx-fp32": ("onnx", "fp32", "cpu", True),
-    "onnx-int8": ("onnx", "int8", "cpu", False), "onnx-fp16-cuda": ("onnx", "fp16", "cuda", False),
-    "onnx-fp32-tensorrt": ("onnx", "fp32", "tensorrt", False),
+CANDIDATES: dict[str, TorchCandidate | OnnxCandidate] = {
+    "torch-fp32": TorchCandidate("torch", "fp32", None, True),
+    "torch-bf16": TorchCandidate("torch", "bf16", None, False),
+    "torch-fp16": TorchCandidate("torch", "fp16", None, False),
+    "onnx-fp32": OnnxCandidate("onnx", "fp32", "cpu", True),
+    "onnx-int8": OnnxCandidate("onnx", "int8", "cpu", False),
+    "onnx-fp16-cuda": OnnxCandidate("onnx", "fp16", "cuda", False),
+    "onnx-fp32-tensorrt": OnnxCandidate("onnx", "fp32", "tensorrt", False),
 }
 CPU_CANDIDATES = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 GPU_CANDIDATES = ("torch-fp32", "torch-bf16", "torch-fp16", "onnx-fp16-cuda", "onnx-fp32-tensorrt")
@@ -53,9 +76,9 @@ class BackendChoice:
     threads: int | None = None
 
     @property
-    def backend(self) -> str:
-        """The runtime that encodes: ``"torch"`` or ``"onnx"``."""
-        return self.name.split("-")[0]
+    def backend(self) -> BackendName:
+        """The runtime that encodes: ``"torch"``, ``"onnx"`` or ``"remote"``."""
+        return check_choice(self.name.split("-")[0], BACKENDS, "backend")
 
     def __str__(self) -> str:
         figures = ", ".join(f"{name} {value:.2f}" for name, value in self.docs_per_s.items())
@@ -84,23 +107,25 @@ def open_candidates(model: LensModel, fingerprint: str, device: str, threads: in
     excluded: dict[str, str] = {}
     missing: list[str] = []
     for name in GPU_CANDIDATES if device.startswith("cuda") else CPU_CANDIDATES:
-        kind, dtype, provider, _ = CANDIDATES[name]
-        graph = find_graph(fingerprint, dtype) if kind == "onnx" else None
-        if kind == "onnx" and graph is None:
+        candidate = CANDIDATES[name]
+        graph = find_graph(fingerprint, candidate.dtype) if isinstance(candidate, OnnxCandidate) else None
+        if isinstance(candidate, OnnxCandidate) and graph is None:
             missing.append(name)
             continue
         needed = _bytes(model, graph) if name != "torch-fp32" else 0
         if needed and not _fits(needed, device):
             excluded[name] = (f"not measured: it needs about {needed / 2**30:.1f} GiB beside the candidates already "
-                              f"open; run backend='{kind}' on its own to use it")
+                              f"open; run backend='{candidate.backend}' on its own to use it")
             continue
-        if kind == "torch":
-            copy_of = model if dtype == "fp32" else copy.deepcopy(model)  # casting fp32 -> bf16 -> fp32 loses bits
-            backend = TorchBackend(copy_of, device, TORCH_DTYPES[dtype])
+        if isinstance(candidate, TorchCandidate):
+            # casting fp32 -> bf16 -> fp32 loses bits: a lower precision gets its own copy
+            copy_of = model if candidate.dtype == "fp32" else copy.deepcopy(model)
+            backend = TorchBackend(copy_of, device, TORCH_DTYPES[candidate.dtype])
             loaded[name] = Loaded(backend, model.tokenizer, model.config, model.cluster_map, fingerprint)
             continue
+        assert graph is not None  # an ONNX candidate without its graph was skipped above
         try:
-            loaded[name] = load_onnx(graph, provider=provider, max_length=max_length, threads=threads,
+            loaded[name] = load_onnx(graph, provider=candidate.provider, max_length=max_length, threads=threads,
                                      device_id=device_id(device))
         except LensError as exc:  # no onnxruntime, a GPU provider it lacks, a graph it cannot open
             excluded[name] = str(exc)
@@ -122,9 +147,9 @@ def _fits(needed: int, device: str) -> bool:
 
 def pick(speed: dict[str, float]) -> tuple[str, str]:
     """The fastest candidate; a lossy one only when :data:`LOSSY_MARGIN` faster than the fastest exact one."""
-    exact = max((n for n in speed if CANDIDATES[n][3]), key=speed.get)
-    fastest = max(speed, key=speed.get)
-    if CANDIDATES[fastest][3]:
+    exact = max((n for n in speed if CANDIDATES[n].exact), key=speed.__getitem__)
+    fastest = max(speed, key=speed.__getitem__)
+    if CANDIDATES[fastest].exact:
         return fastest, "the fastest measured"
     if speed[fastest] >= LOSSY_MARGIN * speed[exact]:
         return fastest, f"the fastest measured, {speed[fastest] / speed[exact]:.2f}x {exact}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -29,12 +29,16 @@ def validate_texts(texts: object, *, what: str = "texts") -> list[str]:
     if isinstance(texts, (Mapping, Set)):
         raise LensTypeError(f"{what} must be a list of strings, got a {type(texts).__name__}: a dict would be read as "
                         "its keys and a set has no order; pass a list, e.g. list(d.values()).")
-    if not isinstance(texts, Sequence):
+    items: list[object]
+    if isinstance(texts, Sequence):
+        items = list(texts)
+    else:
         try:
-            texts = list(texts)  # type: ignore[call-overload]
+            items = list(cast("Iterable[object]", texts))  # a non-iterable raises TypeError here
         except TypeError:
             raise LensTypeError(f"{what} must be a list of strings, got {type(texts).__name__}.") from None
-    for index, text in enumerate(texts):
+    strings: list[str] = []
+    for index, text in enumerate(items):
         if not isinstance(text, str):
             raise LensTypeError(f"{what}[{index}] is {type(text).__name__} ({text!r:.40}), expected str.")
         try:
@@ -43,7 +47,8 @@ def validate_texts(texts: object, *, what: str = "texts") -> list[str]:
             raise LensInputError(f"{what}[{index}] is not valid Unicode: {exc.reason} at character {exc.start} "
                                  f"({text[max(0, exc.start - 20):exc.start + 1]!r}); decode the source text with "
                                  "errors='replace' or drop the character.") from None
-    return list(texts)
+        strings.append(text)
+    return strings
 
 
 def positive_int(value: object, name: str, *, minimum: int = 1) -> int:

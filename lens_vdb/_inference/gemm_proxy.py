@@ -15,7 +15,9 @@ the kernels' speed does not depend on their values.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,7 +47,7 @@ def _weights(config: Any) -> list[dict[str, np.ndarray]]:
             for _ in range(LAYERS)]
 
 
-def _torch_layers(weights: list[dict[str, np.ndarray]], config: Any):
+def _torch_layers(weights: list[dict[str, np.ndarray]], config: Any) -> Callable[[np.ndarray], None]:
     tensors = [{name: torch.from_numpy(w) for name, w in layer.items()} for layer in weights]
 
     @torch.inference_mode()
@@ -96,6 +98,11 @@ def _onnx_graph(weights: list[dict[str, np.ndarray]], config: Any, rows: int, in
     return helper.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString()
 
 
+def _run_session(session: Any, x: np.ndarray) -> object:
+    """One run of an ONNX Runtime session over the proxy's input ``x``."""
+    return session.run(None, {"x": x})
+
+
 def proxy_speedups(config: Any, *, rows: int, threads: int, kinds: tuple[str, ...] = ("fp32", "int8")
                    ) -> dict[str, float]:
     """Torch fp32's time over ONNX Runtime's for each ``kind`` of graph (``"fp32"``, ``"int8"``), on the
@@ -104,11 +111,11 @@ def proxy_speedups(config: Any, *, rows: int, threads: int, kinds: tuple[str, ..
     from .onnx_runtime import _session_options
 
     weights = _weights(config)
-    runs = {"torch": _torch_layers(weights, config)}
+    runs: dict[str, Callable[[np.ndarray], object]] = {"torch": _torch_layers(weights, config)}
     for kind in kinds:
         session = ort.InferenceSession(_onnx_graph(weights, config, rows, int8=(kind == "int8")),
                                        _session_options(ort, threads), providers=["CPUExecutionProvider"])
-        runs[kind] = lambda x, session=session: session.run(None, {"x": x})
+        runs[kind] = functools.partial(_run_session, session)
     x = np.random.default_rng(1).standard_normal((rows, config.hidden_size), dtype=np.float32)
     best = dict.fromkeys(runs, float("inf"))
     for run in runs.values():
