@@ -15,6 +15,7 @@ It also holds the thread defaults (see :func:`default_threads` and :func:`prefer
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import platform
 import sys
@@ -59,8 +60,11 @@ class CpuInfo:
 
 def parse_cpuinfo(text: str) -> tuple[str, int | None, set[str]]:
     """Model name, physical core count (``None`` if the text does not say) and flags of ``/proc/cpuinfo`` text."""
-    model, cores, flags = "", set(), set()
-    physical_id = core_id = None
+    model = ""
+    cores: set[tuple[str | None, str]] = set()
+    flags: set[str] = set()
+    physical_id: str | None = None
+    core_id: str | None = None
     for line in text.splitlines() + [""]:
         key, _, value = (part.strip() for part in line.partition(":"))
         if not key:  # a blank line ends one logical CPU's block
@@ -92,13 +96,16 @@ def cpu_info() -> CpuInfo:
 
 
 def _numpy_flags() -> set[str]:
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features  # numpy >= 2
-    except ImportError:
+    # numpy's private module moved in 2.0 (numpy._core) and ships no stubs: found by name, typed as a dict
+    features: dict[str, bool] | None = None
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
         try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return set()
+            features = importlib.import_module(module).__cpu_features__
+            break
+        except (ImportError, AttributeError):
+            continue
+    if features is None:
+        return set()
     return {ours for theirs, ours in _NUMPY_NAMES.items() if features.get(theirs)}
 
 

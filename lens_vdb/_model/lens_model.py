@@ -60,7 +60,7 @@ class LensModel(nn.Module):
         self.tokenizer = tokenizer
         self.cluster_map = cluster_map
         self.query_token_id = _special_token_id(tokenizer, QUERY_TOKEN)
-        embeddings = backbone.get_input_embeddings().weight.shape[0]
+        embeddings = backbone.get_input_embeddings().get_parameter("weight").shape[0]
         if len(tokenizer) > embeddings:
             raise LensModelError(
                 f"The tokenizer has {len(tokenizer)} tokens but the backbone embeds only {embeddings}; "
