@@ -105,7 +105,9 @@ def _text(record: dict[str, Any], key: str, path: Path, line: int, *, required: 
 
 
 def _label(record: dict[str, Any], field: str, path: Path, line: int) -> str:
-    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    metadata = record.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     value = record.get(field, metadata.get(field))
     if value is None:
         raise LensInputError(f"{path}:{line}: document {record['_id']!r} has no {field!r} field (the label field) "

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._errors import LensInputError
 from .._model.fusion import FusionRecord
+from .._vocabulary import Fusion
 from ._corpus import Corpus
 from ._fusion import RRF_K, default_prefetch, fuse
 from ._harness import rank_by_similarity
@@ -25,7 +26,7 @@ from ._systems import CachedEmbedder, Embedder
 __all__ = ["calibrate_fusion", "held_out_corpus", "FUSION_CANDIDATES"]
 
 # (fusion, LENS weight, dense weight): plain RRF first, so that a tie keeps today's default
-FUSION_CANDIDATES: tuple[tuple[str, float, float], ...] = (
+FUSION_CANDIDATES: tuple[tuple[Fusion, float, float], ...] = (
     ("rrf", 1.0, 1.0),
     *(("rrf", lens, 1.0) for lens in (0.75, 0.5, 0.25, 1.5, 2.0)),
     ("dbsf", 1.0, 1.0),
@@ -34,7 +35,7 @@ FUSION_CANDIDATES: tuple[tuple[str, float, float], ...] = (
 
 
 def calibrate_fusion(corpus: Corpus, lens: Embedder, dense: Embedder, *, dense_model: str, depth: int = 100,
-                     candidates: Sequence[tuple[str, float, float]] = FUSION_CANDIDATES,
+                     candidates: Sequence[tuple[Fusion, float, float]] = FUSION_CANDIDATES,
                      cache_dir: str | None = None) -> FusionRecord:
     """The fusion of ``lens`` with ``dense`` that ranks ``corpus`` best (MRR@10), with every candidate's score.
 
@@ -45,7 +46,8 @@ def calibrate_fusion(corpus: Corpus, lens: Embedder, dense: Embedder, *, dense_m
         raise LensInputError(f"Calibrating a fusion needs at least 20 queries to tell fusions apart; "
                              f"{corpus.name!r} has {corpus.size}.")
     prefetch = default_prefetch(depth)
-    routes = tuple(_route(CachedEmbedder(system, cache_dir), corpus, max(depth, prefetch)) for system in (lens, dense))
+    routes = (_route(CachedEmbedder(lens, cache_dir), corpus, max(depth, prefetch)),
+              _route(CachedEmbedder(dense, cache_dir), corpus, max(depth, prefetch)))
     scores = {"LENS alone": _mrr(routes[0], corpus, depth), "dense alone": _mrr(routes[1], corpus, depth)}
     best: tuple[float, FusionRecord] | None = None
     for fusion, lens_weight, dense_weight in candidates:

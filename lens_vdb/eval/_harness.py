@@ -110,12 +110,15 @@ class _Measure:
         intervals = {m: list(bootstrap_interval(v, resamples=self.bootstrap, confidence=self.confidence,
                                                 seed=self.seed)) for m, v in per_query.items()}
         labels = self.corpus.labels
-        with_labels = embeddings is not None and labels is not None
+        accuracy = v_measure = None
+        if embeddings is not None and labels is not None:
+            accuracy = classification_accuracy(embeddings, labels)
+            v_measure = clustering_v_measure(embeddings, labels)
         self.report.rows.append(EvalRow(
             name, {m: float(v.mean()) for m, v in per_query.items()}, intervals,
             {m: [round(float(x), 6) for x in v] for m, v in per_query.items()},
-            classification_accuracy=classification_accuracy(embeddings, labels) if with_labels else None,
-            clustering_v_measure=clustering_v_measure(embeddings, labels) if with_labels else None,
+            classification_accuracy=accuracy,
+            clustering_v_measure=v_measure,
             docs_per_second=docs_per_second,
         ))
 

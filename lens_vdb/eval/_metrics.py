@@ -28,9 +28,16 @@ class Judgements(Protocol):
     """What measuring needs of a corpus: its query and document ids (in the order of the score
     rows and columns) and graded qrels ``{query id: {document id: grade}}``."""
 
-    query_ids: Sequence[str]
-    doc_ids: Sequence[str]
-    qrels: Mapping[str, Mapping[str, int]]
+    # read-only (properties), so a frozen dataclass or a Corpus with list and dict fields satisfies it
+
+    @property
+    def query_ids(self) -> Sequence[str]: ...
+
+    @property
+    def doc_ids(self) -> Sequence[str]: ...
+
+    @property
+    def qrels(self) -> Mapping[str, Mapping[str, int]]: ...
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from .._files import MANIFEST_NAME
 from .._minilm import load_minilm, minilm_fingerprint
 
 if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
     from .._inference.encoder import LensEncoder
 
 __all__ = ["Embedder", "LensSystem", "MiniLMSystem", "bm25_scores", "CachedEmbedder", "vector_identity"]
@@ -89,7 +91,7 @@ class MiniLMSystem:
     def __init__(self, name: str = "MiniLM", *, device: str | None = None, batch_size: int = 32,
                  show_progress: bool = False) -> None:
         self.name, self.device, self.batch_size, self.show_progress = name, device, batch_size, show_progress
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._fingerprint: str | None = None
 
     @property
