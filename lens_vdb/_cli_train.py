@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._errors import LensInputError
 from ._vocabulary import FUSIONS, TRAIN_PRECISIONS
+
+if TYPE_CHECKING:
+    from contextlib import ExitStack
+
+    from .eval import Corpus, LensSystem, Retriever
 
 __all__ = ["add_train_commands"]
 
@@ -127,7 +133,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _connector_retrievers(args: argparse.Namespace, corpus, systems, stack) -> list:
+def _connector_retrievers(args: argparse.Namespace, corpus: Corpus, systems: list[LensSystem], stack: ExitStack
+                          ) -> list[Retriever]:
     """A connector per LENS model on the chosen embedded engine, in a collection named after the
     model's vectors and the corpus (a reused location never mixes models or corpora)."""
     import hashlib
@@ -168,7 +175,7 @@ def _model_source(source: str) -> str | Path:
     return resolve_model_name(source)
 
 
-def add_train_commands(commands) -> None:
+def add_train_commands(commands: Any) -> None:
     """Register the subcommands on the CLI's subparsers."""
     train = commands.add_parser("train", help="fine-tune a LENS model (InfoNCE + LoRA) on JSONL pairs")
     train.add_argument("data", nargs="+", help="JSONL files: query, pos, neg, task|instruction[, dataset, kind]")

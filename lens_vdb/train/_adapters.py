@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -12,6 +13,11 @@ from .._errors import LensModelError
 from .._files import HEAD_NAME
 from .._model.lens_model import LensModel
 from .._model.lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from peft import LoraConfig, PeftModel
 
 __all__ = ["attach_lora", "export_adapter", "merge_trained", "LORA_TARGETS"]
 
@@ -33,14 +39,15 @@ def attach_lora(model: LensModel, *, r: int, alpha: int, dropout: float, targets
     if gradient_checkpointing:
         backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), bias="none")
-    model.backbone = peft.get_peft_model(backbone, config)
+    peft_model = peft.get_peft_model(backbone, config)
+    model.backbone = peft_model
     if init_from is not None:
-        _load_adapter(model.backbone, Path(init_from), peft)
+        _load_adapter(peft_model, Path(init_from), peft)
     model.head.weight.requires_grad_(train_head)
     return model
 
 
-def _load_adapter(peft_model, directory: Path, peft) -> None:
+def _load_adapter(peft_model: PeftModel, directory: Path, peft: ModuleType) -> None:
     from safetensors.torch import load_file
 
     try:
@@ -48,7 +55,7 @@ def _load_adapter(peft_model, directory: Path, peft) -> None:
         tensors = load_file(str(directory / ADAPTER_WEIGHTS))
     except (OSError, ValueError) as exc:
         raise LensModelError(f"Cannot read the LoRA adapter to start from in {directory}: {exc}") from exc
-    config = peft_model.peft_config["default"]
+    config = cast("LoraConfig", peft_model.peft_config["default"])  # attach_lora's config
     if (saved.get("r"), saved.get("lora_alpha")) != (config.r, config.lora_alpha):
         raise LensModelError(f"The adapter in {directory} has r={saved.get('r')}, alpha={saved.get('lora_alpha')}; "
                              f"this run uses r={config.r}, alpha={config.lora_alpha}: use the same to go on from it.")
@@ -69,7 +76,7 @@ def export_adapter(model: LensModel, directory: str | Path, *, dtype: torch.dtyp
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    peft_model = model.backbone
+    peft_model = cast("PeftModel", model.backbone)  # attach_lora wrapped the backbone
     weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in get_peft_model_state_dict(peft_model).items()}
     save_file(weights, str(directory / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     config = peft_model.peft_config["default"].to_dict()
@@ -87,8 +94,9 @@ def export_adapter(model: LensModel, directory: str | Path, *, dtype: torch.dtyp
 def merge_trained(model: LensModel) -> LensModel:
     """A plain :class:`LensModel` with the LoRA updates merged into the backbone (no peft at load time)."""
     backbone = model.backbone
-    if hasattr(backbone, "merge_and_unload"):
-        backbone = backbone.merge_and_unload()
+    merge_and_unload = getattr(backbone, "merge_and_unload", None)  # peft's wrapper has it, a plain backbone not
+    if merge_and_unload is not None:
+        backbone = merge_and_unload()
     if getattr(backbone, "is_gradient_checkpointing", False):
         backbone.gradient_checkpointing_disable()
     head = model.head.weight.detach().clone()

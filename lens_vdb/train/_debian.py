@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._errors import LensDependencyError, LensInputError
@@ -71,7 +71,7 @@ def long_description(lines: list[str]) -> str:
     return " ".join(" ".join(p) for p in paragraphs if p)
 
 
-def debian_pairs(translations: list[Path], packages: list[Path] = ()) -> Iterator[Pair]:
+def debian_pairs(translations: list[Path], packages: Sequence[Path] = ()) -> Iterator[Pair]:
     """One pair per described package: ``Description-en``'s first line -> the rest; grouped by source."""
     sources: dict[str, str] = {}
     for path in packages:

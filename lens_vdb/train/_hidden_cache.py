@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +210,8 @@ class HiddenCache:
 
 
 def fill_caches(model: LensModel, caches: Sequence[HiddenCache], sequences: Sequence[Sequence[int]], *,
-                dtype: torch.dtype | None = None, batch_tokens: int = 4096, progress=None) -> int:
+                dtype: torch.dtype | None = None, batch_tokens: int = 4096,
+                progress: Callable[[int, int], object] | None = None) -> int:
     """Compute and store, in one pass per batch, every sequence missing from any of ``caches``.
 
     The caches may stop at different layers of one model (e.g. 26, 28 and 30): each batch runs the

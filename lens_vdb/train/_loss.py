@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .._inference.features import pad_batch, tokenize_documents, tokenize_queries
 from ._data import Batch
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["info_nce", "BatchTensors", "collate"]
 
@@ -44,7 +48,8 @@ class BatchTensors:
 
 
 def collate(
-    batch: Batch, tokenizer, *, negatives: int, query_max_length: int, doc_max_length: int, rng: random.Random,
+    batch: Batch, tokenizer: PreTrainedTokenizerBase, *, negatives: int, query_max_length: int,
+    doc_max_length: int, rng: random.Random,
 ) -> BatchTensors:
     """Draw one positive and up to ``negatives`` hard negatives per example and tokenize like the encoder.
 

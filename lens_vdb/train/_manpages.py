@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .._errors import LensInputError
@@ -26,7 +26,7 @@ DATASET = "manpages"
 _CHARS = {"em": "-", "en": "-", "hy": "-", "mi": "-", "aq": "'", "dq": '"', "lq": '"', "rq": '"', "oq": "'",
           "cq": "'", "bu": "*", "co": "(C)", "rg": "(R)", "tm": "(TM)", "ga": "`", "ti": "~", "ha": "^",
           "rs": "\\", "bv": "|", "<=": "<=", ">=": ">=", "!=": "!=", "->": "->", "mu": "x", "de": " degrees"}
-_ESCAPES = [
+_ESCAPES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\\\((..)"), lambda m: _CHARS.get(m.group(1), "")),
     (re.compile(r"\\\[([^\]]*)\]"), lambda m: _CHARS.get(m.group(1), "")),
     (re.compile(r"\\f(\(..|\[[^\]]*\]|.)"), ""),

@@ -116,7 +116,8 @@ def split_held_out(pairs: list[Pair], *, fraction: float, seed: int) -> tuple[li
         digest = hashlib.sha1(f"{seed}:{group}".encode()).digest()
         return int.from_bytes(digest[:4], "big") / 2**32 < fraction
 
-    train, held_out = [], []
+    train: list[Pair] = []
+    held_out: list[Pair] = []
     for pair in pairs:
         (held_out if held(pair.group) else train).append(pair)
     return train, held_out

@@ -43,7 +43,7 @@ def backbone_layers(model: LensModel) -> int:
 def _view(backbone: nn.Module, start: int, end: int, *, final_norm: bool) -> nn.Module:
     """The backbone with only layers ``start:end`` (and the final norm or none), sharing its parameters."""
     view = copy.copy(backbone)
-    view._modules = dict(backbone._modules)  # type: ignore[assignment]
+    view._modules = dict(backbone._modules)
     view.layers = nn.ModuleList(list(decoder_layers(backbone))[start:end])
     if not final_norm:
         view.norm = nn.Identity()

@@ -7,9 +7,10 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeGuard
 
 import torch
 from tqdm.auto import tqdm
@@ -19,7 +20,7 @@ from .._model.lens_model import LensModel
 from ._adapters import attach_lora, export_adapter, merge_trained
 from ._checkpoint import CHECKPOINT_DIR, TrainerState, load_checkpoint, save_checkpoint
 from ._config import RESUME_KEYS, TrainConfig, TrainResult
-from ._data import Example, make_batches
+from ._data import Batch, Example, make_batches
 from ._loss import collate, info_nce
 
 __all__ = ["train_lora", "amp_dtype", "is_examples", "Run"]
@@ -50,7 +51,7 @@ def train_lora(model: LensModel, examples: list[Example], output_dir: Path, conf
 
 
 
-def is_examples(data: object) -> bool:
+def is_examples(data: object) -> TypeGuard[Sequence[Example]]:
     return isinstance(data, Sequence) and not isinstance(data, str) and bool(data) and isinstance(data[0], Example)
 
 
@@ -69,8 +70,9 @@ def amp_dtype(precision: str, device: str) -> torch.dtype | None:
 class Run:
     """The mutable state of one training run: step counter, position in the data, checkpoints."""
 
-    def __init__(self, model, optimizer, scaler, config: TrainConfig, examples: list[Example], device: str,
-                 amp: torch.dtype | None, output_dir: Path, embed=None) -> None:
+    def __init__(self, model: LensModel, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                 config: TrainConfig, examples: list[Example], device: str, amp: torch.dtype | None,
+                 output_dir: Path, embed: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         self.model, self.optimizer, self.scaler, self.config = model, optimizer, scaler, config
         self.embed = embed or model  # the cheap mode embeds through the cache and the top stack
         self.examples, self.device, self.amp, self.output_dir = examples, device, amp, output_dir
@@ -135,7 +137,7 @@ class Run:
             return self.config.learning_rate * (step + 1) / warmup
         return self.config.learning_rate * max(0.0, (self.total - step) / max(1, self.total - warmup))
 
-    def _train_step(self, batch) -> float:
+    def _train_step(self, batch: Batch) -> float:
         config = self.config
         torch.manual_seed(config.seed * 1_000_003 + self.step)  # dropout: the same on a resumed run
         rng = random.Random(f"{config.seed}:{self.epoch}:{batch.index}")
