@@ -11,12 +11,13 @@ import importlib.util
 from pathlib import Path
 
 from lens_vdb import LensModel
+from lens_vdb._vocabulary import Quantization
 
 __all__ = ["EXPORTER", "OnnxExporter"]
 
 # what an export needs beyond onnxruntime, with what to install
 _TOOLCHAIN = {"optimum.exporters.onnx": "optimum-onnx", "onnx": "onnx", "onnx_ir": "onnx-ir"}
-_KINDS = {"fp32": None, "int8": "int8"}
+_KINDS: dict[str, Quantization | None] = {"fp32": None, "int8": "int8"}
 
 
 class OnnxExporter:

@@ -56,10 +56,10 @@ def validate_export(model: LensModel, directory: Path, *, texts: list[str] | Non
         input_ids, attention_mask = pad_batch(batch.ids, pad)
         expected.append(reference.run(input_ids, attention_mask))
         got.append(exported.run(input_ids, attention_mask))
-    expected, got = np.vstack(expected), np.vstack(got)
-    max_abs_diff = float(np.abs(expected - got).max())
-    norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(got, axis=1)
-    min_cosine = float(((expected * got).sum(axis=1) / np.maximum(norms, 1e-12)).min())
+    want, have = np.vstack(expected), np.vstack(got)
+    max_abs_diff = float(np.abs(want - have).max())
+    norms = np.linalg.norm(want, axis=1) * np.linalg.norm(have, axis=1)
+    min_cosine = float(((want * have).sum(axis=1) / np.maximum(norms, 1e-12)).min())
     if fp32 and max_abs_diff > FP32_MAX_ABS_DIFF:
         raise LensModelError(f"The fp32 graph differs from torch by {max_abs_diff:.2e} (> {FP32_MAX_ABS_DIFF}); "
                              "not written.")
@@ -68,7 +68,7 @@ def validate_export(model: LensModel, directory: Path, *, texts: list[str] | Non
                              f"(< {LOSSY_MIN_COSINE}); not written.")
     if model.config.attention == "bidirectional":
         _check_bidirectional(exported, model.tokenizer, VALIDATION_DOCUMENTS[0])
-    return ValidationReport(max_abs_diff, min_cosine, len(expected))
+    return ValidationReport(max_abs_diff, min_cosine, len(want))
 
 
 def _check_bidirectional(exported: Any, tokenizer: Any, text: str) -> None:

@@ -160,7 +160,8 @@ def shared_over(encoder: LensEncoder) -> SharedLens:
 
 def settings_of(encoder: LensEncoder) -> EncoderSettings:
     """The settings a ready encoder runs with, as far as it tells them (its thread count it does not)."""
-    device, dtype = None, "fp32"
+    device: str | None = None
+    dtype: Precision = "fp32"
     try:
         parameter = next(encoder.model.parameters())
     except AttributeError:  # an exported graph: its precision was fixed at export

@@ -68,7 +68,10 @@ class LensEmbedding(BaseEmbedding):
                  max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
             backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
-        super().__init__(**settings.fields(), task=task, embed_batch_size=embed_batch_size, **base_fields)
+        # pydantic's __init__ takes every field of the subclass; the one mypy synthesises for BaseEmbedding
+        # knows only the base's fields, task not among them
+        super().__init__(**settings.fields(), task=task,  # type: ignore[call-arg]
+                         embed_batch_size=embed_batch_size, **base_fields)
         self._lens = lens
 
     @classmethod
