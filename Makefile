@@ -42,7 +42,7 @@ endif
 PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 	-p randomly --randomly-seed=$(PYTEST_SEED)
 
-.PHONY: setup setup-tf5 setup-triton setup-mlserver debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
+.PHONY: setup setup-tf5 setup-triton setup-mlserver debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint typecheck bench clean
 
 setup: $(VENV)/.installed
 
@@ -109,13 +109,17 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check lens_vdb connectors export tests bench .ci
 
-# the two venvs and their models at once; ruff; the suite on transformers 4.57 + every extra; then the suite
+# mypy over the core and the exporters, with pyproject's [tool.mypy] settings (connectors/ follows)
+typecheck: setup
+	$(PY) -m mypy lens_vdb export
+
+# the two venvs and their models at once; ruff; mypy; the suite on transformers 4.57 + every extra; then the suite
 # on transformers 5.x beside each extra alone in a clean venv and models across the two versions (each lane's
 # output is printed whole when it ends). Measured: a third pytest beside two workers (the engine_only tests
 # in a process of their own) slowed all three, Ray's actors among them oversubscribing the two cores.
 test: debian-packages
 	$(MAKE) --no-print-directory -j2 --output-sync=target models models-tf5
-	$(MAKE) --no-print-directory lint test-457
+	$(MAKE) --no-print-directory lint typecheck test-457
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-tf5 test-extras-then-cross
 
 # what the suite and the README's blocks need from Debian beyond a new machine's image (WordNet): installed when

@@ -110,3 +110,24 @@ def test_a_misspelt_keyword_fails_the_check(mypy_errors, index):
     errors = mypy_errors[f"misspelt_{index}.py"]
     message = MISSPELLINGS[index][2]
     assert len(errors) == 1 and message in errors[0], errors
+
+
+def test_the_package_check_is_strict_and_silences_only_third_party_imports():
+    """``make typecheck`` (mypy over lens_vdb/ and export/, in ``make test``) reads pyproject's settings:
+    bodies and signatures checked, stale ignores refused, missing imports silenced only for named
+    third-party libraries (and the editable install's package-dir mapping), never for lens-vdb's own code."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    mypy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["check_untyped_defs"] is True and mypy["warn_unused_ignores"] is True
+    for loose in ("ignore_missing_imports", "ignore_errors", "follow_imports", "disable_error_code"):
+        assert loose not in mypy, f"[tool.mypy] sets {loose} for every module"
+    overrides = mypy["overrides"]
+    assert any("lens_vdb.*" in o["module"] and o.get("disallow_incomplete_defs") for o in overrides)
+    mapped = {"lens_vdb.connectors", "lens_vdb.connectors.*", "lens_vdb.export", "lens_vdb.export.*"}
+    for override in overrides:
+        assert "ignore_errors" not in override and "follow_imports" not in override, override
+        if override.get("ignore_missing_imports"):
+            ours = [m for m in override["module"] if m.split(".")[0] in ("lens_vdb", "export", "connectors")]
+            assert set(ours) <= mapped, f"missing imports silenced for lens-vdb's own modules: {ours}"
+    makefile = (REPO / "Makefile").read_text()
+    assert "\n\t$(PY) -m mypy lens_vdb export\n" in makefile and " lint typecheck " in makefile
