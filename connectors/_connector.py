@@ -211,7 +211,7 @@ class LensConnector:
 
     def _hits(self, stored: list[StoredHit], request: SearchRequest) -> list[Hit]:
         return [to_hit(s, request.vectors, encoder=self.encoder, sparse_top=self.spec.sparse_top,
-                       explain=request.explain) for s in stored]
+                       explain=request.explain, query=request.query) for s in stored]
 
     def _groups(self, groups: list[list[StoredHit]], request: SearchRequest) -> list[Hit]:
         return [to_document_hit(self._hits(group, request), group[0].payload.get("parent") or group[0].id)

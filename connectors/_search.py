@@ -40,8 +40,10 @@ class SearchOptions:
 class SearchRequest:
     """A checked search: the query's vectors, the engine options, and how to shape the hits."""
 
-    def __init__(self, vectors: QueryVectors, options: dict[str, Any], group_size: int | None, explain: bool) -> None:
+    def __init__(self, vectors: QueryVectors, options: dict[str, Any], group_size: int | None, explain: bool,
+                 query: str = "") -> None:
         self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
+        self.query = query  # its text, for the explanations' tokens
 
 
 def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[str, Any, Any]:
@@ -90,7 +92,7 @@ def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, qu
                            sparse.values.tolist() if sparse is not None else None)
     options = {"limit": limit, "prefetch_limits": prefetch, "fusion": fusion, "weights": pair, "rrf_k": rrf_k,
                "lens_route": LENS_SPARSE if use_sparse else LENS, "filter": where}
-    return SearchRequest(vectors, options, size, explain)
+    return SearchRequest(vectors, options, size, explain, query)
 
 
 def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
@@ -103,7 +105,8 @@ def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
     return limits  # type: ignore[return-value]
 
 
-def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool) -> Hit:
+def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool,
+           query: str = "") -> Hit:
     """A chunk hit with its route scores recomputed from the stored vectors."""
     lens, dense = np.asarray(vectors.lens, dtype=np.float32), vectors.dense
     doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
@@ -116,9 +119,10 @@ def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sp
     if stored.dense is not None:
         scores["dense"] = float(np.dot(dense, stored.dense))
     explanation = None
-    if explain and doc_lens is not None:
-        explanation = [(e.cluster, e.weight, e.tokens) for e in encoder.explain(lens * doc_lens, top=5)]
     payload = stored.payload
+    if explain and doc_lens is not None:  # the clusters that make this match, generic ones weighed down
+        explanation = [(e.cluster, e.weight, e.tokens) for e in encoder.explain_match(
+            lens, doc_lens, top=5, query_text=query, document_text=payload.get("text", ""))]
     span = payload.get("span")
     return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
                payload.get("metadata") or {}, explanation, int(payload.get("chunk") or 0),
