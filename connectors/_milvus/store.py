@@ -263,8 +263,9 @@ class MilvusStore:
 
     def is_transient(self, error: BaseException) -> bool:
         text = f"{error.__class__.__name__} {error}"
+        # "no index on collection": a restarted server still building a collection's index another client created
         return any(mark in text for mark in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Connection refused",
-                                             "connect", "Fail connecting", "RpcError"))
+                                             "connect", "Fail connecting", "RpcError", "no index on collection"))
 
     def close(self) -> None:
         if self._client is not None:

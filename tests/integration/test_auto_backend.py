@@ -157,7 +157,7 @@ def test_auto_picks_the_precision_itself(model_dir):
         LensEncoder(model_dir, backend="auto", dtype="bf16")
     with pytest.raises(LensInputError, match="name the backend"):
         LensEncoder(model_dir, backend="auto", provider="cuda")
-    with pytest.raises(ValueError, match=r"backend must be one of \('auto', 'torch', 'onnx'\)"):
+    with pytest.raises(ValueError, match=r"backend must be one of \('auto', 'torch', 'onnx', 'remote'\)"):
         LensEncoder(model_dir, backend="tensorflow")
 
 
