@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lens_vdb import LensEncoder, LensError
+from lens_vdb import LensEncoder, LensError, LensInputError
 from lens_vdb._datasets import load_bbc_news
 
 from ._qdrant.connector import QdrantConnector
@@ -33,7 +33,7 @@ def demo_encoder(backend: str, max_length: int) -> LensEncoder:
     if backend == "torch":
         return LensEncoder(max_length=max_length)
     if backend != "onnx":
-        raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+        raise LensInputError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
     return LensEncoder(_int8_graph(), backend="onnx", max_length=max_length)
 
 

@@ -176,7 +176,7 @@ class MilvusStore:
     def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
         expr = milvus_rows.where(filter, heads_only)
         if not expr:
-            raise ValueError("a delete needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         self.client.delete(self.collection, filter=expr)
 
     def count(self, filter: dict[str, Any] | None = None, *, heads_only: bool = True) -> int:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from lens_vdb import LensConnectionError, LensSchemaError
+from lens_vdb import LensConnectionError, LensError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
 
 from .._base import DENSE, FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Record
@@ -176,7 +176,7 @@ class ClientStore(QdrantFilters):
 
     def _delete(self, condition: Any) -> None:
         if condition is None:
-            raise ValueError("a delete needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         with self._turn:
             self.client.delete(self.collection, points_selector=self.models.FilterSelector(filter=condition), wait=True)
 
@@ -197,7 +197,8 @@ class ClientStore(QdrantFilters):
 
     def _async(self) -> Any:
         if self.async_client is None:
-            raise RuntimeError("the async forms are for Qdrant servers; local mode runs in a worker thread")
+            raise LensError("the async client is for Qdrant servers (a URL); in local mode, or after close(), the "
+                            "store has none and its calls run in a worker thread")
         return self.async_client
 
     # ---- search ----------------------------------------------------------------------------

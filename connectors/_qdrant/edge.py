@@ -117,7 +117,7 @@ class EdgeStore(QdrantFilters):
     def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
         condition = self.metadata_filter(filter, heads_only=heads_only)
         if condition is None:
-            raise ValueError("delete_matching needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         self._update(self.qe.UpdateOperation.delete_points_by_filter(condition))
 
     def _update(self, operation: Any) -> None:
