@@ -54,6 +54,9 @@ def test_round_trip_stores_vectors_payload_and_metadata(connector):
     assert hits[0].id == point_id("d2", TEXTS[2])
     assert hits[0].scores["lens"] == pytest.approx(1.0, abs=1e-4)
     assert hits[0].scores["dense"] == pytest.approx(1.0, abs=1e-4)
+    # the collection records MiniLM by its hub name, as collections written by earlier versions did
+    spec = connector.store.stored_spec()
+    assert (spec["dense_model"], spec["dense_dim"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
 
 
 def test_reingest_is_idempotent(connector):
