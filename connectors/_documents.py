@@ -38,7 +38,7 @@ def read_documents(source: DocumentSource, *, text_field: str = "text", id_field
         else:
             raise LensInputError(f"Cannot ingest {path}: expected a .jsonl, .jsonl.gz or .csv file, or a folder of "
                                  ".txt files.")
-    elif isinstance(source, (str, bytes)):
+    elif isinstance(source, (str, bytes, Path)):
         raise LensInputError(f"{str(source)[:80]!r} is neither an existing path nor a list of texts; wrap a "
                              "single text in a list.")
     else:

@@ -328,6 +328,8 @@ def test_document_files_are_read_by_the_one_jsonl_reader(tmp_path):
     (tmp_path / "untexted.jsonl").write_text('{"id": "a", "text": "ok"}\n\n{"id": "b", "body": "no text"}\n')
     with pytest.raises(LensInputError, match=r"Document \S*untexted.jsonl:3 \(id='b'\) has no string 'text'"):
         list(read_documents(tmp_path / "untexted.jsonl"))
+    with pytest.raises(LensInputError, match=r"missing.jsonl' is neither an existing path nor a list of texts"):
+        list(read_documents(tmp_path / "missing.jsonl"))  # a Path too, not a TypeError from iterating it
     (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip")
     with pytest.raises(LensInputError, match=r"Cannot read documents file \S*broken.jsonl.gz"):
         list(read_documents(tmp_path / "broken.jsonl.gz"))
