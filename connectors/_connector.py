@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
+from lens_vdb._vocabulary import Fusion
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport
 from ._collection import Collection, document_ids
@@ -149,7 +150,7 @@ class LensConnector:
 
     # ---- search ----------------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, fusion: str = "rrf", weights: tuple[float, float] = (1.0, 1.0),
+    def search(self, query: str, *, limit: int = 10, fusion: Fusion = "rrf", weights: tuple[float, float] = (1.0, 1.0),
                rrf_k: int = 60, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
                group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
@@ -174,7 +175,7 @@ class LensConnector:
         return self._groups(self.collection.query_groups(request.vectors, group_size=request.group_size,
                                                          **request.options), request)
 
-    async def asearch(self, query: str, *, limit: int = 10, fusion: str = "rrf",
+    async def asearch(self, query: str, *, limit: int = 10, fusion: Fusion = "rrf",
                       weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60,
                       prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                       filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
@@ -216,7 +217,7 @@ class LensConnector:
                 for group in groups if group]
 
     def as_retriever(self, *, search_type: str = "similarity", search_kwargs: dict[str, Any] | None = None,
-                     k: int | None = None, fusion: str | None = None, weights: tuple[float, float] | None = None,
+                     k: int | None = None, fusion: Fusion | None = None, weights: tuple[float, float] | None = None,
                      filter: dict[str, Any] | None = None, use_sparse: bool | None = None,
                      score_threshold: float | None = None, tags: list[str] | None = None,
                      metadata: dict[str, Any] | None = None) -> LensRetriever:
