@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
-from lens_vdb._vocabulary import Fusion
+from lens_vdb._vocabulary import DEFAULT_BACKEND, Fusion
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport
 from ._collection import Collection, document_ids
@@ -50,8 +50,9 @@ class LensConnector:
                  float16: bool | None = None, int8: bool | None = None) -> None:
         self.store = store
         try:  # whatever fails here, the engine is released
-            # a model named here runs on the fastest backend measured on this machine
-            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
+            # a model named here runs on the one default backend (torch: the exact model, nothing measured or
+            # exported on first use); pass LensEncoder(..., backend="auto") for the fastest one here
+            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend=DEFAULT_BACKEND)
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
             asked = {"sparse_top": sparse_top, "on_disk": on_disk, "float16": float16, "int8": int8}
