@@ -86,6 +86,8 @@ def test_ray_options_are_checked_and_a_missing_ray_names_the_extra(connector, mo
                 {"dense": "minilm"}, {"address": "head:6379", "num_cpus": 2}):
         with pytest.raises(LensInputError):
             RayOptions(**bad)
+    with pytest.raises(LensInputError, match=r"RayOptions\(dtype=\) must be one of \('fp32', 'bf16', 'fp16'\), got 'fp8'"):
+        RayOptions(dtype="fp8")  # refused on the driver, before any actor starts
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(LensDependencyError, match=r"lens-vdb\[ray\]"):
         connector.ingest(["text"], ray=True)
