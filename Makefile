@@ -34,7 +34,13 @@ export TOKENIZERS_PARALLELISM ?= false
 # (OMP_NUM_THREADS is the encoders' default), so the workers and the lanes beside them share the two cores
 # instead of each spreading threads over both
 PYTEST_WORKERS ?= 2
-PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# Tests run in a shuffled order (pytest-randomly; modules marked in_order keep theirs): no test may depend on
+# another's leftovers. The seed is printed; `make test PYTEST_SEED=N` runs that order again.
+ifndef PYTEST_SEED
+PYTEST_SEED := $(shell od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+endif
+PYTEST = -m pytest -q -rs --durations=12 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	-p randomly --randomly-seed=$(PYTEST_SEED)
 
 .PHONY: setup setup-tf5 setup-triton setup-mlserver debian-packages models models-tf5 demo test test-457 test-tf5 test-extras-then-cross test-extras test-cross lint bench clean
 
@@ -133,7 +139,8 @@ models-tf5: setup-tf5
 	$(SUITE_THREADS) LENS_VDB_HOME=$(TF5_HOME) $(PY5) -c "$(MODELS)"
 
 test-457: setup setup-triton setup-mlserver
-	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
+	@$(PY) -c "import transformers; print('== the suite on transformers', transformers.__version__, \
+		'in the order of seed $(PYTEST_SEED)')"
 	$(SUITE_THREADS) $(PY) $(PYTEST)
 
 test-extras-then-cross: test-extras
@@ -144,7 +151,8 @@ $(GRAPHS)/.done: $(VENV)/.installed
 	touch $@
 
 test-tf5: setup-tf5 $(GRAPHS)/.done
-	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__)"
+	@$(PY5) -c "import transformers; print('== the suite on transformers', transformers.__version__, \
+		'in the order of seed $(PYTEST_SEED)')"
 	$(SUITE_THREADS) LENS_VDB_HOME=$(TF5_HOME) LENS_VDB_TEST_GRAPHS=$(CURDIR)/$(GRAPHS) \
 		$(PY5) $(PYTEST) --ignore=tests/integration/notebooks --ignore=tests/integration/test_readme.py \
 		-m "not engine_only"

@@ -151,13 +151,15 @@ class LensConnector:
 
     # ---- search ----------------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, fusion: Fusion = "rrf", weights: tuple[float, float] = (1.0, 1.0),
-               rrf_k: int = 60, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
+    def search(self, query: str, *, limit: int = 10, fusion: Fusion | None = None,
+               weights: tuple[float, float] | None = None, rrf_k: int | None = None, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
                group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
         """Hybrid search in one engine query: prefetch on ``lens`` (or ``lens_sparse``) and ``dense``, then fuse.
 
-        ``fusion``: ``"rrf"`` (reciprocal rank fusion: each route adds ``1 / (rrf_k + rank)``, ranks
+        ``fusion`` not given: the model's own (``encoder.fusion``, measured by ``lens-vdb calibrate`` with this
+        dense model; the default model's is a weighted sum), else RRF at 1:1 (``weights`` given alone: RRF with
+        them); see :func:`chosen_fusion`. ``fusion``: ``"rrf"`` (reciprocal rank fusion: each route adds ``1 / (rrf_k + rank)``, ranks
         from 1, the same on every engine; per-route ``weights`` on Qdrant),
         ``"dbsf"`` (distribution-based score fusion) or ``"weighted"`` (``w_lens * cos_lens +
         w_dense * cos_dense``; at 1:1 it ranks like the paper's concatenation of the two
@@ -176,8 +178,8 @@ class LensConnector:
         return self._groups(self.collection.query_groups(request.vectors, group_size=request.group_size,
                                                          **request.options), request)
 
-    async def asearch(self, query: str, *, limit: int = 10, fusion: Fusion = "rrf",
-                      weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60,
+    async def asearch(self, query: str, *, limit: int = 10, fusion: Fusion | None = None,
+                      weights: tuple[float, float] | None = None, rrf_k: int | None = None,
                       prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                       filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
                       group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
@@ -227,7 +229,7 @@ class LensConnector:
         Takes LangChain's ``VectorStore.as_retriever`` arguments (``search_type="similarity"`` or
         ``"similarity_score_threshold"``, ``search_kwargs={"k": 4, "filter": {...}, "fusion": "rrf",
         "weights": (1, 1), "use_sparse": False, "score_threshold": x}``, ``tags``, ``metadata``) or the
-        same search keywords flat. Defaults: ``k=4``, ``fusion="rrf"``.
+        same search keywords flat. Defaults: ``k=4``, and the fusion :meth:`search` picks when none is given.
         """
         from lens_vdb.integrations.langchain import LensRetriever
 

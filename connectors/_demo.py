@@ -76,16 +76,20 @@ def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", 
         print(f"ingesting {len(rows)} BBC News articles into embedded Qdrant at {location}/{collection}")
         report = store.ingest(rows, batch_size=16)
         print(f"ingest report: {report}; the collection holds {store.count()} articles")
+        record = encoder.fusion
+        fusion = record.label if record is not None else "rrf 1:1"
+        print(f"fusion: {fusion}" + (f" (the model's own, measured on {record.measured_on.split(':')[0]})"
+                                     if record is not None else ""))
         for query, where in QUERIES:
             print(f"\nquery: {query!r}" + (f"  filter: {where}" if where else ""))
             # one hit an article (its best chunk), as a RAG application lists sources: a long article has several
-            # chunks, and without grouping two of them may take two of the three places
-            hits = store.search(query, limit=3, fusion="rrf", filter=where, explain=True, group_by_document=True,
-                                group_size=1)
+            # chunks, and without grouping two of them may take two of the three places; the fusion is the
+            # model's own (search's default)
+            hits = store.search(query, limit=3, filter=where, explain=True, group_by_document=True, group_size=1)
             for rank, hit in enumerate(hits, 1):
                 routes = ", ".join(f"{name} {score:.3f}" for name, score in hit.scores.items())
                 print(f"  {rank}. [{hit.metadata['topic']}] {hit.metadata['title']}  "
-                      f"(chunk {hit.chunk}; rrf {hit.score:.4f}; {routes})")
+                      f"(chunk {hit.chunk}; {fusion.split()[0]} {hit.score:.4f}; {routes})")
                 if rank == 1 and hit.explanation:
                     shared = "; ".join(f"{'/'.join(tokens[:3])} {weight:.1e}" for _, weight, tokens in hit.explanation[:3])
                     print(f"     shared LENS clusters: {shared}")

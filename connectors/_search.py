@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from lens_vdb import LensEncoder, LensInputError, to_sparse
+from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, Fusion
 
-from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Hit
+from ._base import LENS, LENS_SPARSE, CollectionSpec, Hit
 from ._checks import check_filter, check_positive, check_rrf_k, check_weights
-from ._dense import DenseEmbedder
+from ._dense import DenseEmbedder, dense_name
 from ._store import QueryVectors, StoredHit
 
 __all__ = ["SearchOptions", "SearchRequest", "prepare", "to_hit", "to_document_hit"]
@@ -24,9 +25,9 @@ class SearchOptions:
     (``task`` None: the connector's)."""
 
     limit: int = 10
-    fusion: str = "rrf"
-    weights: tuple[float, float] = (1.0, 1.0)
-    rrf_k: int = 60
+    fusion: Fusion | None = None  # None: the model's fusion record, else RRF (see chosen_fusion)
+    weights: tuple[float, float] | None = None
+    rrf_k: int | None = None
     prefetch_limit: int | tuple[int, int] | None = None
     use_sparse: bool = False
     filter: dict[str, Any] | None = None
@@ -43,11 +44,29 @@ class SearchRequest:
         self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
 
 
+def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[Fusion, Any, Any]:
+    """The fusion a search runs, its weights and RRF constant; the one rule:
+
+    1. ``fusion=`` given: that fusion, with the ``weights`` / ``rrf_k`` given (else 1:1 and 60);
+    2. else, when the LENS model carries a fusion record (``LensEncoder.fusion``, written by ``lens-vdb
+       calibrate``) measured with this dense model and no ``weights`` are given: the record's fusion, weights
+       and constant (the default model's: a weighted sum, measured on held-out data);
+    3. else RRF, with the ``weights`` given (else 1:1).
+    """
+    record = getattr(encoder, "fusion", None)
+    if asked.fusion is None and asked.weights is None and record is not None \
+            and record.dense_model == dense_name(dense):
+        return record.fusion, record.weights, asked.rrf_k if asked.rrf_k is not None else record.rrf_k
+    weights = asked.weights if asked.weights is not None else (1.0, 1.0)
+    return asked.fusion or DEFAULT_FUSION, weights, asked.rrf_k if asked.rrf_k is not None else DEFAULT_RRF_K
+
+
 def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any,
             asked: SearchOptions, *, lens: np.ndarray | None = None) -> SearchRequest:
     """Check every option ``asked`` (the same LensInputError on every engine), then encode the query (``lens``: its
     LENS vector, when the caller encoded it already, as ``asearch`` does on a remote encoder's AsyncClient)."""
-    limit, fusion, weights, rrf_k, filter = asked.limit, asked.fusion, asked.weights, asked.rrf_k, asked.filter
+    fusion, weights, rrf_k = chosen_fusion(encoder, dense, asked)
+    limit, filter = asked.limit, asked.filter
     prefetch_limit, use_sparse, explain, task = asked.prefetch_limit, asked.use_sparse, asked.explain, asked.task
     group_by_document, group_size = asked.group_by_document, asked.group_size
     if not isinstance(query, str) or not query.strip():

@@ -28,6 +28,7 @@ from lens_vdb._deps import require
 from lens_vdb._files import CLUSTER_MAP_NAME, GRAPH_NAME
 from lens_vdb._inference.onnx_runtime import INPUTS, OUTPUT
 from lens_vdb._machine import cpu_info
+from lens_vdb._model.fusion import read_fusion
 from lens_vdb._model.identity import model_fingerprint
 
 from ._base import ExportDtype, Manifest, Quantization, check_options, model_hash
@@ -124,10 +125,13 @@ def export_onnx(
     retrieval_check = quantize is not None and retrieval_articles > 0
     steps = Steps(2 + (not isinstance(model, LensModel)) + (dtype == "fp16" or quantize is not None) + retrieval_check,
                   show=show_progress)
+    fusion = read_fusion(model) if not isinstance(model, LensModel) and Path(model).is_dir() else None
     if not isinstance(model, LensModel):
         with steps.step(f"loading {model}"):
             model = LensModel.from_pretrained(model)
     with _fp32_on_cpu(model), staged_export(target) as staging:
+        if fusion is not None:  # how the model fuses with a dense route goes with it (LensEncoder.fusion)
+            fusion.save(staging)
         with steps.step(f"exporting the fp32 graph (opset {opset})"):
             _export_fp32(model, staging, opset, external_data)
         if dtype == "fp16":

@@ -102,6 +102,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from ._inference.encoder import LensEncoder
+    from ._minilm import MINILM_NAME
+    from .eval import LensSystem, MiniLMSystem, load_beir
+    from .eval._calibrate import calibrate_fusion, held_out_corpus
+
+    corpus = load_beir(args.corpus, split=args.split) if args.corpus else held_out_corpus(args.pairs, args.limit)
+    from ._model.default import MODEL_NAMES
+
+    if args.save and (args.model in MODEL_NAMES or not Path(args.model).is_dir()):
+        raise LensInputError(f"--save writes lens_fusion.json into the model's folder: {args.model!r} is not a folder "
+                             "of yours (a shipped model's record ships with it); name your model's folder.")
+    source = _model_source(args.model)
+    encoder = LensEncoder(source, backend=args.backend, max_length=args.max_length, batch_size=args.batch_size)
+    record = calibrate_fusion(corpus, LensSystem("LENS", encoder, show_progress=not args.no_progress),
+                              MiniLMSystem(show_progress=not args.no_progress), dense_model=MINILM_NAME,
+                              cache_dir=args.cache)
+    print(f"{record.measured_on}; MRR@10 of each fusion with all-MiniLM-L6-v2:")
+    for label, score in sorted(record.scores.items(), key=lambda item: -item[1]):
+        print(f"  {score:.4f}  {label}" + ("   <- best" if label == record.label else ""))
+    if args.save:
+        print(f"written to {record.save(source)}: searches with this model and MiniLM fuse so by default")
+    return 0
+
+
 def _connector_retrievers(args: argparse.Namespace, corpus, systems, stack) -> list:
     """A connector per LENS model on the chosen embedded engine, in a collection named after the
     model's vectors and the corpus (a reused location never mixes models or corpora)."""
@@ -223,3 +248,20 @@ def add_train_commands(commands) -> None:
     evaluate.add_argument("--plot", default=None, help="write a bar chart of nDCG@10 here (.png, .svg, .pdf)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars while encoding")
     evaluate.set_defaults(func=_cmd_eval)
+
+    calibrate = commands.add_parser("calibrate", help="measure how a LENS model fuses best with all-MiniLM-L6-v2 "
+                                    "on held-out data, and keep it beside the model (--save)")
+    data = calibrate.add_mutually_exclusive_group(required=True)
+    data.add_argument("--pairs", help="held-out training pairs (JSONL: query, pos), e.g. a *-pairs builder's held-out "
+                      "split; known-item: each query finds its pos")
+    data.add_argument("--corpus", help="a BEIR folder (as lens-vdb eval --corpus)")
+    calibrate.add_argument("--split", default="test", help="the qrels file of --corpus")
+    calibrate.add_argument("--limit", type=int, default=None, help="use the first N pairs")
+    calibrate.add_argument("--model", default="default", help="LENS model: a dir, a hub id, or a name")
+    calibrate.add_argument("--backend", type=_backend_name, default="torch")
+    calibrate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")
+    calibrate.add_argument("--batch-size", type=int, default=16)
+    calibrate.add_argument("--cache", default=None, help="folder to cache embeddings in")
+    calibrate.add_argument("--save", action="store_true", help="write lens_fusion.json into the model folder")
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bars while encoding")
+    calibrate.set_defaults(func=_cmd_calibrate)

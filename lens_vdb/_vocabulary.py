@@ -27,7 +27,7 @@ __all__ = [
     "Precision", "PRECISIONS", "TORCH_DTYPE_NAMES", "TrainPrecision", "TRAIN_PRECISIONS",
     "Provider", "PROVIDERS",
     "ExportDtype", "EXPORT_DTYPES", "Quantization", "QUANTIZATIONS",
-    "Fusion", "FUSIONS", "DEFAULT_FUSION",
+    "Fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K",
     "check_choice",
 ]
 
@@ -59,6 +59,7 @@ QUANTIZATIONS: Final[tuple[Quantization, ...]] = get_args(Quantization)
 Fusion = Literal["rrf", "dbsf", "weighted"]
 FUSIONS: Final[tuple[Fusion, ...]] = get_args(Fusion)
 DEFAULT_FUSION: Final[Fusion] = "rrf"
+DEFAULT_RRF_K: Final[int] = 60  # RRF's constant: each route adds 1 / (k + rank)
 
 
 def check_choice(value: Any, allowed: Iterable[Any], name: str) -> Any:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import LensInputError, LensModelError
-from .._vocabulary import FUSIONS, Fusion, check_choice
+from .._vocabulary import DEFAULT_RRF_K, FUSIONS, Fusion, check_choice
 
 __all__ = ["FUSION_FILE", "FusionRecord", "read_fusion"]
 
@@ -46,7 +46,7 @@ class FusionRecord:
 
     fusion: Fusion
     weights: tuple[float, float] = (1.0, 1.0)
-    rrf_k: int = 60
+    rrf_k: int = DEFAULT_RRF_K
     dense_model: str
     measured_on: str
     scores: dict[str, float] = field(default_factory=dict)

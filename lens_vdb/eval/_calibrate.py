@@ -10,6 +10,7 @@ not be what the model's figures are reported on, or the figures would be tuned o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ._harness import rank_by_similarity
 from ._metrics import Ranking, query_metrics
 from ._systems import CachedEmbedder, Embedder
 
-__all__ = ["calibrate_fusion", "FUSION_CANDIDATES"]
+__all__ = ["calibrate_fusion", "held_out_corpus", "FUSION_CANDIDATES"]
 
 # (fusion, LENS weight, dense weight): plain RRF first, so that a tie keeps today's default
 FUSION_CANDIDATES: tuple[tuple[str, float, float], ...] = (
@@ -69,3 +70,20 @@ def _route(system: CachedEmbedder, corpus: Corpus, depth: int) -> Ranking:
 
 def _mrr(ranking: Ranking, corpus: Corpus, depth: int) -> float:
     return float(query_metrics(ranking, corpus, depth=depth)["mrr@10"].mean())
+
+
+def held_out_corpus(path: str | Path, limit: int | None = None) -> Corpus:
+    """Known-item retrieval over training pairs (``query`` -> ``pos``), e.g. a ``*-pairs`` builder's held-out split:
+    query *i* finds pair *i*'s passage among all the passages."""
+    from .._jsonl import read_jsonl_objects
+
+    queries, passages = [], []
+    for line, row in read_jsonl_objects(path, what="Pairs file"):
+        if not isinstance(row.get("query"), str) or not isinstance(row.get("pos"), str):
+            raise LensInputError(f"{path}:{line}: a pair needs 'query' and 'pos' strings.")
+        queries.append(row["query"])
+        passages.append(row["pos"])
+        if limit is not None and len(queries) >= limit:
+            break
+    name = Path(path).name.split(".")[0]
+    return Corpus.known_item(f"{name}-{len(queries)}", queries, passages)

@@ -24,13 +24,13 @@ from collections.abc import Callable
 import numpy as np
 
 from .._errors import LensInputError
-from .._vocabulary import FUSIONS, Fusion, check_choice
+from .._vocabulary import DEFAULT_RRF_K, FUSIONS, Fusion, check_choice
 from ._metrics import Ranking
 
 __all__ = ["FUSIONS", "FUSION_LABELS", "fuse", "default_prefetch", "rrf_scores"]
 
 FUSION_LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
-RRF_K = 60
+RRF_K = DEFAULT_RRF_K
 
 
 def default_prefetch(limit: int) -> int:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr  # noqa: E402
 from lens_vdb._errors import LensInputError, LensTypeError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
-from lens_vdb._vocabulary import DEFAULT_BACKEND, DEFAULT_FUSION, BackendName, Fusion, Precision, Provider  # noqa: E402
+from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision, Provider  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, shared_for, sparse_pairs  # noqa: E402
 
@@ -222,7 +222,8 @@ class LensRetriever(BaseRetriever):
 
     Build it with ``connector.as_retriever(search_type="similarity", search_kwargs={"k": 4,
     "filter": {...}})``, as LangChain's ``VectorStore.as_retriever`` takes it, or with flat
-    keywords (``k=4, fusion="rrf"``); ``invoke(query, k=2)`` overrides a search keyword for one
+    keywords (``k=4, fusion="rrf"``; without ``fusion`` the model's own, see
+    ``LensConnector.search``); ``invoke(query, k=2)`` overrides a search keyword for one
     call. Each ``Document`` carries the hit's metadata plus ``doc_id``, ``score`` (fused) and
     ``scores`` (per route). ``search_type="similarity_score_threshold"`` keeps the hits whose
     fused score reaches ``score_threshold`` (RRF scores are at most 2 / 61; weighted-sum scores
@@ -234,8 +235,8 @@ class LensRetriever(BaseRetriever):
     connector: Any  # a lens_vdb.connectors.LensConnector (not imported: the core never imports connectors)
     search_type: str = "similarity"
     k: int = 4
-    fusion: Fusion = DEFAULT_FUSION
-    weights: tuple[float, float] = (1.0, 1.0)
+    fusion: Fusion | None = None  # None: the connector's rule (the model's fusion record, else RRF 1:1)
+    weights: tuple[float, float] | None = None
     filter: dict[str, Any] | None = None
     use_sparse: bool = False
     score_threshold: float | None = None

@@ -75,8 +75,9 @@ def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
         manifest = Manifest.load(find_graph(LensEncoder().fingerprint, "int8"))
         assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
+    assert "fusion: weighted 0.7:0.3 (the model's own, measured on debian-heldout-757)" in first
     for block in first.split("\nquery: ")[1:]:  # each article once, by its best chunk; 3 but where a filter
-        titles = re.findall(r"^  \d\. \[\w+\] (.+)  \(chunk \d+; rrf ", block, re.M)  # leaves fewer
+        titles = re.findall(r"^  \d\. \[\w+\] (.+)  \(chunk \d+; weighted ", block, re.M)  # leaves fewer
         assert len(set(titles)) == len(titles) == (len(titles) if "filter:" in block else 3) > 0, block
     assert main(["demo", "--documents", "10", "--location", str(tmp_path / "data"), "--backend", "torch"]) == 0
     second = capsys.readouterr().out
