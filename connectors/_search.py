@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from lens_vdb import LensEncoder, LensInputError, to_sparse
-from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K
+from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, Fusion
 
-from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Hit
+from ._base import LENS, LENS_SPARSE, CollectionSpec, Hit
 from ._checks import check_filter, check_positive, check_rrf_k, check_weights
 from ._dense import DenseEmbedder, dense_name
 from ._store import QueryVectors, StoredHit
@@ -25,7 +25,7 @@ class SearchOptions:
     (``task`` None: the connector's)."""
 
     limit: int = 10
-    fusion: str | None = None  # None: the model's fusion record, else RRF (see chosen_fusion)
+    fusion: Fusion | None = None  # None: the model's fusion record, else RRF (see chosen_fusion)
     weights: tuple[float, float] | None = None
     rrf_k: int | None = None
     prefetch_limit: int | tuple[int, int] | None = None
@@ -46,7 +46,7 @@ class SearchRequest:
         self.query = query  # its text, for the explanations' tokens
 
 
-def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[str, Any, Any]:
+def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[Fusion, Any, Any]:
     """The fusion a search runs, its weights and RRF constant; the one rule:
 
     1. ``fusion=`` given: that fusion, with the ``weights`` / ``rrf_k`` given (else 1:1 and 60);
