@@ -24,8 +24,9 @@ Where things live (private modules; the public names are below in ``__all__``):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lens_vdb._lazy import lazy_exports
 
 __all__ = ["LensConnector", "QdrantConnector", "MilvusConnector", "CollectionSpec", "Document", "Hit", "IngestReport",
            "RayOptions", "RayIngestReport", "point_id", "ConnectorRetriever"]
@@ -55,11 +56,4 @@ if TYPE_CHECKING:  # type checkers see the real classes; at run time they load o
     from ._ray.options import RayOptions
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'lens_vdb.connectors' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from lens_vdb import LensInputError, LensSchemaError
 
 __all__ = [
-    "LENS", "LENS_SPARSE", "DENSE", "Fusion", "CollectionSpec", "Document", "Record", "Hit", "IngestReport",
+    "LENS", "LENS_SPARSE", "DENSE", "CollectionSpec", "Document", "Record", "Hit", "IngestReport",
     "point_id", "chunk_id", "ADOPTABLE",
 ]
 
 LENS, LENS_SPARSE, DENSE = "lens", "lens_sparse", "dense"
-Fusion = Literal["rrf", "dbsf", "weighted"]
-FUSIONS: tuple[str, ...] = ("rrf", "dbsf", "weighted")
 ADOPTABLE = {"sparse_top": 0, "on_disk": False, "float16": False, "int8": False}  # option -> default when new
 _NAMESPACE = uuid.UUID("5b0e4f3c-5b7a-4c55-9a42-6c1e2d0f1e11")
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lens_vdb import LensInputError
+from lens_vdb._vocabulary import Fusion
 
 __all__ = ["check_collection_name", "check_filter", "check_weights", "check_rrf_k", "check_positive"]
 
@@ -74,7 +75,7 @@ def _check_values(key: str, values: list[Any]) -> None:
         raise LensInputError(f"Filter list for {key!r} must hold only strings or only integers, got {values!r:.80}.")
 
 
-def check_weights(weights: Any, fusion: str) -> tuple[float, float]:
+def check_weights(weights: Any, fusion: Fusion) -> tuple[float, float]:
     """Two finite, non-negative route weights ``(lens, dense)``, not both zero."""
     try:
         items = list(weights)

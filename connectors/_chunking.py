@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from lens_vdb import LensEncoder, LensInputError, get_task
+from lens_vdb import LensEncoder, LensError, LensInputError, get_task
 from lens_vdb._deps import require
 
 __all__ = ["Chunk", "Chunker"]
@@ -86,7 +86,8 @@ class Chunker:
         for index, piece in enumerate(self._splitter.split_text(text)):
             at = text.find(piece, start)
             if at < 0:  # the splitter only cuts and strips, so every chunk is a substring in order
-                raise RuntimeError(f"chunk {index} ({piece[:40]!r}) is not in the text after offset {start}")
+                raise LensError(f"chunk {index} ({piece[:40]!r}) is not in the text after offset {start}: the "
+                                "text splitter changed the text; please report it with the text")
             chunks.append(Chunk(index, at, at + len(piece), piece))
             start = at + 1
         return chunks

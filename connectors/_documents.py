@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from lens_vdb import LensInputError
+from lens_vdb._jsonl import JSONL_SUFFIXES, read_jsonl_objects
 
 from ._base import Document
 
@@ -21,27 +21,30 @@ def read_documents(source: DocumentSource, *, text_field: str = "text", id_field
     """Yield :class:`Document` s from ``source``, validating each as it is read.
 
     ``source`` may be an iterable of strings, dicts (``{"id", "text", "metadata" | other keys}``) or
-    Documents; or a path: ``*.jsonl`` (one object per line), ``*.csv`` (a header row), or a
-    directory of ``*.txt`` files (the relative path is the id). A record without a usable text
-    raises :class:`LensInputError` naming it, before anything of its batch is written.
+    Documents; or a path: ``*.jsonl`` or ``*.jsonl.gz`` (one object per line, read by
+    :func:`lens_vdb._jsonl.read_jsonl`: a byte-order mark is fine, errors name ``file:line``),
+    ``*.csv`` (a header row), or a directory of ``*.txt`` files (the relative path is the id). A
+    record without a usable text raises :class:`LensInputError` naming it (its position, or its
+    file and line), before anything of its batch is written.
     """
     if isinstance(source, (str, Path)) and Path(source).exists():
         path = Path(source)
         if path.is_dir():
-            items: Iterable[Any] = _read_folder(path)
-        elif path.suffix == ".jsonl":
-            items = _read_jsonl(path)
+            items: Iterable[tuple[str, Any]] = _read_folder(path)
+        elif path.name.endswith(JSONL_SUFFIXES):
+            items = ((f"{path}:{number}", value) for number, value in read_jsonl_objects(path, what="documents file"))
         elif path.suffix == ".csv":
             items = _read_csv(path)
         else:
-            raise LensInputError(f"Cannot ingest {path}: expected a .jsonl or .csv file, or a folder of .txt files.")
-    elif isinstance(source, (str, bytes)):
+            raise LensInputError(f"Cannot ingest {path}: expected a .jsonl, .jsonl.gz or .csv file, or a folder of "
+                                 ".txt files.")
+    elif isinstance(source, (str, bytes, Path)):
         raise LensInputError(f"{str(source)[:80]!r} is neither an existing path nor a list of texts; wrap a "
                              "single text in a list.")
     else:
-        items = source
-    for position, item in enumerate(items):
-        yield to_document(item, f"#{position}", text_field, id_field)
+        items = ((f"#{position}", item) for position, item in enumerate(source))
+    for where, item in items:
+        yield to_document(item, where, text_field, id_field)
 
 
 def to_document(item: Any, where: str, text_field: str = "text", id_field: str = "id") -> Document:
@@ -66,26 +69,15 @@ def to_document(item: Any, where: str, text_field: str = "text", id_field: str =
     return document
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LensInputError(f"{path}:{line_number} is not valid JSON: {exc}") from exc
-            if not isinstance(value, dict):
-                raise LensInputError(f"{path}:{line_number} is a JSON {type(value).__name__}, expected an object.")
-            yield value
+def _read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # utf-8-sig: a byte-order mark is not a header
+        reader = csv.DictReader(handle)
+        for row in reader:
+            yield f"{path}:{reader.line_num}", row
 
 
-def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
-
-
-def _read_folder(path: Path) -> Iterator[dict[str, Any]]:
+def _read_folder(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     for file in sorted(path.rglob("*.txt")):
         relative = file.relative_to(path).as_posix()
-        yield {"id": relative, "text": file.read_text(encoding="utf-8", errors="replace"), "source": relative}
+        yield str(file), {"id": relative, "text": file.read_text(encoding="utf-8", errors="replace"),
+                          "source": relative}

@@ -18,6 +18,7 @@ from typing import cast
 import numpy as np
 
 from lens_vdb import LensInputError
+from lens_vdb._vocabulary import Fusion
 from lens_vdb.eval import Corpus, Ranking
 
 from ._connector import LensConnector
@@ -28,7 +29,7 @@ __all__ = ["ConnectorRetriever", "engine_fusions"]
 _LABELS = {"rrf": "RRF", "dbsf": "DBSF", "weighted": "weighted"}
 
 
-def engine_fusions(connector: LensConnector) -> tuple[str, ...]:
+def engine_fusions(connector: LensConnector) -> tuple[Fusion, ...]:
     """The fusions the connector's engine runs (its store says): all three on Qdrant, RRF and weighted on Milvus."""
     return connector.collection.fusions
 
@@ -46,7 +47,7 @@ class ConnectorRetriever:
     at the encoder's window, as the harness' in-memory systems do.
     """
 
-    def __init__(self, connector: LensConnector, *, name: str = "connector", fusions: Sequence[str] | None = None,
+    def __init__(self, connector: LensConnector, *, name: str = "connector", fusions: Sequence[Fusion] | None = None,
                  weights: tuple[float, float] = (1.0, 1.0), rrf_k: int = 60, task: str = "retrieval",
                  batch_size: int = 32, chunking: bool = True, show_progress: bool = False) -> None:
         supported = engine_fusions(connector)

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from lens_vdb import LensEncoder, LensInputError, to_sparse
-from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K
+from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, Fusion
 
-from ._base import FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Hit
+from ._base import LENS, LENS_SPARSE, CollectionSpec, Hit
 from ._checks import check_filter, check_positive, check_rrf_k, check_weights
 from ._dense import DenseEmbedder, dense_name
 from ._store import QueryVectors, StoredHit
@@ -25,7 +25,7 @@ class SearchOptions:
     (``task`` None: the connector's)."""
 
     limit: int = 10
-    fusion: str | None = None  # None: the model's fusion record, else RRF (see chosen_fusion)
+    fusion: Fusion | None = None  # None: the model's fusion record, else RRF (see chosen_fusion)
     weights: tuple[float, float] | None = None
     rrf_k: int | None = None
     prefetch_limit: int | tuple[int, int] | None = None
@@ -40,11 +40,13 @@ class SearchOptions:
 class SearchRequest:
     """A checked search: the query's vectors, the engine options, and how to shape the hits."""
 
-    def __init__(self, vectors: QueryVectors, options: dict[str, Any], group_size: int | None, explain: bool) -> None:
+    def __init__(self, vectors: QueryVectors, options: dict[str, Any], group_size: int | None, explain: bool,
+                 query: str = "") -> None:
         self.vectors, self.options, self.group_size, self.explain = vectors, options, group_size, explain
+        self.query = query  # its text, for the explanations' tokens
 
 
-def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[str, Any, Any]:
+def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[Fusion, Any, Any]:
     """The fusion a search runs, its weights and RRF constant; the one rule:
 
     1. ``fusion=`` given: that fusion, with the ``weights`` / ``rrf_k`` given (else 1:1 and 60);
@@ -90,7 +92,7 @@ def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, qu
                            sparse.values.tolist() if sparse is not None else None)
     options = {"limit": limit, "prefetch_limits": prefetch, "fusion": fusion, "weights": pair, "rrf_k": rrf_k,
                "lens_route": LENS_SPARSE if use_sparse else LENS, "filter": where}
-    return SearchRequest(vectors, options, size, explain)
+    return SearchRequest(vectors, options, size, explain, query)
 
 
 def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
@@ -103,7 +105,8 @@ def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
     return limits  # type: ignore[return-value]
 
 
-def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool) -> Hit:
+def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool,
+           query: str = "") -> Hit:
     """A chunk hit with its route scores recomputed from the stored vectors."""
     lens, dense = np.asarray(vectors.lens, dtype=np.float32), vectors.dense
     doc_lens = np.asarray(stored.lens, dtype=np.float32) if stored.lens is not None else None
@@ -116,9 +119,10 @@ def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sp
     if stored.dense is not None:
         scores["dense"] = float(np.dot(dense, stored.dense))
     explanation = None
-    if explain and doc_lens is not None:
-        explanation = [(e.cluster, e.weight, e.tokens) for e in encoder.explain(lens * doc_lens, top=5)]
     payload = stored.payload
+    if explain and doc_lens is not None:  # the clusters that make this match, generic ones weighed down
+        explanation = [(e.cluster, e.weight, e.tokens) for e in encoder.explain_match(
+            lens, doc_lens, top=5, query_text=query, document_text=payload.get("text", ""))]
     span = payload.get("span")
     return Hit(stored.id, payload.get("doc_id"), payload.get("text", ""), stored.score, scores,
                payload.get("metadata") or {}, explanation, int(payload.get("chunk") or 0),

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast, runtime_checkable
 
+from lens_vdb._vocabulary import Fusion
+
 from ._base import CollectionSpec, Record
 
 __all__ = ["Store", "AsyncStore", "async_store", "StoreRecipe", "QueryVectors", "StoredHit", "HEAD_FIELDS", "group_hits"]
@@ -61,7 +63,7 @@ class Store(Protocol):
 
     name: str
     where: str
-    fusions: tuple[str, ...]
+    fusions: tuple[Fusion, ...]
     native_async: bool
     recipe: StoreRecipe | None
 
@@ -97,7 +99,7 @@ class Store(Protocol):
         """Every point of the documents keyed ``keys`` (score 0, payload, no vectors), in no particular order."""
 
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str,
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: Fusion,
         weights: tuple[float, float], rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         """One hybrid query: prefetch on the LENS route and ``dense``, fused by the engine."""
@@ -128,7 +130,7 @@ class AsyncStore(Store, Protocol):
         """:meth:`Store.delete_chunks` on the async client."""
 
     async def aquery(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str,
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: Fusion,
         weights: tuple[float, float], rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         """:meth:`Store.query` on the async client."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._errors import LensInputError
+from ._jsonl import JSONL_SUFFIXES
 from ._vocabulary import BACKENDS, DEFAULT_BACKEND
 
 __all__ = ["LensArgumentParser", "ENCODER_BACKENDS", "DEFAULT_ENCODER_BACKEND", "STORES", "positive_int",
@@ -127,9 +128,9 @@ def _existing_source(value: str) -> str:
     path = Path(value).expanduser()
     if not path.exists():
         raise argparse.ArgumentTypeError(f"no such file or folder: {value}")
-    if path.is_file() and path.suffix not in (".jsonl", ".csv", ".parquet"):
-        raise argparse.ArgumentTypeError(f"cannot ingest {value}: expected a .jsonl or .csv file, a folder of "
-                                         ".txt files, or (with --ray) Parquet")
+    if path.is_file() and not path.name.endswith((*JSONL_SUFFIXES, ".csv", ".parquet")):
+        raise argparse.ArgumentTypeError(f"cannot ingest {value}: expected a .jsonl, .jsonl.gz or .csv file, a "
+                                         "folder of .txt files, or (with --ray) Parquet")
     return value
 
 

@@ -150,7 +150,7 @@ def add_store_commands(commands: Any) -> None:
 
     ingest = commands.add_parser("ingest", help="embed and store documents (JSONL, CSV or a folder of .txt)")
     ingest.add_argument("source", type=existing_source,
-                        help="a .jsonl or .csv file, or a folder of .txt files (with --ray also Parquet)")
+                        help="a .jsonl, .jsonl.gz or .csv file, or a folder of .txt files (with --ray also Parquet)")
     ingest.add_argument("--batch-size", type=positive_int, default=32, help="documents per encoded batch")
     ingest.add_argument("--text-field", default="text", help="the field holding the text (JSONL, CSV)")
     ingest.add_argument("--chunk-size", type=positive_int, default=None,

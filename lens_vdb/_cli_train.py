@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from ._inference.encoder import LensEncoder
     from ._minilm import MINILM_NAME
-    from .eval import LensSystem, MiniLMSystem, load_beir
+    from ._model.specificity import measure_specificity, save_specificity
+    from .eval import CachedEmbedder, LensSystem, MiniLMSystem, load_beir
     from .eval._calibrate import calibrate_fusion, held_out_corpus
 
     corpus = load_beir(args.corpus, split=args.split) if args.corpus else held_out_corpus(args.pairs, args.limit)
@@ -122,14 +124,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                              "of yours (a shipped model's record ships with it); name your model's folder.")
     source = _model_source(args.model)
     encoder = LensEncoder(source, backend=args.backend, max_length=args.max_length, batch_size=args.batch_size)
-    record = calibrate_fusion(corpus, LensSystem("LENS", encoder, show_progress=not args.no_progress),
-                              MiniLMSystem(show_progress=not args.no_progress), dense_model=MINILM_NAME,
-                              cache_dir=args.cache)
+    lens = LensSystem("LENS", encoder, show_progress=not args.no_progress)
+    with tempfile.TemporaryDirectory(prefix="lens-calibrate-") as scratch:  # each text encoded once
+        cache = args.cache or scratch
+        record = calibrate_fusion(corpus, lens, MiniLMSystem(show_progress=not args.no_progress),
+                                  dense_model=MINILM_NAME, cache_dir=cache)
+        documents = CachedEmbedder(lens, cache).embed_documents(corpus.documents)
     print(f"{record.measured_on}; MRR@10 of each fusion with all-MiniLM-L6-v2:")
     for label, score in sorted(record.scores.items(), key=lambda item: -item[1]):
         print(f"  {score:.4f}  {label}" + ("   <- best" if label == record.label else ""))
     if args.save:
         print(f"written to {record.save(source)}: searches with this model and MiniLM fuse so by default")
+        where = save_specificity(source, measure_specificity(documents), measured_on=record.measured_on)
+        print(f"written to {where}: explanations weigh shared clusters by how specific each is")
     return 0
 
 
@@ -269,6 +276,7 @@ def add_train_commands(commands: Any) -> None:
     calibrate.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")
     calibrate.add_argument("--batch-size", type=int, default=16)
     calibrate.add_argument("--cache", default=None, help="folder to cache embeddings in")
-    calibrate.add_argument("--save", action="store_true", help="write lens_fusion.json into the model folder")
+    calibrate.add_argument("--save", action="store_true", help="write lens_fusion.json (the best fusion) and "
+                           "lens_cluster_idf.safetensors (each cluster's specificity) into the model folder")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bars while encoding")
     calibrate.set_defaults(func=_cmd_calibrate)

@@ -7,7 +7,7 @@ error lists the valid values. Importing this module imports nothing heavy (no to
 checks its arguments with it before any model loads.
 
 The default backend is ``"torch"`` (:data:`DEFAULT_BACKEND`), everywhere an encoder is made: the
-encoder, the LangChain and LlamaIndex classes, the CLI (the connectors follow). Torch fp32 is the
+encoder, the LangChain and LlamaIndex classes, the CLI, the connectors (a model named to them). Torch fp32 is the
 exact model, the reference every other backend is checked against; it needs only the core
 install; and it measures, exports and writes nothing on first use. ``"auto"`` (the fastest of
 torch fp32/bf16 and the ONNX graphs, measured on this machine once per model and cached beside

@@ -16,6 +16,7 @@ from typing import Any
 
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
+from lens_vdb._vocabulary import Fusion
 
 from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from .._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe, group_hits
@@ -35,7 +36,7 @@ class MilvusStore:
     """A LENS collection in Milvus Lite or a Milvus server."""
 
     native_async = True  # asearch and aingest go through AsyncMilvusClient (Milvus Lite and servers alike)
-    fusions: tuple[str, ...] = ("rrf", "weighted")  # Milvus has no DBSF
+    fusions: tuple[Fusion, ...] = ("rrf", "weighted")  # Milvus has no DBSF
 
     def __init__(self, uri: str, collection: str, *, token: str | None = None, shards: int | None = None,
                  consistency_level: str = "Strong", index_type: str | dict[str, str] | None = None,
@@ -176,7 +177,7 @@ class MilvusStore:
     def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
         expr = milvus_rows.where(filter, heads_only)
         if not expr:
-            raise ValueError("a delete needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         self.client.delete(self.collection, filter=expr)
 
     def count(self, filter: dict[str, Any] | None = None, *, heads_only: bool = True) -> int:
@@ -228,7 +229,7 @@ class MilvusStore:
         return self._async[1]
 
     def _search_request(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: Fusion, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> tuple[list[Any], Any, int]:
         pm = self.pm
@@ -263,8 +264,9 @@ class MilvusStore:
 
     def is_transient(self, error: BaseException) -> bool:
         text = f"{error.__class__.__name__} {error}"
+        # "no index on collection": a restarted server still building a collection's index another client created
         return any(mark in text for mark in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "Connection refused",
-                                             "connect", "Fail connecting", "RpcError"))
+                                             "connect", "Fail connecting", "RpcError", "no index on collection"))
 
     def close(self) -> None:
         if self._client is not None:

@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from lens_vdb import LensConnectionError, LensSchemaError
+from lens_vdb import LensConnectionError, LensError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
+from lens_vdb._vocabulary import FUSIONS, Fusion
 
-from .._base import DENSE, FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from .._store import HEAD_FIELDS, QueryVectors, StoredHit, StoreRecipe
 from .filters import QdrantFilters
 
@@ -27,7 +28,7 @@ __all__ = ["ClientStore"]
 class ClientStore(QdrantFilters):
     """A LENS collection in a Qdrant server, cluster, or qdrant-client local mode."""
 
-    fusions = FUSIONS
+    fusions: tuple[Fusion, ...] = FUSIONS
 
     def __init__(
         self, location: str, collection: str, *, api_key: str | None = None, prefer_grpc: bool = False,
@@ -176,7 +177,7 @@ class ClientStore(QdrantFilters):
 
     def _delete(self, condition: Any) -> None:
         if condition is None:
-            raise ValueError("a delete needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         with self._turn:
             self.client.delete(self.collection, points_selector=self.models.FilterSelector(filter=condition), wait=True)
 
@@ -197,7 +198,8 @@ class ClientStore(QdrantFilters):
 
     def _async(self) -> Any:
         if self.async_client is None:
-            raise RuntimeError("the async forms are for Qdrant servers; local mode runs in a worker thread")
+            raise LensError("the async client is for Qdrant servers (a URL); in local mode, or after close(), the "
+                            "store has none and its calls run in a worker thread")
         return self.async_client
 
     # ---- search ----------------------------------------------------------------------------
@@ -227,7 +229,7 @@ class ClientStore(QdrantFilters):
                                                          **request)
         return [self._hits(group.hits) for group in result.groups]
 
-    def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limits: tuple[int, int], fusion: str,
+    def _query_request(self, vectors: QueryVectors, limit: int, prefetch_limits: tuple[int, int], fusion: Fusion,
                        weights: tuple[float, float], rrf_k: int, lens_route: str,
                        filter: dict[str, Any] | None) -> dict[str, Any]:
         m = self.models
@@ -246,7 +248,7 @@ class ClientStore(QdrantFilters):
         return [StoredHit(str(p.id), float(p.score), dict(p.payload or {}), (p.vector or {}).get(LENS),
                           (p.vector or {}).get(DENSE)) for p in points]
 
-    def _fusion(self, fusion: str, weights: tuple[float, float], rrf_k: int) -> Any:
+    def _fusion(self, fusion: Fusion, weights: tuple[float, float], rrf_k: int) -> Any:
         m = self.models
         if fusion == "rrf":
             # Qdrant ranks from 0; k + 1 gives the usual 1 / (k + rank) with ranks from 1, as Milvus does

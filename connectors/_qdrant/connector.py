@@ -29,7 +29,8 @@ class QdrantConnector(LensConnector):
     - ``":memory:"``, or a folder with ``engine="client"``: qdrant-client's local mode.
 
     Args:
-        encoder: a :class:`LensEncoder`, a model dir or hub id, or ``None`` for the default model.
+        encoder: a :class:`LensEncoder`, a model dir or hub id, or ``None`` for the default model (a name
+            runs on the default backend, torch; pass ``LensEncoder(name, backend="auto")`` for the fastest).
         dense: a LangChain ``Embeddings``, a ``callable(list[str])``, or ``None`` for all-MiniLM-L6-v2.
         task: the instruction task for queries; a symmetric task (``"sts"``, ``"clustering"``...)
             embeds documents with it too.

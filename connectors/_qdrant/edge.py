@@ -16,8 +16,9 @@ from typing import Any
 
 from lens_vdb import LensConnectionError, LensInputError, LensSchemaError
 from lens_vdb._deps import require
+from lens_vdb._vocabulary import FUSIONS, Fusion
 
-from .._base import DENSE, FUSIONS, LENS, LENS_SPARSE, CollectionSpec, Record
+from .._base import DENSE, LENS, LENS_SPARSE, CollectionSpec, Record
 from .._store import HEAD_FIELDS, QueryVectors, StoredHit, group_hits
 from .filters import QdrantFilters
 
@@ -30,7 +31,7 @@ class EdgeStore(QdrantFilters):
     """A LENS collection in a qdrant-edge shard directory."""
 
     native_async = False  # in-process engine: async calls run in a worker thread
-    fusions = FUSIONS
+    fusions: tuple[Fusion, ...] = FUSIONS
     recipe = None  # one process owns the shard: distributed ingestion writes through the driver
 
     def __init__(self, path: str | Path) -> None:
@@ -117,7 +118,7 @@ class EdgeStore(QdrantFilters):
     def delete_matching(self, filter: dict[str, Any], *, heads_only: bool) -> None:
         condition = self.metadata_filter(filter, heads_only=heads_only)
         if condition is None:
-            raise ValueError("delete_matching needs a filter")
+            raise LensInputError("a delete needs a filter: pass filter={field: value} (or ids=[...]) to delete")
         self._update(self.qe.UpdateOperation.delete_points_by_filter(condition))
 
     def _update(self, operation: Any) -> None:
@@ -140,7 +141,7 @@ class EdgeStore(QdrantFilters):
     # ---- search ----------------------------------------------------------------------------
 
     def query(
-        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: str, weights: tuple[float, float],
+        self, vectors: QueryVectors, *, limit: int, prefetch_limits: tuple[int, int], fusion: Fusion, weights: tuple[float, float],
         rrf_k: int, lens_route: str, filter: dict[str, Any] | None,
     ) -> list[StoredHit]:
         qe = self.qe
@@ -164,7 +165,7 @@ class EdgeStore(QdrantFilters):
         everything = self.query(vectors, limit=sum(prefetch_limits), prefetch_limits=prefetch_limits, **options)
         return group_hits(everything, limit, group_size)
 
-    def _fusion(self, fusion: str, weights: tuple[float, float], rrf_k: int) -> Any:
+    def _fusion(self, fusion: Fusion, weights: tuple[float, float], rrf_k: int) -> Any:
         qe = self.qe
         if fusion == "rrf":
             # Qdrant ranks from 0; k + 1 gives the usual 1 / (k + rank) with ranks from 1, as Milvus does

@@ -6,21 +6,24 @@ must_not)`` in its own classes; the shapes are here.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["QdrantFilters"]
 
 
-class QdrantFilters:
+class QdrantFilters(ABC):
     """Metadata, document and stale-chunk filters over the payload of :class:`connectors._base.Record`."""
 
+    @abstractmethod
     def _condition(self, key: str, value: Any = None, *, any_of: list | None = None,
                    at_least: int | None = None) -> Any:
-        raise NotImplementedError
+        """The engine's condition on payload ``key``: equal to ``value``, one of ``any_of``, or ``>= at_least``."""
 
+    @abstractmethod
     def _filter(self, must: list | None = None, should: list | None = None, must_not: list | None = None) -> Any:
-        raise NotImplementedError
+        """The engine's filter of these conditions."""
 
     def metadata_filter(self, filter: dict[str, Any] | None, *, heads_only: bool = False) -> Any:
         """Points whose metadata matches ``filter`` (checked by ``_checks.check_filter``); with

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
 from lens_vdb import LensEncoder, LensInputError, LensSchemaError, RemoteOptions
+from lens_vdb._vocabulary import BackendName, Precision, Provider
 
 from .._dense import MiniLMEmbedder, as_dense_embedder
 from .._records import RecordBuilder, record_builder
@@ -28,7 +29,6 @@ from .rows import NEW, SKIPPED, UPDATED, rows_of, to_table
 __all__ = ["EncoderRecipe", "encoder_recipe", "EncodeBatches", "ENCODED"]
 
 ENCODED = ("key", "id", "status", "error", "retried", "records", "node", "actor")
-_DTYPES = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class EncoderRecipe:
     """What an encoder actor loads, and what it must come out as (``fingerprint``, ``model_hash``)."""
 
     model: str
-    backend: str
-    dtype: str | None
+    backend: BackendName
+    dtype: Precision | None
     device: str
     threads: int | None
     max_length: int
@@ -55,7 +55,7 @@ class EncoderRecipe:
 
     def load(self) -> RecordBuilder:
         """The actor's record builder, or a LensSchemaError if it would not write the connector's vectors."""
-        provider = ("cuda" if self.device == "cuda" else None) if self.backend == "onnx" else None
+        provider: Provider | None = ("cuda" if self.device == "cuda" else None) if self.backend == "onnx" else None
         if self.backend == "remote":
             encoder = LensEncoder(self.model, url=self.url, remote=self.remote, max_length=self.max_length,
                                   batch_size=self.batch_size)
@@ -96,7 +96,7 @@ def encoder_recipe(build: RecordBuilder, options: RayOptions, *, chunking: bool,
                          url=encoder.url, remote=encoder.remote)
 
 
-def _backend_and_dtype(encoder: LensEncoder, model: str, options: RayOptions) -> tuple[str, str | None]:
+def _backend_and_dtype(encoder: LensEncoder, model: str, options: RayOptions) -> tuple[BackendName, Precision | None]:
     """The actors' backend and dtype: the driver's, except that a graph ``backend="auto"`` exported
     into the driver's own cache is chosen again by each actor on its machine (``"auto"``); a remote
     encoder's actors call its server."""
@@ -107,11 +107,17 @@ def _backend_and_dtype(encoder: LensEncoder, model: str, options: RayOptions) ->
         if options.dtype is None:
             return "auto", None
         return "torch", options.dtype  # a dtype asked for: torch in that precision
-    dtype = options.dtype or (_DTYPES.get(str(next(encoder.model.parameters()).dtype), "fp32")
-                              if encoder.backend == "torch" else "fp32")
+    dtype: Precision = options.dtype or (_torch_precision(encoder) if encoder.backend == "torch" else "fp32")
     if dtype == "fp16" and options.device == "cpu":
         dtype = "fp32"  # the driver's GPU dtype; CPU actors encode in fp32 (the model's identity is the same)
-    return encoder.backend, dtype
+    return cast(BackendName, encoder.backend), dtype  # what "auto" chose, or the backend named
+
+
+def _torch_precision(encoder: LensEncoder) -> Precision:
+    """The precision the torch backend's model runs in (the encoder's own dtype map names it)."""
+    from lens_vdb._inference.torch_backend import precision_name
+
+    return precision_name(next(encoder.model.parameters()).dtype) or "fp32"
 
 
 def _dense_factory(dense: Any, options: RayOptions) -> Callable[[], Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lens_vdb import LensInputError
+from lens_vdb._vocabulary import PRECISIONS, Precision, check_choice
 
 __all__ = ["RayOptions", "as_ray_options"]
 
@@ -46,7 +47,7 @@ class RayOptions:
     gpus_per_encoder: float = 0
     cpus_per_encoder: float = 1
     model: str | None = None
-    dtype: str | None = None
+    dtype: Precision | None = None
     dense: Callable[[], Any] | None = None
     check_ids: bool = True
     num_cpus: int | None = None
@@ -64,6 +65,8 @@ class RayOptions:
         if self.dense is not None and not callable(self.dense):
             raise LensInputError(f"RayOptions(dense=) is a zero-argument callable that builds the dense embedder "
                                  f"on each actor, got {type(self.dense).__name__}")
+        if self.dtype is not None:
+            check_choice(self.dtype, PRECISIONS, "RayOptions(dtype=)")
         if self.num_cpus is not None and self.address is not None:
             raise LensInputError("RayOptions(num_cpus=) sizes a local runtime; a cluster at address= has its own.")
 

@@ -28,6 +28,7 @@ from .._errors import LensInputError, LensModelError
 from .._files import MANIFEST_NAME, cache_home
 from .._machine import cpu_info
 from .._model.fusion import FUSION_FILE
+from .._model.specificity import SPECIFICITY_FILE
 
 __all__ = ["DecisionCache", "graph_dir", "find_graph", "library_versions", "model_stamp", "decision_key",
            "AUTO_FILE"]
@@ -59,8 +60,8 @@ def decision_key(fingerprint: str, device: str, threads: int) -> str:
 
 def model_stamp(directory: Path) -> str:
     """Names, sizes and modification times of a model folder's weight and config files, hashed (not the
-    records written beside the model: auto's measurements, the fusion record)."""
-    files = sorted(p for p in directory.iterdir() if p.suffix in _MODEL_FILES and p.name not in (AUTO_FILE, FUSION_FILE))
+    records written beside the model: auto's measurements, the fusion and specificity records)."""
+    files = sorted(p for p in directory.iterdir() if p.suffix in _MODEL_FILES and p.name not in (AUTO_FILE, FUSION_FILE, SPECIFICITY_FILE))
     stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.is_file()]
     return hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:24]
 

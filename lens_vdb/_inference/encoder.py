@@ -15,10 +15,11 @@ from .._errors import LensUnavailableError
 from .._instructions import Task, get_task
 from .._model.fusion import read_fusion
 from .._model.lens_model import LensModel
+from .._model.specificity import read_specificity
 from .._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 from .backends import TorchBackend, load_backend
 from .encoder_async import AsyncEncoding
-from .explain import ClusterExplanation, explain_vector
+from .explain import ClusterExplanation, Explaining
 from .features import (
     TokenizedBatch,
     pad_batch,
@@ -33,7 +34,7 @@ from .sparse import SparseVector, to_sparse
 __all__ = ["LensEncoder", "ClusterExplanation"]
 
 
-class LensEncoder(AsyncEncoding):
+class LensEncoder(AsyncEncoding, Explaining):
     """Encode queries and documents with a LENS model (``aencode_queries``/``aencode_documents`` for asyncio).
 
     Args:
@@ -103,8 +104,10 @@ class LensEncoder(AsyncEncoding):
         source = resolve_model_name(model) if not isinstance(model, LensModel) else model
         loaded, self.chosen_backend = load_backend(backend, source, device=device, dtype=dtype, provider=provider,
                                                    max_length=max_length, threads=threads, url=url, remote=remote)
-        # how this model fuses best with a dense route, measured by `lens-vdb calibrate` (None: not measured)
-        self.fusion = read_fusion(source) if isinstance(source, (str, Path)) and Path(source).is_dir() else None
+        # measured by `lens-vdb calibrate` and kept beside the model (None: not measured): how it fuses best
+        # with a dense route, and how specific each cluster is (for explanations)
+        folder = source if isinstance(source, (str, Path)) and Path(source).is_dir() else None
+        self.fusion, self.specificity = read_fusion(folder), read_specificity(folder, loaded.config.k)
         self.fingerprint = loaded.fingerprint
         self._backend = loaded.backend
         self.tokenizer = loaded.tokenizer
@@ -279,16 +282,6 @@ class LensEncoder(AsyncEncoding):
         return to_sparse(vectors, top_k=top_k, threshold=threshold) if sparse else vectors
 
     # ---- inspection --------------------------------------------------------------------------
-
-    def explain(
-        self, vector: np.ndarray | SparseVector, top: int = 5, tokens_per_cluster: int = 5
-    ) -> list[ClusterExplanation]:
-        """The ``top`` heaviest lexicon dimensions of ``vector``, with their representative tokens.
-
-        Tokens come from the model's cluster map, nearest to the centroid first; models without
-        a map (official checkpoints) report the cluster ids and weights with no tokens.
-        """
-        return explain_vector(vector, self.k, self.cluster_map, self.tokenizer, top, tokens_per_cluster)
 
 
 def _name_of(model: LensModel | str | Path | None) -> str:

@@ -11,7 +11,7 @@ from .._errors import LensInputError
 from .._model.cluster_map import ClusterMap
 from .sparse import SparseVector
 
-__all__ = ["ClusterExplanation", "explain_vector"]
+__all__ = ["ClusterExplanation", "Explaining", "explain_vector", "explain_match"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,66 @@ def explain_vector(vector: np.ndarray | SparseVector, k: int, cluster_map: Clust
                            tokenizer.convert_ids_to_tokens(ids))
         out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
     return out
+
+
+def explain_match(query: np.ndarray, document: np.ndarray, *, k: int, cluster_map: ClusterMap | None, tokenizer: Any,
+                  specificity: np.ndarray | None, top: int = 5, tokens_per_cluster: int = 5,
+                  texts: tuple[str, ...] = ()) -> list[ClusterExplanation]:
+    """The ``top`` clusters that make ``query`` and ``document`` match: their shared weight (the product of the two
+    vectors) times each cluster's specificity (the model's IDF, when it has one: generic clusters such as
+    ``the/a/an`` then drop out unless they really carry the match). Each cluster's tokens are the ones of
+    ``texts`` (the query's and the document's) that belong to it, then its representative tokens."""
+    shared = np.asarray(query, np.float32) * np.asarray(document, np.float32)
+    if shared.shape != (k,):
+        raise LensInputError(f"explain_match() takes two vectors of {k} dims, got {np.shape(query)} and "
+                             f"{np.shape(document)}")
+    weighted = shared * specificity if specificity is not None else shared
+    found = explain_vector(weighted, k, cluster_map, tokenizer, top, tokens_per_cluster)
+    own = _text_tokens(texts, cluster_map, tokenizer, {e.cluster for e in found})
+    return [ClusterExplanation(e.cluster, e.weight, tuple(dict.fromkeys(own.get(e.cluster, []) + list(e.tokens)))
+                               [:tokens_per_cluster]) for e in found]
+
+
+def _text_tokens(texts: tuple[str, ...], cluster_map: ClusterMap | None, tokenizer: Any,
+                 clusters: set[int]) -> dict[int, list[str]]:
+    """For each of ``clusters``, the tokens of ``texts`` that belong to it, in order of appearance."""
+    if cluster_map is None or not texts:
+        return {}
+    owner = {}
+    for cluster in clusters:
+        owner.update(dict.fromkeys(cluster_map.cluster_tokens(cluster), cluster))
+    out: dict[int, list[str]] = {}
+    for text in texts:
+        for token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
+            if token_id in owner:
+                word = tokenizer.decode([token_id]).strip()
+                if word:
+                    out.setdefault(owner[token_id], []).append(word)
+    return out
+
+
+class Explaining:
+    """The encoder's explanations (a mixin of :class:`~lens_vdb.LensEncoder`: its ``k``, cluster map, tokenizer and
+    the model's cluster ``specificity``)."""
+
+    k: int
+    cluster_map: ClusterMap | None
+    tokenizer: Any
+    specificity: np.ndarray | None
+
+    def explain(self, vector: np.ndarray | SparseVector, top: int = 5,
+                tokens_per_cluster: int = 5) -> list[ClusterExplanation]:
+        """The ``top`` heaviest lexicon dimensions of ``vector``, with their representative tokens.
+
+        Tokens come from the model's cluster map, nearest to the centroid first; models without
+        a map (official checkpoints) report the cluster ids and weights with no tokens.
+        """
+        return explain_vector(vector, self.k, self.cluster_map, self.tokenizer, top, tokens_per_cluster)
+
+    def explain_match(self, query: np.ndarray, document: np.ndarray, *, top: int = 5, tokens_per_cluster: int = 5,
+                      query_text: str | None = None, document_text: str | None = None) -> list[ClusterExplanation]:
+        """Why ``document`` matched ``query``: the shared clusters weighted by how specific each is (see
+        :func:`explain_match`), each with the query's and the document's own tokens in it first."""
+        texts = tuple(text for text in (query_text, document_text) if text)
+        return explain_match(query, document, k=self.k, cluster_map=self.cluster_map, tokenizer=self.tokenizer,
+                             specificity=self.specificity, top=top, tokens_per_cluster=tokens_per_cluster, texts=texts)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from .._errors import LensDependencyError, LensInputError
 from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 from .fusion import FUSION_FILE
+from .specificity import SPECIFICITY_FILE
 
 if TYPE_CHECKING:
     from .lens_model import LensModel
@@ -82,7 +83,7 @@ def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True
         version = version or DEFAULT_VERSION
         assets = default_assets(version)
         target = cache_home() / f"smollm2-135m-lens-k{k}-{version}"
-        return _with_fusion_record(assets, _cached(target, lambda: assemble_smollm2(assets, adapter_dir=assets)))
+        return _with_shipped_records(assets, _cached(target, lambda: assemble_smollm2(assets, adapter_dir=assets)))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
 
 
@@ -108,14 +109,19 @@ def resolve_model_name(source: str | Path | None) -> str | Path:
     return source
 
 
-def _with_fusion_record(assets: Path, model_dir: Path) -> Path:
-    """The shipped version's fusion record (``lens_fusion.json``, measured by ``lens-vdb calibrate``) beside its
-    built model, also in a model folder built before the record shipped; it is not part of the model's identity."""
-    shipped = assets / FUSION_FILE
-    if shipped.is_file():
-        placed = model_dir / FUSION_FILE
-        if not placed.is_file() or placed.read_bytes() != shipped.read_bytes():
-            staging = model_dir / f".{FUSION_FILE}.tmp"
+def _with_shipped_records(assets: Path, model_dir: Path) -> Path:
+    """The shipped version's records, measured by ``lens-vdb calibrate`` (its fusion, ``lens_fusion.json``, and its
+    clusters' specificity, ``lens_cluster_idf.safetensors``), beside its built model, also in a model folder built
+    before they shipped; neither is part of the model's identity. They describe that head's clusters: a folder
+    holding another head (a stand-in of another k, as tests place one) gets none."""
+    from .config import LensConfig
+
+    if LensConfig.load(model_dir).k != LensConfig.load(assets).k:
+        return model_dir
+    for name in (FUSION_FILE, SPECIFICITY_FILE):
+        shipped, placed = assets / name, model_dir / name
+        if shipped.is_file() and (not placed.is_file() or placed.read_bytes() != shipped.read_bytes()):
+            staging = model_dir / f".{name}.tmp"
             shutil.copyfile(shipped, staging)
             staging.replace(placed)
     return model_dir

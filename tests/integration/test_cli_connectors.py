@@ -93,6 +93,7 @@ def test_the_collection_remembers_its_options_and_a_missing_one_is_an_error(tmp_
     assert len(hits) == 2 and all(h["chunks"] and h["span"] for h in hits)
     with QdrantConnector(encoder=str(built_dirs["llama"])) as store:  # the same default location as the CLI
         assert store.count() == 3 and store.spec.sparse_top == 8
+        assert store.encoder.chosen_backend.reason == "backend='torch' was asked for"  # the one default, not auto
     assert main(["delete", "0", "--filter", "topic=business", *model]) == 2  # ids or a filter, not both
     assert main(["delete", "0", *model]) == 0 and "deleted 1 document(s)" in capsys.readouterr().out
     assert main(["delete", "--filter", "topic=business", *model]) == 0

@@ -48,7 +48,7 @@ def test_reading_a_missing_collection_is_an_error_and_creates_nothing(engine, tm
                 call()
         bad = tmp_path / "bad.jsonl"
         bad.write_text('{"id": "x", "text": "fine"}\nnot json\n')
-        with pytest.raises(LensInputError, match="bad.jsonl:2 is not valid JSON"):
+        with pytest.raises(LensInputError, match="bad.jsonl:2: not valid JSON"):
             c.ingest(bad, show_progress=False)  # a failed ingestion leaves no empty collection either
         assert c.store.stored_spec() is None
     if engine in ("qdrant-edge", "milvus-lite"):  # not even a file

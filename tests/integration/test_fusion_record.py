@@ -101,6 +101,7 @@ def test_the_calibrate_command_prints_each_fusion_and_saves_the_best_beside_the_
     out = capsys.readouterr().out
     record = read_fusion(model_dir)
     assert record is not None and f"{record.label}   <- best" in out and "held-out-40: 40 queries" in out
+    assert LensEncoder(model_dir).specificity is not None and "lens_cluster_idf.safetensors" in out
     assert main(["calibrate", "--pairs", str(pairs), "--model", "default", "--save"]) == 2  # not a folder
     assert "is not a folder of yours" in capsys.readouterr().err
 

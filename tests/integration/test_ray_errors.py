@@ -86,6 +86,8 @@ def test_ray_options_are_checked_and_a_missing_ray_names_the_extra(connector, mo
                 {"dense": "minilm"}, {"address": "head:6379", "num_cpus": 2}):
         with pytest.raises(LensInputError):
             RayOptions(**bad)
+    with pytest.raises(LensInputError, match=r"RayOptions\(dtype=\) must be one of \('fp32', 'bf16', 'fp16'\), got 'fp8'"):
+        RayOptions(dtype="fp8")  # refused on the driver, before any actor starts
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(LensDependencyError, match=r"lens-vdb\[ray\]"):
         connector.ingest(["text"], ray=True)
@@ -130,3 +132,14 @@ def test_an_address_other_than_the_joined_runtimes_is_refused(connector, ray_run
         with pytest.raises(LensInputError, match=rf"already joined the Ray cluster at .*address='{address}'"):
             connector.ingest(["text"], ray=RayOptions(address=address))
     assert connector.store.stored_spec() is None  # nothing was created, let alone written
+
+
+def test_the_actors_take_the_drivers_backend_and_precision(built_dirs):
+    from lens_vdb.connectors._ray.encode import _backend_and_dtype
+
+    model = str(built_dirs["llama"])
+    bf16 = LensEncoder(model, dtype="bf16")
+    assert _backend_and_dtype(bf16, model, ONE) == ("torch", "bf16")  # read from the driver's weights
+    assert _backend_and_dtype(bf16, model, RayOptions(dtype="fp32")) == ("torch", "fp32")  # asked for
+    assert _backend_and_dtype(LensEncoder(model), model, ONE) == ("torch", "fp32")
+    assert _backend_and_dtype(bf16, model, RayOptions(dtype="fp16")) == ("torch", "fp32")  # fp16: GPUs only

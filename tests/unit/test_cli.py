@@ -81,7 +81,7 @@ def test_user_errors_are_one_line_exit_2_before_any_model_loads(tmp_path):
     a_folder.mkdir()
     cases = {
         "no such file or folder": ["ingest", str(tmp_path / "missing.jsonl")],
-        "expected a .jsonl or .csv file": ["ingest", str(a_file)],
+        "expected a .jsonl, .jsonl.gz or .csv file": ["ingest", str(a_file)],
         "argument --batch-size: must be positive, got 0": ["ingest", str(docs), "--batch-size", "0"],
         "expected FIELD=VALUE (e.g. topic=sport), got 'topic'": ["search", "rates", "--filter", "topic"],
         "argument --limit: must be positive, got -1": ["search", "rates", "--limit", "-1"],
@@ -103,6 +103,19 @@ def test_user_errors_are_one_line_exit_2_before_any_model_loads(tmp_path):
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
         assert err.startswith(f"lens-vdb {argv[0]}: error: ") and expected in err, (argv, err)
     assert report["torch"] is False  # every case was refused before a model (or torch) loaded
+
+
+def test_ingest_takes_the_files_the_documents_reader_reads(tmp_path):
+    import argparse
+
+    from lens_vdb._cli_common import existing_source
+
+    for name in ("docs.jsonl", "docs.jsonl.gz", "docs.csv", "part-0.parquet"):
+        (tmp_path / name).write_bytes(b"")
+        assert existing_source(str(tmp_path / name)) == str(tmp_path / name)
+    (tmp_path / "docs.csv.gz").write_bytes(b"")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"docs.csv.gz: expected a .jsonl, .jsonl.gz or .csv"):
+        existing_source(str(tmp_path / "docs.csv.gz"))
 
 
 def test_errors_found_once_the_model_loads_are_one_line_too(tmp_path, capsys):

@@ -13,7 +13,7 @@ from lens_vdb import LensError, LensInputError, LensTypeError, LensUnavailableEr
 
 ROOT = Path(__file__).resolve().parents[2]
 # the core and export (connectors/ is being regrouped into subpackages and follows)
-PACKAGES = ("lens_vdb", "export")
+PACKAGES = ("lens_vdb", "export", "connectors")
 # Python's protocols want these exact types: a module __getattr__ raises AttributeError, argparse's type= callables
 # raise argparse.ArgumentTypeError (an attribute, not a builtin name, so not seen here); a cache's lookup of a key
 # it does not hold raises KeyError, as a mapping does (the trainer catches it to fill the cache)

@@ -62,6 +62,9 @@ MISSPELLINGS = [
      'Unexpected keyword argument "thread" for "LensEncoder"'),
     ('export_onnx("my-lens-model", "my-lens-onnx", quantize="int8")',
      'export_onnx("my-lens-model", "my-lens-onnx", quantise="int8")', 'Unexpected keyword argument "quantise"'),
+    # a misspelt option value: the connectors take the vocabulary's Fusion, not a str
+    ('fusion="rrf", filter=', 'fusion="rff", filter=',
+     'Argument "fusion" to "search" of "LensConnector" has incompatible type "Literal[\'rff\']"'),
 ]
 
 
@@ -89,7 +92,7 @@ def test_every_lazy_package_shows_its_names_to_type_checkers():
     for init in [*(REPO / "lens_vdb").rglob("__init__.py"), REPO / "connectors" / "__init__.py",
                  REPO / "export" / "__init__.py"]:
         tree = ast.parse(init.read_text())
-        if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+        if not any(_defines_getattr(n) for n in tree.body):
             continue
         public = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
                       and any(getattr(t, "id", None) == "__all__" for t in n.targets))
@@ -99,6 +102,15 @@ def test_every_lazy_package_shows_its_names_to_type_checkers():
         eager = {alias.asname or alias.name for n in tree.body if isinstance(n, ast.ImportFrom) for alias in n.names}
         hidden = set(public) - typed - eager - {"__version__", "TASKS"}
         assert not hidden, f"{init.relative_to(REPO)}: {sorted(hidden)} are Any to type checkers"
+
+
+def _defines_getattr(node: ast.stmt) -> bool:
+    """``def __getattr__`` or ``__getattr__, __dir__ = lazy_exports(...)``."""
+    if isinstance(node, ast.FunctionDef):
+        return node.name == "__getattr__"
+    targets = [t for target in node.targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])] \
+        if isinstance(node, ast.Assign) else []
+    return any(isinstance(t, ast.Name) and t.id == "__getattr__" for t in targets)
 
 
 def test_the_user_script_type_checks(mypy_errors):
