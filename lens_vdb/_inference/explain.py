@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -81,7 +81,10 @@ class Explaining:
     """The encoder's explanations (a mixin of :class:`~lens_vdb.LensEncoder`: its ``k``, cluster map, tokenizer and
     the model's cluster ``specificity``)."""
 
-    k: int
+    if TYPE_CHECKING:  # the encoder's read-only property
+        @property
+        def k(self) -> int: ...
+
     cluster_map: ClusterMap | None
     tokenizer: Any
     specificity: np.ndarray | None
