@@ -39,7 +39,8 @@ def read_documents(source: DocumentSource, *, text_field: str = "text", id_field
             raise LensInputError(f"Cannot ingest {path}: expected a .jsonl, .jsonl.gz or .csv file, or a folder of "
                                  ".txt files.")
     elif isinstance(source, (str, bytes, Path)):
-        raise LensInputError(f"{str(source)[:80]!r} is neither an existing path nor a list of texts; wrap a "
+        shown = str(source) if isinstance(source, Path) else str(source)[:80]  # a path whole, a text cut short
+        raise LensInputError(f"{shown!r} is neither an existing path nor a list of texts; wrap a "
                              "single text in a list.")
     else:
         items = ((f"#{position}", item) for position, item in enumerate(source))
