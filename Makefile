@@ -111,7 +111,7 @@ lint: setup
 
 # mypy over the core and the exporters, with pyproject's [tool.mypy] settings (connectors/ follows)
 typecheck: setup
-	$(PY) -m mypy lens_vdb export
+	$(PY) -m mypy lens_vdb connectors export
 
 # the two venvs and their models at once; ruff; mypy; the suite on transformers 4.57 + every extra; then the suite
 # on transformers 5.x beside each extra alone in a clean venv and models across the two versions (each lane's

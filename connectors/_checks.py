@@ -82,13 +82,13 @@ def check_weights(weights: Any, fusion: Fusion) -> tuple[float, float]:
     except TypeError:
         items = []
     if not (len(items) == 2 and all(isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w)
-                                    and w >= 0 for w in items) and any(items)):
+                                    and float(w) >= 0 for w in items) and any(items)):
         raise LensInputError(f"weights must be two finite, non-negative numbers (lens, dense), not both 0; "
                              f"got {weights!r:.60}")
     pair = (float(items[0]), float(items[1]))
     if fusion == "dbsf" and pair != (1.0, 1.0):
         raise LensInputError("fusion='dbsf' takes no weights; use fusion='rrf' or 'weighted' to weight the routes.")
-    return pair  # type: ignore[return-value]
+    return pair
 
 
 def check_rrf_k(rrf_k: Any) -> int:

@@ -15,6 +15,7 @@ tokenizations, so every chunk is seen whole by both routes.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +106,7 @@ def _check_size(size: int | None, window: int, default: int) -> int:
     return size
 
 
-def _counter(tokenizer: Any):
+def _counter(tokenizer: Any) -> Callable[[str], int]:
     """Count tokens as the encoder tokenizes documents (no special tokens added, none parsed from the text)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:  # a slow tokenizer
@@ -119,7 +120,7 @@ def _counter(tokenizer: Any):
     return lambda text: len(copy.encode(text, add_special_tokens=False).ids)
 
 
-def _overhead(encoder: LensEncoder, task: str | None, count) -> int:
+def _overhead(encoder: LensEncoder, task: str | None, count: Callable[[str], int]) -> int:
     """Tokens the encoder adds around a document's text: special tokens, and a symmetric task's instruction."""
     from lens_vdb._inference.features import tokenize_documents, tokenize_queries
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from lens_vdb import LensInputError
 from lens_vdb._vocabulary import Fusion
@@ -209,7 +209,7 @@ class Collection:
             self.store.delete_ids(keys)
             self.store.delete_chunks(dict.fromkeys(keys, 0))
             return stored
-        checked = check_filter(filter)
+        checked = cast(dict[str, Any], check_filter(filter))  # a dict: filter is not None here
         self.require("delete")
         stored = self.store.count(checked, heads_only=True)
         self.store.delete_matching(checked, heads_only=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ class LensConnector:
             asked = {"sparse_top": sparse_top, "on_disk": on_disk, "float16": float16, "int8": int8}
 
             def spec_for(stored: dict[str, Any] | None) -> CollectionSpec:
-                adopted = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
+                adopted: dict[str, Any] = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
                            for name, value in asked.items()}
                 return CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, lens_model=self.encoder.fingerprint,
                                       lens_model_name=self.encoder.model_name, dense_model=dense_name(self.dense),
@@ -121,7 +121,7 @@ class LensConnector:
     def _ingest_into(collection: Collection, source: DocumentSource, build: RecordBuilder, run: IngestOptions, *,
                      text_field: str, id_field: str) -> IngestReport:
         """Read ``source`` and run the local pipeline into ``collection``."""
-        total = len(source) if hasattr(source, "__len__") and not isinstance(source, (str, bytes)) else None
+        total = len(source) if isinstance(source, Sized) and not isinstance(source, (str, bytes)) else None
         documents = read_documents(source, text_field=text_field, id_field=id_field)
         return ingest_documents(collection, documents, build, run, total=total)
 
@@ -248,7 +248,7 @@ class LensConnector:
         wanted = {doc_id: n for n, doc_id in enumerate(document_ids(ids))}
         stored = self.collection.points(list(wanted))
         hits = [to_hit(s, QueryVectors([], []), encoder=self.encoder, sparse_top=0, explain=False) for s in stored]
-        return sorted(hits, key=lambda h: (wanted.get(h.doc_id, len(wanted)), h.chunk))
+        return sorted(hits, key=lambda h: (wanted.get(h.doc_id or "", len(wanted)), h.chunk))
 
     def close(self) -> None:
         self.collection.close()

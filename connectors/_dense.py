@@ -57,7 +57,7 @@ class MiniLMEmbedder:
 
     def __init__(self, device: str | None = None) -> None:
         self.model = load_minilm(device)
-        self.max_tokens = int(self.model.max_seq_length) - 2  # [CLS] and [SEP]
+        self.max_tokens = int(self.model.max_seq_length or 256) - 2  # [CLS] and [SEP] (MiniLM's window: 256)
         self._tokenizer = self.model.tokenizer
 
     def count_tokens(self, text: str) -> int:

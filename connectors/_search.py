@@ -102,7 +102,7 @@ def _prefetch_limits(prefetch_limit: Any, limit: int) -> tuple[int, int]:
     limits = (prefetch_limit,) * 2 if isinstance(prefetch_limit, int) else tuple(prefetch_limit)
     if len(limits) != 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in limits):
         raise LensInputError(f"prefetch_limit must be a positive int or (lens, dense) ints, got {prefetch_limit!r}")
-    return limits  # type: ignore[return-value]
+    return limits
 
 
 def to_hit(stored: StoredHit, vectors: QueryVectors, *, encoder: LensEncoder, sparse_top: int, explain: bool,

@@ -55,7 +55,7 @@ def messages(records: Sequence[Record]) -> Iterator[list[dict[str, Any]]]:
         if len(row["text"].encode()) > MAX_TEXT_BYTES:
             raise LensInputError(f"Document id={record.document.id!r} has over {MAX_TEXT_BYTES} bytes of text in one "
                                  "point, Milvus' VARCHAR limit; ingest it with chunking on.")
-        if record.sparse_indices is not None:
+        if record.sparse_indices is not None and record.sparse_values is not None:
             row[LENS_SPARSE] = dict(zip(record.sparse_indices, record.sparse_values))
     message: list[dict[str, Any]] = []
     size = 0

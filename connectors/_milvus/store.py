@@ -235,6 +235,7 @@ class MilvusStore:
         pm = self.pm
         expr = milvus_rows.where(filter, heads_only=False)
         if lens_route == LENS_SPARSE:
+            assert vectors.sparse_indices is not None and vectors.sparse_values is not None, "a sparse query"
             lens_request = pm.AnnSearchRequest(data=[dict(zip(vectors.sparse_indices, vectors.sparse_values))],
                                                anns_field=LENS_SPARSE, param={"metric_type": "IP"},
                                                limit=prefetch_limits[0], expr=expr)

@@ -125,7 +125,7 @@ def test_a_misspelt_keyword_fails_the_check(mypy_errors, index):
 
 
 def test_the_package_check_is_strict_and_silences_only_third_party_imports():
-    """``make typecheck`` (mypy over lens_vdb/ and export/, in ``make test``) reads pyproject's settings:
+    """``make typecheck`` (mypy over lens_vdb/, connectors/ and export/, in ``make test``) reads pyproject's settings:
     bodies and signatures checked, stale ignores refused, missing imports silenced only for named
     third-party libraries (and the editable install's package-dir mapping), never for lens-vdb's own code."""
     tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
@@ -142,4 +142,4 @@ def test_the_package_check_is_strict_and_silences_only_third_party_imports():
             ours = [m for m in override["module"] if m.split(".")[0] in ("lens_vdb", "export", "connectors")]
             assert set(ours) <= mapped, f"missing imports silenced for lens-vdb's own modules: {ours}"
     makefile = (REPO / "Makefile").read_text()
-    assert "\n\t$(PY) -m mypy lens_vdb export\n" in makefile and " lint typecheck " in makefile
+    assert "\n\t$(PY) -m mypy lens_vdb connectors export\n" in makefile and " lint typecheck " in makefile
