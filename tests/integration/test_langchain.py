@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -73,10 +72,10 @@ def test_inputs_as_frameworks_send_them(embeddings):
 def test_async_embedding_does_not_block_the_event_loop(embeddings):
     from tests.event_loop import run_counting_ticks
 
-    start = time.perf_counter()
     texts = [f"The Bank of England raised rates by {i} points." for i in range(64)]  # distinct: none is cached
     vectors, ticks = run_counting_ticks(lambda: embeddings.aembed_documents(texts), period=0.002)
-    assert len(vectors) == 64 and ticks >= min(5, int((time.perf_counter() - start) / 0.004))
+    # a call that blocked the loop would let the ticker run 0 times; how many more depends on the machine's load
+    assert len(vectors) == 64 and ticks >= 2
 
 
 def test_sparse_embeddings_in_a_hybrid_qdrant_vector_store(minilm):
