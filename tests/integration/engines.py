@@ -43,6 +43,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, *, timeout: float) -> None:
+    """Stop a server this suite started, by its process id: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def start_milvus_lite_server(data_dir: Path, port: int, *, timeout: float = 60) -> subprocess.Popen:
     """``python -m milvus_lite server`` on ``port``, once it accepts connections."""
     server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir),
@@ -79,12 +89,7 @@ class MilvusLiteServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_process(self.process, timeout=20)
             self.process, self.uri = None, None
         if self._data is not None:
             self._data.cleanup()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engines import free_port
+from tests.integration.engines import free_port, stop_process
 
 __all__ = ["TRITON_VENV_ENV", "triton_problem", "TritonServer", "requires_triton"]
 
@@ -106,12 +106,7 @@ class TritonServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_process(self.process, timeout=40)
             self.process = None
 
     def log_tail(self, chars: int = 3000) -> str:
