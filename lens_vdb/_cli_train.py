@@ -77,12 +77,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from ._inference.encoder import LensEncoder
-    from .eval import FUSIONS, LensSystem, MiniLMSystem, bbc_corpus, evaluate, load_beir
+    from .eval import FUSIONS, LensSystem, MiniLMSystem, bbc_corpus, evaluate, load_beir, perl_faq_corpus
 
     if args.connector and args.no_dense:
         raise LensInputError("--connector evaluates the connector's LENS + dense hybrid search; drop --no-dense.")
     if args.corpus:
         corpus = load_beir(args.corpus, split=args.split, label_field=args.label_field)
+    elif args.dataset == "perl-faq":
+        corpus = perl_faq_corpus(limit=args.articles or None)
     else:
         corpus = bbc_corpus(limit=args.articles or None)
     labels, progress = args.label or [], not args.no_progress
@@ -230,12 +232,18 @@ def add_train_commands(commands: Any) -> None:
         pairs.set_defaults(func=_cmd_pairs)
 
     evaluate = commands.add_parser("eval", help="evaluate LENS, BM25, MiniLM and hybrids on your corpus (or BBC News)")
-    evaluate.add_argument("--corpus", default=None, help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv "
-                          "(graded); default: BBC News headlines -> articles")
+    corpus = evaluate.add_mutually_exclusive_group()
+    corpus.add_argument("--corpus", default=None, help="a BEIR folder: corpus.jsonl, queries.jsonl, "
+                        "qrels/<split>.tsv (graded); default: --dataset bbc-news")
+    corpus.add_argument("--dataset", choices=["bbc-news", "perl-faq"], default=None,
+                        help="a named offline set instead of --corpus: bbc-news (headlines -> articles, the default) "
+                             "or perl-faq (Perl FAQ questions -> answers, Debian's perl-doc; in no training source)")
     evaluate.add_argument("--split", default="test", help="the qrels file to evaluate (qrels/<split>.tsv)")
     evaluate.add_argument("--label-field", default=None, help="document field (or metadata field) holding a class, "
                           "for the classification and clustering columns")
-    evaluate.add_argument("--articles", type=int, default=500, help="BBC articles without --corpus (0: all ~2,096)")
+    evaluate.add_argument("--articles", type=int, default=500,
+                          help="queries of the named set, spread evenly (BBC articles; FAQ questions); 0: all "
+                               "(~2,096 BBC articles, ~306 FAQ questions)")
     evaluate.add_argument("--model", action="append", help="LENS model: 'default', 'default-wordnet-v1', "
                           "'untrained', a dir or a hub id (repeatable)")
     evaluate.add_argument("--label", action="append", help="row name for each --model")

@@ -7,7 +7,8 @@
     >>> print(report.table()); report.to_json("eval.json"); report.plot("eval.png")
 
 Corpora: a BEIR folder (:func:`load_beir`), known-item pairs with distractors
-(:meth:`Corpus.known_item`), or BBC News (:func:`bbc_corpus`). Measures (MRR@10, graded nDCG@10,
+(:meth:`Corpus.known_item`), BBC News (:func:`bbc_corpus`) or the Perl FAQ
+(:func:`perl_faq_corpus`, question -> answer, in no training source). Measures (MRR@10, graded nDCG@10,
 Recall@10/100, MAP) come from ir-measures, with bootstrap intervals; hybrids fuse as the
 connectors do (RRF, DBSF, weighted), and ``lens_vdb.connectors.ConnectorRetriever`` measures a
 real engine's hybrid search. Needs ``lens-vdb[eval]`` (and ``lens-vdb[dense]`` for MiniLM).
@@ -22,6 +23,7 @@ from .._lazy import lazy_exports
 _LAZY = {
     "Corpus": "._corpus",
     "bbc_corpus": "._corpus",
+    "perl_faq_corpus": "._corpus",
     "load_beir": "._beir",
     "write_beir": "._beir",
     "load_bbc_news": ".._datasets",
@@ -64,6 +66,7 @@ __all__ = [
     "fuse",
     "load_bbc_news",
     "load_beir",
+    "perl_faq_corpus",
     "query_metrics",
     "rank_by_similarity",
     "retrieval_metrics",
@@ -76,7 +79,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .._datasets import load_bbc_news
     from ._beir import load_beir, write_beir
-    from ._corpus import Corpus, bbc_corpus
+    from ._corpus import Corpus, bbc_corpus, perl_faq_corpus
     from ._fusion import FUSIONS, fuse, rrf_scores
     from ._harness import Retriever, evaluate, rank_by_similarity
     from ._metrics import Ranking, bootstrap_interval, query_metrics, retrieval_metrics, top_ranking

@@ -4,17 +4,19 @@ One general form, :class:`Corpus`, holds every kind of data: a BEIR folder
 (:func:`lens_vdb.eval.load_beir`), known-item pairs (:meth:`Corpus.known_item`: query ``i`` finds
 document ``i``, further documents are distractors) and labelled documents (``labels``: a class
 per document, for the classification and clustering columns). BBC News is one known-item
-instance with topic labels (:func:`bbc_corpus`).
+instance with topic labels (:func:`bbc_corpus`); the Perl FAQ, question -> answer, is another
+(:func:`perl_faq_corpus`), kept out of every training source.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .._errors import LensInputError
 
-__all__ = ["Corpus", "bbc_corpus"]
+__all__ = ["Corpus", "bbc_corpus", "perl_faq_corpus"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,3 +120,27 @@ def bbc_corpus(*, limit: int | None = 500, doc_words: int = 256) -> Corpus:
     return Corpus.known_item(f"bbc-news-{len(articles)}", [a.title for a in articles],
                              [" ".join(a.body.split()[:doc_words]) for a in articles],
                              labels=[a.topic for a in articles], query_ids=ids, doc_ids=ids)
+
+
+def perl_faq_corpus(*, limit: int | None = None, doc_words: int = 256, root: str | Path | None = None) -> Corpus:
+    """The Perl FAQ of Debian's ``perl-doc``: question -> its answer cut to ``doc_words`` words, 306 pairs.
+
+    Known-item (each question's one relevant document is its own answer, code blocks included;
+    the other answers are the distractors), labelled by FAQ part (``perlfaq1`` .. ``perlfaq9``). No
+    training source reads it (the man page builder skips the ``perlfaq*`` pages), so it measures
+    what a model learned elsewhere. ``limit`` keeps an even spread across the parts; ``root`` is
+    where perl's ``<version>/pod`` folders are (``/usr/share/perl``). Without perl-doc a
+    :class:`~lens_vdb.LensDependencyError` says to ``apt-get install perl-doc``.
+    """
+    from ._perlfaq import PERL_ROOT, read_perl_faq
+
+    entries = read_perl_faq(root if root is not None else PERL_ROOT)
+    if limit is not None and limit < len(entries):
+        if limit < 1:
+            raise LensInputError(f"limit must be at least 1 (or None for all {len(entries)} questions), got {limit}.")
+        step = len(entries) / limit
+        entries = [entries[int(i * step)] for i in range(limit)]
+    ids = [e.id for e in entries]
+    return Corpus.known_item(f"perl-faq-{len(entries)}", [e.question for e in entries],
+                             [" ".join(e.answer.split()[:doc_words]) for e in entries],
+                             labels=[e.section for e in entries], query_ids=ids, doc_ids=ids)

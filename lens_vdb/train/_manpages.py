@@ -7,6 +7,12 @@ page would cost tens of minutes on two cores): comments, conditionals, macro def
 tables are dropped, font and size escapes removed, special characters mapped to text, and the
 words of formatting macros (``.B``, ``.BR``, mdoc's ``.Nm``, ``.Xr``...) kept. ``man`` and ``mdoc``
 pages both work (``.SH``/``.Sh``; mdoc's NAME is ``.Nm`` + ``.Nd``).
+
+Perl's core documentation (the ``perl*.1`` pages: ``perl-doc``'s ``perlfaq1`` .. ``perlfaq9``,
+``perlfunc``, ``perlop``...) is skipped: the FAQ is an evaluation set
+(:func:`lens_vdb.eval.perl_faq_corpus`), and the other core pages quote whole paragraphs of it
+(measured on Debian 12: ``perlop``, ``perlfunc``, ``perlrun`` and six more share 10-word runs with
+13 of its answers), so no training pair may come from them.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from pathlib import Path
 from .._errors import LensInputError
 from ._pairs import Pair, PairCounts, write_pairs
 
-__all__ = ["MAN_DIR", "manpage_pairs", "parse_manpage", "roff_to_text", "write_manpage_pairs"]
+__all__ = ["EVAL_PAGES", "MAN_DIR", "manpage_pairs", "parse_manpage", "roff_to_text", "write_manpage_pairs"]
 
 MAN_DIR = Path("/usr/share/man")
 DATASET = "manpages"
+# pages that hold or quote an evaluation set's text (Perl's core docs: the FAQ and the pages quoting it): never read
+EVAL_PAGES = re.compile(r"perl[\w.-]*\.1\b")
 _CHARS = {"em": "-", "en": "-", "hy": "-", "mi": "-", "aq": "'", "dq": '"', "lq": '"', "rq": '"', "oq": "'",
           "cq": "'", "bu": "*", "co": "(C)", "rg": "(R)", "tm": "(TM)", "ga": "`", "ti": "~", "ha": "^",
           "rs": "\\", "bv": "|", "<=": "<=", ">=": ">=", "!=": "!=", "->": "->", "mu": "x", "de": " degrees"}
@@ -102,7 +110,7 @@ def parse_manpage(source: str) -> tuple[str, str] | None:
 def _pages(directory: Path) -> Iterator[Path]:
     for section in sorted(directory.glob("man[1-9]")):
         for path in sorted(section.iterdir()):
-            if path.is_file() and not path.is_symlink():
+            if path.is_file() and not path.is_symlink() and not EVAL_PAGES.match(path.name):
                 yield path
 
 
