@@ -182,3 +182,17 @@ def test_eval_command_on_a_beir_folder_prints_the_table_and_writes_json_and_a_pl
     with pytest.raises(SystemExit):
         main(["eval", "--backend", "tensorflow"])
     assert "invalid choice: 'tensorflow' (choose from auto, torch, onnx" in capsys.readouterr().err
+
+
+def test_eval_command_on_the_perl_faq_named_set(built_dirs, capsys):
+    from lens_vdb.cli import main
+
+    code = main(["eval", "--dataset", "perl-faq", "--articles", "20", "--model", str(built_dirs["llama"]), "--label",
+                 "tiny", "--no-dense", "--no-progress", "--bootstrap", "0"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "perl-faq-20: 20 queries over 20 documents" in printed
+    assert [line.split()[0] for line in printed.splitlines() if line.startswith(("BM25", "tiny"))] == ["BM25", "tiny"]
+    with pytest.raises(SystemExit):
+        main(["eval", "--dataset", "perl-faq", "--corpus", "my-corpus/"])
+    assert "argument --corpus: not allowed with argument --dataset" in capsys.readouterr().err
