@@ -29,7 +29,7 @@ _ESCAPE = re.compile(r"E<([^<>]*)>")
 _DOUBLE = [re.compile(rf"([A-Z])<{{{n}}}\s+(.*?)\s+>{{{n}}}", re.S) for n in (4, 3, 2)]
 _SINGLE = re.compile(r"([A-Z])<([^<>]*)>")
 _CREDIT = re.compile(r"^\(contributed by [^)]*\)\s*", re.I)
-_BULLET = re.compile(r"^(\*|\d+\.?)$")
+_BULLET = re.compile(r"^(\*|\d+\.?)(\s+|$)")  # an item's bullet or number, not its text
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def _entries(source: str, section: str) -> Iterator[FaqEntry]:
             elif command == "begin":
                 skipping = rest.split()[0] if rest.split() else ""
             elif command == "item":
-                item = pod_to_text(rest).strip()
-                if question is not None and item and not _BULLET.match(item):
+                item = _BULLET.sub("", pod_to_text(rest).strip())
+                if question is not None and item:
                     answer.append(item)
             continue  # =over, =back, =for, =pod, =cut, =encoding
         if question is not None:

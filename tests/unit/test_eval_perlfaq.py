@@ -59,11 +59,11 @@ def test_pod_codes_become_their_text():
 def test_questions_take_their_paragraphs_items_and_code_but_not_credits_or_begin_blocks():
     pod = ("=head1 DESCRIPTION\n\nIntro, not an answer.\n\n=head2 How do I B<sort>?\n\n(contributed by someone)\n\n"
            "Use C<sort>:\n\n    my @x = sort { $a <=> $b } @y;   # C<not a code>\n\n=over 4\n\n=item *\n\n"
-           "Numbers\n\n=item Strings\n\n=back\n\n=begin html\n\n<p>skipped</p>\n\n=end html\n\n"
+           "Numbers\n\n=item 2. Strings\n\n=item * Bytes\n\n=back\n\n=begin html\n\n<p>skipped</p>\n\n=end html\n\n"
            "=head2 Empty?\n\n=head1 AUTHOR\n\nNobody.\n")
     entries = list(_entries(pod, "perlfaq4"))
     assert [(e.id, e.question) for e in entries] == [("perlfaq4/0", "How do I sort?"), ("perlfaq4/1", "Empty?")]
-    assert entries[0].answer == "Use sort: my @x = sort { $a <=> $b } @y; # C<not a code> Numbers Strings"
+    assert entries[0].answer == "Use sort: my @x = sort { $a <=> $b } @y; # C<not a code> Numbers Strings Bytes"
     assert entries[1].answer == ""  # read_perl_faq drops such a question
 
 
