@@ -101,13 +101,13 @@ def gates(reports: dict, systems) -> list[bool]:
             lens, hybrid = mrr[system.name], mrr[default_hybrid(system)]
             best_route = max(lens, mrr["MiniLM"])
             cls = report.row(system.name).classification_accuracy
-            checks = [(f"LENS alone {lens:.3f} >= {GATE_MRR}", lens >= GATE_MRR),
-                      (f"hybrid {hybrid:.3f} > BM25 {mrr['BM25']:.3f}", hybrid > mrr["BM25"]),
-                      (f"hybrid > BM25 + MiniLM RRF {mrr['BM25 + MiniLM (RRF)']:.3f}",
+            checks = [(f"LENS alone {lens:.4f} >= {GATE_MRR}", lens >= GATE_MRR),
+                      (f"hybrid {hybrid:.4f} > BM25 {mrr['BM25']:.4f}", hybrid > mrr["BM25"]),
+                      (f"hybrid > BM25 + MiniLM RRF {mrr['BM25 + MiniLM (RRF)']:.4f}",
                        hybrid > mrr["BM25 + MiniLM (RRF)"]),
-                      (f"hybrid >= better route {best_route:.3f}", hybrid >= best_route)]
+                      (f"hybrid >= better route {best_route:.4f}", hybrid >= best_route)]
             if set_name == "BBC":
-                checks.append((f"classification {cls or 0:.3f} >= {GATE_CLS}", (cls or 0) >= GATE_CLS))
+                checks.append((f"classification {cls or 0:.4f} >= {GATE_CLS}", (cls or 0) >= GATE_CLS))
             cells = "; ".join(f"{text} {'PASS' if ok else 'FAIL'}" for text, ok in checks)
             info = f"; classification {cls:.3f} (not gated)" if set_name != "BBC" and cls is not None else ""
             print(f"  {set_name:<9} {sum(ok for _, ok in checks)}/{len(checks)}: {cells}{info}")
