@@ -9,7 +9,12 @@ import pytest
 
 from lens_vdb._minilm import MINILM_NAME
 from lens_vdb._model.fusion import FusionRecord
-from lens_vdb.integrations.llamaindex import LensEmbedding, MiniLMEmbedding, lens_hybrid_fusion, lens_sparse_functions
+from lens_vdb.integrations.llamaindex import (
+    LensEmbedding,
+    MiniLMEmbedding,
+    lens_hybrid_fusion,
+    lens_sparse_functions,
+)
 from tests.tiny import copy_tiny_lens, tiny_lens_dir
 
 
