@@ -208,8 +208,8 @@ class Bench:
         return scores
 
     def run_arm(self, name: str, arm: Arm, examples, corpora) -> None:
-        from lens_vdb.train import train
         from lens_vdb._model.top import shorten_backbone
+        from lens_vdb.train import train
 
         folder = self.run / "arms" / name
         progress = folder / "progress.jsonl"
