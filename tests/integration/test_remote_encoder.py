@@ -17,7 +17,6 @@ import pytest
 
 from lens_vdb import LensConnectionError, LensEncoder, LensInputError, LensModelError, RemoteOptions
 from lens_vdb.export import TritonOptions, export_triton
-from tests.graphs import graph
 from tests.integration.engines import free_port
 from tests.integration.triton import TritonServer, requires_triton
 
@@ -27,11 +26,6 @@ QUERIES = ["bank rates", "who won the cup final at Wembley after extra time?", "
 DOCUMENTS = ["The Bank of England raised interest rates.", "", "Chelsea won.", "river bank " * 300, "\n\t",
              "A lexicon embedding maps text to weighted vocabulary clusters."] * 3
 MAX_BATCH = 4  # the server's: every client batch above it must be split
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 @pytest.fixture(scope="module")
