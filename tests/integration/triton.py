@@ -27,6 +27,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 
 def triton_venv() -> Path:
+    """The Triton venv: ``LENS_VDB_TRITON_VENV``, else ``.venv-triton`` at the repository's root."""
     return Path(os.environ.get(TRITON_VENV_ENV) or _ROOT / ".venv-triton")
 
 
