@@ -209,7 +209,7 @@ class Bench:
 
     def run_arm(self, name: str, arm: Arm, examples, corpora) -> None:
         from lens_vdb.train import train
-        from lens_vdb.train._cached import shorten_backbone
+        from lens_vdb._model.top import shorten_backbone
 
         folder = self.run / "arms" / name
         progress = folder / "progress.jsonl"
