@@ -243,14 +243,14 @@ def test_the_cli_embeds_on_the_server_with_url(server, exported, local, capsys):
 
 def _encode_copies(objects):
     """In another process (multiprocessing, spawn): the unpickled encoder and framework objects, sync and async."""
-    encoder, embeddings, llama = objects
+    encoder, embeddings, llama, onnx = objects
 
     async def awaited():
         return (await encoder.aencode_documents(DOCUMENTS[:3]), await embeddings.aembed_documents(DOCUMENTS[3:6]),
                 await llama.aget_query_embedding("bank rates"))
 
     sync = (encoder.encode_queries(QUERIES[:2]), embeddings.embed_query("bank rates"),
-            llama.get_text_embedding_batch(DOCUMENTS[:2]))
+            llama.get_text_embedding_batch(DOCUMENTS[:2]), onnx.encode_documents(DOCUMENTS[:2]))
     headers = encoder._backend._client.headers
     return sync, asyncio.run(awaited()), (headers.get("authorization"), headers.get("x-tenant"))
 
@@ -303,10 +303,11 @@ def test_langchain_and_llamaindex_objects_on_a_remote_encoder_pickle_and_run_in_
     assert copy.deepcopy(llama).encoder is remote  # a copy in this process shares the encoder and its recent vectors
     # another process: what multiprocessing (and Ray, with cloudpickle) does with them
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        sync, awaited, headers = pool.submit(_encode_copies, (remote, embeddings, llama)).result(timeout=300)
+        sync, awaited, headers = pool.submit(_encode_copies, (remote, embeddings, llama, local)).result(timeout=300)
     assert headers == ("Bearer s3cret-token", "t-hidden")
     expected = (local.encode_queries(QUERIES[:2]), local.encode_queries(["bank rates"])[0],
-                local.encode_documents(DOCUMENTS[:2]), local.encode_documents(DOCUMENTS[:3]),
+                local.encode_documents(DOCUMENTS[:2]), local.encode_documents(DOCUMENTS[:2]),
+                local.encode_documents(DOCUMENTS[:3]),
                 local.encode_documents(DOCUMENTS[3:6]), local.encode_queries(["bank rates"])[0])
     for got, want in zip((*sync, *awaited), expected):
         assert np.abs(np.asarray(got) - want).max() <= 1e-5
