@@ -18,6 +18,7 @@ its recent vectors, so a hybrid index runs the model once per node (see
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
 from lens_vdb._errors import LensInputError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
+from lens_vdb._inference.remote_options import RemoteOptions  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
 from lens_vdb._model.fusion import fusion_to_run  # noqa: E402
 from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision, Provider  # noqa: E402
@@ -59,9 +61,12 @@ class LensEmbedding(BaseEmbedding):
             documents too.
         embed_batch_size: texts per forward pass (LlamaIndex hands over at most this many at once).
         backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
+        url, remote: a remote encoder's model URL and :class:`~lens_vdb.RemoteOptions`, with
+            ``model_name`` the export folder (taken from a remote :class:`LensEncoder` given as ``model``).
 
     ``to_json()`` / ``from_json()`` and pickling keep these settings, never the weights: the
-    encoder is built again from ``model_name``.
+    encoder is built again from ``model_name``. Pickling keeps ``remote`` too (its token and headers),
+    so a copy calls the same server; JSON leaves it out, as it must not carry a token.
     """
 
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
@@ -72,14 +77,19 @@ class LensEmbedding(BaseEmbedding):
     dtype: str | None = None
     max_length: int | None = None
     threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
+    url: str | None = Field(None, description="a remote encoder's KServe v2 model URL (backend='remote')")
+    remote: RemoteOptions | None = Field(None, exclude=True, description="a remote encoder's timeouts, retries "
+                                         "and credentials (never shown)")
     _lens: SharedLens = PrivateAttr()
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
                  task: str | None = None, embed_batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
                  provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None,
-                 max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
+                 max_length: int | None = None, threads: int | None = None, url: str | None = None,
+                 remote: RemoteOptions | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
-            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
+            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads,
+            url=url, remote=remote))
         # pydantic's __init__ takes every field of the subclass; the one mypy synthesises for BaseEmbedding
         # knows only the base's fields, task not among them
         super().__init__(**settings.fields(), task=task,  # type: ignore[call-arg]
@@ -98,6 +108,18 @@ class LensEmbedding(BaseEmbedding):
     def __getstate__(self) -> dict[Any, Any]:
         # BaseModel's state, minus the encoder: LlamaIndex's own __setstate__ calls __init__ with the fields
         return {**BaseModel.__getstate__(self), "__pydantic_private__": {}}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        # LlamaIndex's own falls back to restoring the fields alone when __init__ fails, which leaves an object
+        # without an encoder that fails later; here the error comes at once, saying why
+        self.__init__(**state["__dict__"])  # type: ignore[misc]
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        """The fields copied, the encoder and its recent vectors shared (pydantic's own would copy the encoder)."""
+        clone = type(self).__new__(type(self))
+        BaseModel.__setstate__(clone, copy.deepcopy(self.__getstate__(), memo))
+        clone._lens = self._lens
+        return clone
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[list[float]]:
         """LlamaIndex's batching, after checking every text: an error names its index in ``texts``,
