@@ -14,6 +14,9 @@ if ! $PY -c "import mkdocs, mkdocstrings, mkdocs_gen_files, mkdocs_jupyter, matp
     $PY -m pip install -q -e ".[docs]"
 fi
 rm -rf build/notebooks
+# the deploy notebook starts a real tritonserver from the Triton venv; without one its test skips (saying why)
+# and the site shows that notebook unexecuted
+make --no-print-directory setup-triton || echo "docs.sh: no Triton venv; notebooks/deploy.ipynb is rendered unexecuted"
 
 start=$(date +%s)
 # -s: each notebook's test prints its wall and kernel CPU time

@@ -208,8 +208,8 @@ class Bench:
         return scores
 
     def run_arm(self, name: str, arm: Arm, examples, corpora) -> None:
+        from lens_vdb._model.top import shorten_backbone
         from lens_vdb.train import train
-        from lens_vdb.train._cached import shorten_backbone
 
         folder = self.run / "arms" / name
         progress = folder / "progress.jsonl"
@@ -228,8 +228,8 @@ class Bench:
         state = folder / "checkpoint" / "trainer_state.json"
         saved = json.loads(state.read_text())["step"] if state.is_file() else step
         if saved > step:  # killed in a segment after a checkpoint: its steps are charged at the last rate
-            spent, step = spent + (saved - step) * (per_step or 0.0), saved
             print(f"arm {name}: resuming at step {saved} (after the last record, step {step})", flush=True)
+            spent, step = spent + (saved - step) * (per_step or 0.0), saved
         while spent < budget - 1:
             mark = next(m for m in marks if m > spent + 1)
             steps = 5 if per_step is None else max(1, round((mark - spent) / per_step))
@@ -240,7 +240,7 @@ class Bench:
             spent, step = spent + used, result.step
             if spent < mark - 0.5 * per_step and per_step * 2 < mark - spent:
                 _append(progress, {**rows[-1], "cpu_s": round(spent, 1), "step": step, "cpu_per_step": per_step,
-                                   "eval": None})
+                                   "examples": step * self.args.batch_size, "eval": None})
                 rows.append(json.loads(progress.read_text().splitlines()[-1]))
                 continue
             eval_start = cpu_now()

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from lens_vdb import LensEncoder, LensInputError, to_sparse
-from lens_vdb._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, Fusion
+from lens_vdb._model.fusion import fusion_to_run
+from lens_vdb._vocabulary import FUSIONS, Fusion
 
 from ._base import LENS, LENS_SPARSE, CollectionSpec, Hit
 from ._checks import check_filter, check_positive, check_rrf_k, check_weights
@@ -47,20 +48,10 @@ class SearchRequest:
 
 
 def chosen_fusion(encoder: LensEncoder, dense: DenseEmbedder, asked: SearchOptions) -> tuple[Fusion, Any, Any]:
-    """The fusion a search runs, its weights and RRF constant; the one rule:
-
-    1. ``fusion=`` given: that fusion, with the ``weights`` / ``rrf_k`` given (else 1:1 and 60);
-    2. else, when the LENS model carries a fusion record (``LensEncoder.fusion``, written by ``lens-vdb
-       calibrate``) measured with this dense model and no ``weights`` are given: the record's fusion, weights
-       and constant (the default model's: a weighted sum, measured on held-out data);
-    3. else RRF, with the ``weights`` given (else 1:1).
-    """
-    record = getattr(encoder, "fusion", None)
-    if asked.fusion is None and asked.weights is None and record is not None \
-            and record.dense_model == dense_name(dense):
-        return record.fusion, record.weights, asked.rrf_k if asked.rrf_k is not None else record.rrf_k
-    weights = asked.weights if asked.weights is not None else (1.0, 1.0)
-    return asked.fusion or DEFAULT_FUSION, weights, asked.rrf_k if asked.rrf_k is not None else DEFAULT_RRF_K
+    """The fusion a search runs, its weights and RRF constant: :func:`lens_vdb._model.fusion.fusion_to_run` over
+    the encoder's fusion record (``LensEncoder.fusion``, written by ``lens-vdb calibrate``) and this dense model."""
+    return fusion_to_run(getattr(encoder, "fusion", None), dense_name(dense), fusion=asked.fusion,
+                         weights=asked.weights, rrf_k=asked.rrf_k)
 
 
 def prepare(encoder: LensEncoder, dense: DenseEmbedder, spec: CollectionSpec, query: Any,

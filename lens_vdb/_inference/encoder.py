@@ -275,6 +275,13 @@ class LensEncoder(AsyncEncoding, Explaining):
         if close is not None:
             close()
 
+    async def aclose(self) -> None:
+        """Close the remote backend's async connections on the running event loop (nothing to do for a local
+        backend); a server stopping gracefully waits for open connections."""
+        aclose = getattr(self._backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
     @staticmethod
     def _finish(
         vectors: np.ndarray, sparse: bool, top_k: int | None, threshold: float

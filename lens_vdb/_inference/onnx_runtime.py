@@ -61,11 +61,27 @@ class OnnxBackend:
     """
 
     def __init__(self, session: Any, *, max_batch: int | None = None, max_length: int | None = None,
-                 directory: Path | None = None) -> None:
-        self.session = session
+                 directory: Path | None = None, opened_with: dict[str, Any] | None = None) -> None:
+        self._session = session
         self.max_batch = max_batch
         self.max_length = max_length
         self.directory = directory  # the export folder the graph came from
+        self.opened_with = opened_with  # open_graph's arguments: a copy opens its own session from them
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session; a copy (pickle, ``copy.deepcopy``) opens its own on first use."""
+        if self._session is None:
+            self._session = open_graph(**self.opened_with)._session  # type: ignore[arg-type]
+        return self._session
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the session, which does not pickle (Ray, multiprocessing, ``copy.deepcopy``): the copy
+        opens the same graph file again, with the same provider and threads, when it first runs."""
+        if self.opened_with is None:
+            raise LensModelError("This ONNX Runtime session was not opened from a graph file, so a copy could not "
+                                 "open it again; open the export with LensEncoder(folder, backend='onnx').")
+        return {**self.__dict__, "_session": None}
 
     @property
     def provider(self) -> str:
@@ -273,6 +289,9 @@ def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 5
     outputs = {o.name: o.shape for o in session.get_outputs()}
     if OUTPUT not in outputs or outputs[OUTPUT][-1] != k:
         raise LensModelError(f"{path} outputs {outputs}; expected {OUTPUT} of width k={k}.")
+    opened_with = {"path": path, "k": k, "provider": provider, "max_length": max_length, "device_id": device_id,
+                   "threads": threads}
     if provider == "tensorrt":
-        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length, directory=path.parent)
-    return OnnxBackend(session, directory=path.parent)
+        return OnnxBackend(session, max_batch=TRT_MAX_BATCH, max_length=max_length, directory=path.parent,
+                           opened_with=opened_with)
+    return OnnxBackend(session, directory=path.parent, opened_with=opened_with)

@@ -10,6 +10,8 @@ Connection errors, 429 and 503 are retried with exponential backoff (tenacity); 
 Every failure becomes a :class:`LensConnectionError` (the server cannot be reached or keeps
 refusing) or a :class:`LensModelError` (it answered, but not with this model's vectors), naming the
 URL and what to do. The token and headers are sent, never logged, never in a ``repr`` or a message.
+A copy (pickle, ``copy.deepcopy``: Ray, multiprocessing) carries the URL and options and opens its own
+clients on first use, after checking the server again.
 
 Requests and their answers are written once, as generators of :class:`_Call` (``_ready_steps``,
 ``_infer_steps``); ``_drive`` runs them on the blocking client and ``_adrive`` on the async one.
@@ -69,6 +71,19 @@ class RemoteBackend:
 
     def __repr__(self) -> str:
         return f"RemoteBackend(url={self.url!r}, k={self.k}, options={self.options!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The URL, model and options (token and headers too: the copy must reach the same server), without
+        the clients and the lock: Ray, ``copy.deepcopy`` and multiprocessing copy the encoder, and a pooled
+        client's connections and an event loop's AsyncClient belong to the process and loop that opened them."""
+        state = dict(self.__dict__)
+        state.update(info=None, binary=False, _client=None, _async={})  # the copy checks the server on first use
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # ---- public ------------------------------------------------------------------------------
 

@@ -50,6 +50,10 @@ class RemoteOptions:
         if not isinstance(self.backoff, (int, float)) or self.backoff < 0:
             raise LensInputError(f"RemoteOptions.backoff must be seconds >= 0, got {self.backoff!r}")
 
+    def __hash__(self) -> int:  # the headers are a dict: hashed as their items (integration objects key on it)
+        return hash((self.timeout, self.connect_timeout, self.retries, self.backoff, self.max_connections,
+                     self.binary, self.token, tuple(sorted(self.headers.items()))))
+
     def __repr__(self) -> str:
         hidden = (", token=<hidden>" if self.token else "") + (
             f", headers=<{len(self.headers)} hidden>" if self.headers else "")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._errors import LensDependencyError, LensInputError
+from .._errors import LensDependencyError, LensInputError, LensModelError
 from .._files import CONFIG_NAME, HEAD_NAME, cache_home
 from .fusion import FUSION_FILE
 from .specificity import SPECIFICITY_FILE
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from .lens_model import LensModel
 
 __all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS", "MODEL_NAMES",
-           "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets"]
+           "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets", "assemble_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True
         version = version or DEFAULT_VERSION
         assets = default_assets(version)
         target = cache_home() / f"smollm2-135m-lens-k{k}-{version}"
-        return _with_shipped_records(assets, _cached(target, lambda: assemble_smollm2(assets, adapter_dir=assets)))
+        return _with_shipped_records(assets, _cached(target, lambda: assemble_version(version)))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
 
 
@@ -107,6 +108,22 @@ def resolve_model_name(source: str | Path | None) -> str | Path:
     if isinstance(source, str) and source in MODEL_NAMES:
         return MODEL_NAMES[source]()
     return source
+
+
+def assemble_version(version: str) -> LensModel:
+    """A shipped version's model: SmolLM2 + its head and LoRA adapter; or, for a version trained on top of another
+    (its ``top.json`` names the ``base_version``, see :mod:`lens_vdb._model.top`), that version's model with the
+    trained top layers and head loaded (and its backbone cut to the layers they were trained on)."""
+    from .top import TOP_INFO, TOP_WEIGHTS, apply_trained  # torch: only when a model is built
+
+    assets = default_assets(version)
+    info = assets / TOP_INFO
+    if not info.is_file():
+        return assemble_smollm2(assets, adapter_dir=assets)
+    base = json.loads(info.read_text()).get("base_version")
+    if not isinstance(base, str) or base == version:
+        raise LensModelError(f"{info} names no other shipped version as its base_version; reinstall lens-vdb.")
+    return apply_trained(assemble_version(base), assets / TOP_WEIGHTS)
 
 
 def _with_shipped_records(assets: Path, model_dir: Path) -> Path:

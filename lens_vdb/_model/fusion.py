@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import LensInputError, LensModelError
-from .._vocabulary import DEFAULT_RRF_K, FUSIONS, Fusion, check_choice
+from .._vocabulary import DEFAULT_FUSION, DEFAULT_RRF_K, FUSIONS, Fusion, check_choice
 
-__all__ = ["FUSION_FILE", "FusionRecord", "read_fusion"]
+__all__ = ["FUSION_FILE", "FusionRecord", "read_fusion", "fusion_to_run"]
 
 FUSION_FILE = "lens_fusion.json"
 FORMAT_VERSION = 1
@@ -109,3 +109,21 @@ def read_fusion(directory: str | Path | None) -> FusionRecord | None:
     except (OSError, ValueError, TypeError) as exc:
         raise LensModelError(f"Cannot read the fusion record {path}: {exc}. Measure it again with "
                              f"`lens-vdb calibrate`, or delete the file to fuse with RRF at 1:1.") from None
+
+
+def fusion_to_run(record: FusionRecord | None, dense_model: str, *, fusion: Fusion | None = None,
+                  weights: tuple[float, float] | None = None, rrf_k: int | None = None
+                  ) -> tuple[Fusion, tuple[float, float], int]:
+    """The fusion a hybrid search runs, its (LENS, dense) weights and RRF constant: the one rule every hybrid
+    route follows (the connectors' ``search``, the LangChain and LlamaIndex retrievers):
+
+    1. ``fusion`` given: that fusion, with the ``weights`` / ``rrf_k`` given (else 1:1 and 60);
+    2. else, when the LENS model carries a ``record`` measured with ``dense_model`` and no ``weights`` are
+       given: the record's fusion, weights and constant (``rrf_k`` given still wins);
+    3. else RRF, with the ``weights`` given (else 1:1).
+    """
+    k = rrf_k if rrf_k is not None else (record.rrf_k if record is not None else DEFAULT_RRF_K)
+    if fusion is None and weights is None and record is not None and record.dense_model == dense_model:
+        return record.fusion, record.weights, k
+    return fusion or DEFAULT_FUSION, weights if weights is not None else (1.0, 1.0), \
+        rrf_k if rrf_k is not None else DEFAULT_RRF_K

@@ -30,6 +30,7 @@ import numpy as np
 from lens_vdb._errors import LensInputError
 from lens_vdb._inference.encoder import LensEncoder
 from lens_vdb._inference.features import validate_texts
+from lens_vdb._inference.remote_options import RemoteOptions
 from lens_vdb._inference.sparse import to_sparse
 from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider
 
@@ -46,7 +47,9 @@ class EncoderSettings:
     """What builds an encoder: the key integration objects share an encoder by, and what they keep (and
     pickle) to build it again. ``backend`` defaults to torch, as everywhere (``lens_vdb._vocabulary``
     says why); ``"auto"`` runs the fastest backend measured on this machine; ``dtype``/``provider``
-    fix one and go with ``backend="torch"``/``"onnx"``."""
+    fix one and go with ``backend="torch"``/``"onnx"``. ``url``/``remote``: a remote encoder's server and
+    options (``model_name`` is then the export folder the client reads its tokenizer from), so a copy
+    of an integration object calls the same server, with the same credentials."""
 
     model_name: str = "default"
     backend: BackendName = DEFAULT_BACKEND
@@ -55,10 +58,13 @@ class EncoderSettings:
     dtype: Precision | None = None
     max_length: int | None = None
     threads: int | None = None
+    url: str | None = None
+    remote: RemoteOptions | None = None
 
     def build(self) -> LensEncoder:
         return LensEncoder(self.model_name, backend=self.backend, provider=self.provider, device=self.device,
-                           dtype=self.dtype, max_length=self.max_length, threads=self.threads)
+                           dtype=self.dtype, max_length=self.max_length, threads=self.threads, url=self.url,
+                           remote=self.remote)
 
     def fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -160,6 +166,9 @@ def shared_over(encoder: LensEncoder) -> SharedLens:
 
 def settings_of(encoder: LensEncoder) -> EncoderSettings:
     """The settings a ready encoder runs with, as far as it tells them (its thread count it does not)."""
+    if encoder.url is not None:  # the server runs the graph; the client has no device or dtype
+        return EncoderSettings(encoder.model_name, encoder.backend, max_length=encoder.max_length, url=encoder.url,
+                               remote=encoder.remote)
     device: str | None = None
     dtype: Precision = "fp32"
     try:

@@ -12,6 +12,7 @@ and its recent vectors, so a HYBRID ``QdrantVectorStore`` runs the model once pe
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr  # noqa: E402
 
 from lens_vdb._errors import LensInputError, LensTypeError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
+from lens_vdb._inference.remote_options import RemoteOptions  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
 from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision, Provider  # noqa: E402
 
@@ -44,7 +46,9 @@ class _LensSettings(BaseModel):
     """The fields both LangChain classes carry: the model, the encoder settings, and how to call it.
 
     Pickling keeps these fields, never the weights: unpickling builds the encoder again from
-    ``model_name`` (shared with any live object of the same settings).
+    ``model_name`` (shared with any live object of the same settings). A remote encoder's ``url`` and
+    ``remote`` options (its token and headers too) are kept, so a copy calls the same server; ``remote``
+    is left out of ``model_dump()`` and JSON, which must not carry a token.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True)
@@ -59,12 +63,15 @@ class _LensSettings(BaseModel):
     dtype: str | None = None
     max_length: int | None = None
     threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
+    url: str | None = Field(None, description="a remote encoder's KServe v2 model URL (backend='remote')")
+    remote: RemoteOptions | None = Field(None, exclude=True, description="a remote encoder's timeouts, retries "
+                                         "and credentials (never shown)")
     show_progress: bool = Field(False, description="a progress bar while documents are encoded")
     _lens: SharedLens = PrivateAttr()
 
     def _attach(self, model: Any, model_name: str | None, fields: dict[str, Any]) -> None:
         settings = EncoderSettings(**{k: fields.pop(k) for k in ("backend", "provider", "device", "dtype",
-                                                                  "max_length", "threads")})
+                                                                  "max_length", "threads", "url", "remote")})
         lens, settings = resolve_shared(model, model_name, settings)
         BaseModel.__init__(self, **settings.fields(), **fields)
         self._lens = lens
@@ -93,6 +100,13 @@ class _LensSettings(BaseModel):
         fields = {k: getattr(self, k) for k in EncoderSettings.__dataclass_fields__}
         self._lens = shared_for(EncoderSettings(**fields))
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        """The fields copied, the encoder and its recent vectors shared (pydantic's own would copy the encoder)."""
+        clone = type(self).__new__(type(self))
+        BaseModel.__setstate__(clone, copy.deepcopy(self.__getstate__(), memo))
+        clone._lens = self._lens
+        return clone
+
 
 def _check_query(text: object) -> None:
     if not isinstance(text, str):
@@ -112,6 +126,8 @@ class LensEmbeddings(_LensSettings, Embeddings):
             ``backend`` defaults to ``"torch"``, as everywhere (``"auto"``: the fastest backend
             measured on this machine, which also picks the precision: give ``dtype`` only with
             ``backend="torch"``).
+        url, remote: a remote encoder's model URL and :class:`~lens_vdb.RemoteOptions`, with
+            ``model_name`` the export folder (taken from a remote :class:`LensEncoder` given as ``model``).
 
     Blank texts embed to the zero vector (nothing to pool); vector stores that normalise
     vectors may refuse them, so drop blank chunks before indexing.
@@ -120,10 +136,10 @@ class LensEmbeddings(_LensSettings, Embeddings):
     def __init__(self, model: Model = None, *, model_name: str | None = None, task: str | None = None,
                  batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND, provider: Provider | None = None,
                  device: str | None = None, dtype: Precision | None = None, max_length: int | None = None, threads: int | None = None,
-                 show_progress: bool = False) -> None:
+                 url: str | None = None, remote: RemoteOptions | None = None, show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(task=task, batch_size=batch_size, backend=backend, provider=provider,
                                              device=device, dtype=dtype, max_length=max_length, threads=threads,
-                                             show_progress=show_progress))
+                                             url=url, remote=remote, show_progress=show_progress))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._encode(texts, query=False).tolist()
@@ -153,10 +169,11 @@ class LensSparseEmbeddings(_LensSettings, SparseEmbeddings):
     def __init__(self, model: Model | LensEmbeddings = None, *, model_name: str | None = None, top_k: int = 256,
                  task: str | None = None, batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
                  provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None, max_length: int | None = None,
-                 threads: int | None = None, show_progress: bool = False) -> None:
+                 threads: int | None = None, url: str | None = None, remote: RemoteOptions | None = None,
+                 show_progress: bool = False) -> None:
         self._attach(model, model_name, dict(top_k=top_k, task=task, batch_size=batch_size, backend=backend,
                                              provider=provider, device=device, dtype=dtype, max_length=max_length,
-                                             threads=threads, show_progress=show_progress))
+                                             threads=threads, url=url, remote=remote, show_progress=show_progress))
 
     def _sparse(self, texts: Any, query: bool) -> list[SparseVector]:
         return self._pairs(self._encode(texts, query=query))

@@ -3,8 +3,13 @@
     >>> from lens_vdb.integrations.llamaindex import LensEmbedding, lens_sparse_functions
     >>> embed_model = LensEmbedding()                                  # the offline default model
     >>> doc_fn, query_fn = lens_sparse_functions(embed_model, top_k=256)
-    >>> store = QdrantVectorStore(..., enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn)
+    >>> store = QdrantVectorStore(..., enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn,
+    ...                           hybrid_fusion_fn=lens_hybrid_fusion(embed_model, dense=MiniLMEmbedding()))
 
+``lens_hybrid_fusion`` fuses the store's dense and LENS sparse results as the model's fusion record
+says (``lens-vdb calibrate``; the default model's: a weighted sum with MiniLM), the rule the
+connectors and the LangChain retriever follow; without it LlamaIndex fuses by its own relative
+score fusion and ``alpha``.
 ``LensEmbedding`` and the sparse functions of the same model and settings share one encoder and
 its recent vectors, so a hybrid index runs the model once per node (see
 ``lens_vdb.integrations._shared``). Needs ``pip install 'lens-vdb[llamaindex]'``.
@@ -13,28 +18,37 @@ its recent vectors, so a hybrid index runs the model once per node (see
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lens_vdb._deps import require
 
 require("llama_index.core", "llamaindex")
 
 from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
+from llama_index.core.vector_stores.types import VectorStoreQueryResult  # noqa: E402
 from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
 
 from lens_vdb._errors import LensInputError  # noqa: E402
 from lens_vdb._inference.encoder import LensEncoder  # noqa: E402
 from lens_vdb._inference.features import validate_texts  # noqa: E402
+from lens_vdb._inference.remote_options import RemoteOptions  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
-from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Precision, Provider  # noqa: E402
+from lens_vdb._model.fusion import fusion_to_run  # noqa: E402
+from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision, Provider  # noqa: E402
+from lens_vdb.eval._fusion import fuse  # noqa: E402
+from lens_vdb.eval._metrics import Ranking  # noqa: E402
 
 from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
 
-__all__ = ["LensEmbedding", "lens_sparse_functions", "MiniLMEmbedding"]
+__all__ = ["LensEmbedding", "lens_sparse_functions", "lens_hybrid_fusion", "MiniLMEmbedding"]
 
 SparseFn = Callable[[list[str]], tuple[list[list[int]], list[list[float]]]]
+HybridFusionFn = Callable[..., VectorStoreQueryResult]
 
 
 class LensEmbedding(BaseEmbedding):
@@ -47,9 +61,12 @@ class LensEmbedding(BaseEmbedding):
             documents too.
         embed_batch_size: texts per forward pass (LlamaIndex hands over at most this many at once).
         backend, provider, device, dtype, max_length, threads: passed to :class:`LensEncoder`.
+        url, remote: a remote encoder's model URL and :class:`~lens_vdb.RemoteOptions`, with
+            ``model_name`` the export folder (taken from a remote :class:`LensEncoder` given as ``model``).
 
     ``to_json()`` / ``from_json()`` and pickling keep these settings, never the weights: the
-    encoder is built again from ``model_name``.
+    encoder is built again from ``model_name``. Pickling keeps ``remote`` too (its token and headers),
+    so a copy calls the same server; JSON leaves it out, as it must not carry a token.
     """
 
     model_name: str = Field("default", description="model dir, hub id, 'default' or 'untrained'")
@@ -60,14 +77,19 @@ class LensEmbedding(BaseEmbedding):
     dtype: str | None = None
     max_length: int | None = None
     threads: int | None = Field(None, description="CPU threads of the encoder (None: the runtime's default)")
+    url: str | None = Field(None, description="a remote encoder's KServe v2 model URL (backend='remote')")
+    remote: RemoteOptions | None = Field(None, exclude=True, description="a remote encoder's timeouts, retries "
+                                         "and credentials (never shown)")
     _lens: SharedLens = PrivateAttr()
 
     def __init__(self, model: LensEncoder | str | Path | None = None, *, model_name: str | None = None,
                  task: str | None = None, embed_batch_size: int = 32, backend: BackendName = DEFAULT_BACKEND,
                  provider: Provider | None = None, device: str | None = None, dtype: Precision | None = None,
-                 max_length: int | None = None, threads: int | None = None, **base_fields: Any) -> None:
+                 max_length: int | None = None, threads: int | None = None, url: str | None = None,
+                 remote: RemoteOptions | None = None, **base_fields: Any) -> None:
         lens, settings = resolve_shared(model, model_name, EncoderSettings(
-            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads))
+            backend=backend, provider=provider, device=device, dtype=dtype, max_length=max_length, threads=threads,
+            url=url, remote=remote))
         # pydantic's __init__ takes every field of the subclass; the one mypy synthesises for BaseEmbedding
         # knows only the base's fields, task not among them
         super().__init__(**settings.fields(), task=task,  # type: ignore[call-arg]
@@ -86,6 +108,18 @@ class LensEmbedding(BaseEmbedding):
     def __getstate__(self) -> dict[Any, Any]:
         # BaseModel's state, minus the encoder: LlamaIndex's own __setstate__ calls __init__ with the fields
         return {**BaseModel.__getstate__(self), "__pydantic_private__": {}}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        # LlamaIndex's own falls back to restoring the fields alone when __init__ fails, which leaves an object
+        # without an encoder that fails later; here the error comes at once, saying why
+        self.__init__(**state["__dict__"])  # type: ignore[misc]
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        """The fields copied, the encoder and its recent vectors shared (pydantic's own would copy the encoder)."""
+        clone = type(self).__new__(type(self))
+        BaseModel.__setstate__(clone, copy.deepcopy(self.__getstate__(), memo))
+        clone._lens = self._lens
+        return clone
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[list[float]]:
         """LlamaIndex's batching, after checking every text: an error names its index in ``texts``,
@@ -138,6 +172,49 @@ def lens_sparse_functions(model: LensEmbedding | LensEncoder | str | Path | None
         return sparse_pairs(lens.encode(texts, query=True, task=task, batch_size=batch_size), top_k)
 
     return documents, queries
+
+
+def lens_hybrid_fusion(model: LensEmbedding | LensEncoder | str | Path | None = None, *,
+                       dense: BaseEmbedding | str = MINILM_NAME, fusion: Fusion | None = None,
+                       weights: tuple[float, float] | None = None, rrf_k: int | None = None) -> HybridFusionFn:
+    """``hybrid_fusion_fn`` for ``QdrantVectorStore``: its dense and LENS sparse results fused as the connectors fuse.
+
+    The one rule of :func:`lens_vdb._model.fusion.fusion_to_run`: an explicit ``fusion`` (and ``weights`` /
+    ``rrf_k``) wins; else the LENS model's fusion record, when it was measured with the ``dense`` model (its
+    name, or a LlamaIndex embedding with a ``model_name``, as :class:`MiniLMEmbedding`); else RRF at 1:1.
+    LlamaIndex's ``alpha`` is not used: the weights are the record's or yours. Weights are (LENS, dense);
+    the weighted sum adds the routes' similarities (a result one route did not return adds 0 there).
+    """
+    if isinstance(model, LensEmbedding):
+        encoder = model.encoder
+    else:
+        encoder = resolve_shared(model, None, EncoderSettings())[0].encoder
+    dense_model = dense if isinstance(dense, str) else getattr(dense, "model_name", type(dense).__name__)
+    chosen, pair, k = fusion_to_run(encoder.fusion, dense_model, fusion=fusion, weights=weights, rrf_k=rrf_k)
+
+    def fuse_results(dense_result: VectorStoreQueryResult, sparse_result: VectorStoreQueryResult,
+                     alpha: float | None = None, top_k: int = 2) -> VectorStoreQueryResult:
+        nodes = {node.node_id: node for result in (sparse_result, dense_result) for node in (result.nodes or [])}
+        if not nodes:
+            return VectorStoreQueryResult(nodes=None, similarities=None, ids=None)
+        position = {node_id: i for i, node_id in enumerate(nodes)}
+        routes = tuple(_ranking(result, position) for result in (sparse_result, dense_result))
+        depth = max(route.indices.shape[1] for route in routes)
+        fused = fuse(chosen, (routes[0], routes[1]), depth=depth, prefetch=depth, weights=pair, rrf_k=k)
+        keep = fused.indices[0] >= 0
+        best = [list(nodes.values())[i] for i in fused.indices[0][keep][:top_k]]
+        return VectorStoreQueryResult(nodes=best, similarities=[float(x) for x in fused.scores[0][keep][:top_k]],
+                                      ids=[node.node_id for node in best])
+
+    return fuse_results
+
+
+def _ranking(result: VectorStoreQueryResult, position: dict[str, int]) -> Ranking:
+    """One route's results, best first, as the harness' :class:`Ranking` over the union's positions."""
+    pairs = sorted(zip(result.similarities or [], result.nodes or []), key=lambda pair: -pair[0])
+    indices = np.array([[position[node.node_id] for _, node in pairs]], dtype=np.int64).reshape(1, -1)
+    scores = np.array([[score for score, _ in pairs]], dtype=np.float64).reshape(1, -1)
+    return Ranking(indices, scores)
 
 
 class MiniLMEmbedding(BaseEmbedding):

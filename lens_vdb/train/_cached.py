@@ -25,10 +25,11 @@ from .._errors import LensInputError, LensModelError
 from .._files import cache_home
 from .._inference.features import tokenize_documents, tokenize_queries
 from .._model.lens_model import LensModel
+from .._model.top import TOP_INFO, TOP_WEIGHTS, apply_trained, backbone_layers, shorten_backbone
 from ._config import TrainConfig, TrainResult
 from ._data import Example
 from ._hidden_cache import STORAGE_DTYPES, HiddenCache, fill_caches
-from ._split import TopStack, backbone_layers, decoder_layers
+from ._split import TopStack, decoder_layers
 from ._trainer import Run
 
 __all__ = ["train_cached", "prepare_cached", "CachedStep", "apply_trained", "save_top", "cache_storage", "texts_to_cache",
@@ -37,7 +38,6 @@ __all__ = ["train_cached", "prepare_cached", "CachedStep", "apply_trained", "sav
 logger = logging.getLogger(__name__)
 
 TOP_DIR = "top"
-TOP_WEIGHTS = "trained.safetensors"
 
 
 def cache_storage(precision: str, device: str) -> str:
@@ -49,18 +49,6 @@ def cache_storage(precision: str, device: str) -> str:
     from .._machine import cpu_info
 
     return "bf16" if {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags) else "fp32"
-
-
-def shorten_backbone(model: LensModel, layers: int) -> None:
-    """Keep the first ``layers`` decoder layers of the backbone (in place); the config follows."""
-    total = backbone_layers(model)
-    if not 1 <= layers <= total:
-        raise LensInputError(f"backbone_layers must be between 1 and {total} (the model's layers), got {layers}.")
-    if layers < total:
-        model.backbone.layers = torch.nn.ModuleList(list(decoder_layers(model.backbone))[:layers])
-        model.backbone.config.num_hidden_layers = layers
-        if hasattr(model.backbone.config, "layer_types") and model.backbone.config.layer_types:
-            model.backbone.config.layer_types = model.backbone.config.layer_types[:layers]
 
 
 def texts_to_cache(model: LensModel, examples: list[Example], *, query_max_length: int, doc_max_length: int
@@ -174,35 +162,8 @@ def save_top(model: LensModel, top: TopStack, directory: str | Path, *, start_mo
     model.config.save(directory)
     info = {"start_model": start_model, "backbone_layers": backbone_layers(model),
             "trained_layers": [top.start, top.end], "train_head": bool(model.head.weight.requires_grad)}
-    (directory / "top.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    (directory / TOP_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return directory
-
-
-def apply_trained(model: LensModel, weights: str | Path) -> LensModel:
-    """Load trained tensors (a checkpoint's ``trainable.safetensors`` or ``top/trained.safetensors``) into
-    ``model`` in place, shortening its backbone first if they were trained on a shallower one."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(weights)
-    try:
-        tensors = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise LensModelError(f"Cannot read the trained tensors {path}: {exc}") from exc
-    info = path.parent / "top.json"
-    if info.is_file():
-        shorten_backbone(model, json.loads(info.read_text())["backbone_layers"])
-    params = dict(model.named_parameters())
-    unknown = sorted(set(tensors) - set(params))
-    if unknown:
-        raise LensModelError(f"{path} holds tensors this model lacks ({unknown[:3]}): trained on another model?")
-    with torch.no_grad():
-        for name, value in tensors.items():
-            if params[name].shape != value.shape:
-                raise LensModelError(f"{path}: {name} has shape {tuple(value.shape)}, the model "
-                                     f"{tuple(params[name].shape)}.")
-            params[name].copy_(value.to(params[name].dtype))
-    return model
 
 
 def train_cached(model: LensModel, examples: list[Example], output_dir: Path, config: TrainConfig, device: str,

@@ -22,22 +22,9 @@ from .._errors import LensInputError
 from .._model.attention import attention_bias, position_ids_from_mask
 from .._model.lens_model import LensModel
 from .._model.pooling import lexicon_pool, pooling_mask
+from .._model.top import backbone_layers, decoder_layers
 
 __all__ = ["LowerStack", "TopStack", "backbone_layers", "decoder_layers", "lower_hidden"]
-
-
-def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
-    """The backbone's decoder layers (``backbone.layers`` for Llama/Mistral/Qwen2-style models)."""
-    layers = getattr(backbone, "layers", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise LensInputError(f"{type(backbone).__name__} has no 'layers' list of decoder layers; the cached-layer "
-                             "training mode supports Llama, Mistral and Qwen2-style decoders.")
-    return layers
-
-
-def backbone_layers(model: LensModel) -> int:
-    """How many decoder layers the model's backbone has."""
-    return len(decoder_layers(model.backbone))
 
 
 def _view(backbone: nn.Module, start: int, end: int, *, final_norm: bool) -> nn.Module:

@@ -11,3 +11,11 @@ def milvus_lite_server():
 
     yield SERVER
     SERVER.stop()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The tiny model's fp32 graph: exported here, or by the transformers 4.57 venv for the 5.x one (tests/graphs.py)."""
+    from tests.graphs import graph
+
+    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")

@@ -7,8 +7,15 @@ import asyncio
 import numpy as np
 import pytest
 
-from lens_vdb.integrations.llamaindex import LensEmbedding, lens_sparse_functions
-from tests.tiny import tiny_lens_dir
+from lens_vdb._minilm import MINILM_NAME
+from lens_vdb._model.fusion import FusionRecord
+from lens_vdb.integrations.llamaindex import (
+    LensEmbedding,
+    MiniLMEmbedding,
+    lens_hybrid_fusion,
+    lens_sparse_functions,
+)
+from tests.tiny import copy_tiny_lens, tiny_lens_dir
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +76,60 @@ def test_hybrid_vector_store_index_over_embedded_qdrant(minilm):
     retriever = index.as_retriever(similarity_top_k=1, sparse_top_k=3, vector_store_query_mode="hybrid")
     assert retriever.retrieve("Who scored the goals?")[0].node.get_content() == texts[1]
     assert client.count("hybrid").count == 3
+
+
+TEXTS = ["The central bank raised interest rates to curb inflation.", "The striker scored twice in the derby.",
+         "The new phone has a faster chip and a better camera.", "Rates on savings accounts rose after the decision."]
+
+
+@pytest.fixture(scope="module")
+def recorded_lens(tmp_path_factory):
+    """The tiny model with a fusion record measured with MiniLM: weighted 0.7:0.3."""
+    folder = copy_tiny_lens(tmp_path_factory.mktemp("recorded") / "tiny")
+    FusionRecord(fusion="weighted", weights=(0.7, 0.3), dense_model=MINILM_NAME, measured_on="a test").save(folder)
+    return LensEmbedding(str(folder))
+
+
+def _hybrid_index(lens: LensEmbedding, fusion_fn):
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    doc_fn, query_fn = lens_sparse_functions(lens, top_k=16)
+    store = QdrantVectorStore(collection_name="fused", client=QdrantClient(location=":memory:"), enable_hybrid=True,
+                              sparse_doc_fn=doc_fn, sparse_query_fn=query_fn, hybrid_fusion_fn=fusion_fn)
+    return VectorStoreIndex.from_documents([Document(text=t) for t in TEXTS], embed_model=MiniLMEmbedding(),
+                                           storage_context=StorageContext.from_defaults(vector_store=store))
+
+
+def _scores(index, mode: str, query: str) -> dict[str, float]:
+    hits = index.as_retriever(similarity_top_k=4, sparse_top_k=4, vector_store_query_mode=mode).retrieve(query)
+    return {hit.node.get_content(): hit.score for hit in hits}
+
+
+def test_hybrid_fusion_follows_the_models_record(recorded_lens):
+    """The store's own dense and sparse results, fused as the record says: 0.7 x LENS + 0.3 x MiniLM."""
+    index = _hybrid_index(recorded_lens, lens_hybrid_fusion(recorded_lens, dense=MiniLMEmbedding()))
+    query = "Why did interest rates go up?"
+    dense, sparse = _scores(index, "default", query), _scores(index, "sparse", query)
+    expected = {text: 0.7 * sparse.get(text, 0.0) + 0.3 * dense.get(text, 0.0) for text in TEXTS}
+    fused = _scores(index, "hybrid", query)
+    assert list(fused) == sorted(expected, key=lambda t: -expected[t])
+    assert all(fused[t] == pytest.approx(expected[t], abs=1e-5) for t in fused)
+
+
+def test_hybrid_fusion_explicit_or_another_dense_model_is_rrf(recorded_lens):
+    """Another dense model than the record's, or an explicit fusion: RRF (k=60), 1:1 unless weights are given."""
+    query = "Who scored in the derby?"
+    for fusion_fn, weights in [(lens_hybrid_fusion(recorded_lens, dense="intfloat/e5-small-v2"), (1.0, 1.0)),
+                               (lens_hybrid_fusion(recorded_lens, fusion="rrf", weights=(2.0, 1.0)), (2.0, 1.0))]:
+        index = _hybrid_index(recorded_lens, fusion_fn)
+        routes = [_scores(index, mode, query) for mode in ("sparse", "default")]
+        expected = {text: sum(w / (w * 60 + list(route).index(text) + 1) for route, w in zip(routes, weights)
+                              if text in route) for text in TEXTS}
+        fused = _scores(index, "hybrid", query)
+        assert all(fused[t] == pytest.approx(expected[t], rel=1e-6) for t in fused)
+        assert [expected[t] for t in fused] == sorted(expected.values(), reverse=True)  # best first (ties either way)
 
 
 def test_inputs_as_llamaindex_sends_them(embed_model):

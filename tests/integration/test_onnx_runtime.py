@@ -19,12 +19,6 @@ DOCS = ["The Bank of England raised interest rates.", "fox",
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The tiny model's graph: exported here, or by the transformers 4.57 venv for the 5.x one (tests/graphs.py)."""
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
-
-
-@pytest.fixture(scope="module")
 def causal(tmp_path_factory):
     """The same weights with causal attention, as a torch model and as an exported graph."""
     model = LensModel.from_pretrained(source_dir())
@@ -313,3 +307,19 @@ def test_an_export_has_its_models_identity_and_takes_a_thread_count(exported):
     assert onnx.export_dir == exported and LensEncoder(source_dir(), backend="torch").export_dir is None
     assert onnx._backend.session.get_session_options().intra_op_num_threads == 1
 
+
+
+def test_a_pickled_or_copied_onnx_encoder_opens_its_own_session_on_first_use(exported):
+    import copy
+    import pickle
+
+    encoder = LensEncoder(exported, backend="onnx", threads=1)
+    expected = encoder.encode_documents(DOCS)
+    for clone in (pickle.loads(pickle.dumps(encoder)), copy.deepcopy(encoder)):
+        assert clone._backend._session is None  # a session does not pickle: the graph file is opened again
+        assert np.array_equal(clone.encode_documents(DOCS), expected)
+        assert clone._backend.session is not encoder._backend.session
+        assert clone._backend.session.get_session_options().intra_op_num_threads == 1  # the same threads
+    handmade = OnnxBackend(encoder._backend.session)  # no file to open again: a clear error, not a TypeError
+    with pytest.raises(LensModelError, match="not opened from a graph file"):
+        pickle.dumps(handmade)

@@ -17,7 +17,6 @@ import pytest
 
 from lens_vdb import LensConnectionError, LensEncoder, LensInputError, LensModelError, RemoteOptions
 from lens_vdb.export import TritonOptions, export_triton
-from tests.graphs import graph
 from tests.integration.engines import free_port
 from tests.integration.triton import TritonServer, requires_triton
 
@@ -27,11 +26,6 @@ QUERIES = ["bank rates", "who won the cup final at Wembley after extra time?", "
 DOCUMENTS = ["The Bank of England raised interest rates.", "", "Chelsea won.", "river bank " * 300, "\n\t",
              "A lexicon embedding maps text to weighted vocabulary clusters."] * 3
 MAX_BATCH = 4  # the server's: every client batch above it must be split
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +239,75 @@ def test_the_cli_embeds_on_the_server_with_url(server, exported, local, capsys):
     line = json.loads(capsys.readouterr().out.splitlines()[0])
     expected = local.explain(local.encode_queries(["bank rates"])[0])
     assert [top["cluster"] for top in line["top"]] == [e.cluster for e in expected]
+
+
+def _encode_copies(objects):
+    """In another process (multiprocessing, spawn): the unpickled encoder and framework objects, sync and async."""
+    encoder, embeddings, llama, onnx = objects
+
+    async def awaited():
+        return (await encoder.aencode_documents(DOCUMENTS[:3]), await embeddings.aembed_documents(DOCUMENTS[3:6]),
+                await llama.aget_query_embedding("bank rates"))
+
+    sync = (encoder.encode_queries(QUERIES[:2]), embeddings.embed_query("bank rates"),
+            llama.get_text_embedding_batch(DOCUMENTS[:2]), onnx.encode_documents(DOCUMENTS[:2]))
+    headers = encoder._backend._client.headers
+    return sync, asyncio.run(awaited()), (headers.get("authorization"), headers.get("x-tenant"))
+
+
+def test_a_copied_or_pickled_remote_encoder_opens_its_own_clients_and_keeps_its_credentials_hidden(
+        server, exported, local, caplog):
+    import copy
+    import logging
+    import pickle
+
+    remote = _remote(server, exported, token="s3cret-token", headers={"X-Tenant": "t-hidden"}, retries=1)
+    remote.encode_documents(DOCUMENTS[:2])
+    asyncio.run(remote.aencode_documents(DOCUMENTS[:2]))  # a blocking client and a closed loop's AsyncClient
+    caplog.set_level(logging.DEBUG)
+    for clone in (pickle.loads(pickle.dumps(remote)), copy.deepcopy(remote)):
+        assert clone._backend._client is None and not clone._backend._async and clone._backend.info is None
+        assert (clone.url, clone.remote, clone.fingerprint) == (remote.url, remote.remote, remote.fingerprint)
+        assert np.abs(clone.encode_documents(DOCUMENTS) - local.encode_documents(DOCUMENTS)).max() <= 1e-5
+        got = asyncio.run(clone.aencode_queries(QUERIES[:2]))
+        assert np.abs(got - local.encode_queries(QUERIES[:2])).max() <= 1e-5
+        assert clone._backend._client is not remote._backend._client  # its own pooled client, opened on first use
+        assert clone._backend._client.headers["authorization"] == "Bearer s3cret-token"
+        assert clone._backend._client.headers["x-tenant"] == "t-hidden"
+        assert "s3cret" not in repr(clone) + repr(clone._backend) and "t-hidden" not in repr(clone._backend)
+    assert caplog.records and "s3cret" not in caplog.text and "t-hidden" not in caplog.text
+
+
+def test_langchain_and_llamaindex_objects_on_a_remote_encoder_pickle_and_run_in_another_process(
+        server, exported, local):
+    pytest.importorskip("langchain_core")
+    pytest.importorskip("llama_index.core")
+    import copy
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lens_vdb.integrations.langchain import LensEmbeddings, LensSparseEmbeddings
+    from lens_vdb.integrations.llamaindex import LensEmbedding
+
+    remote = _remote(server, exported, token="s3cret-token", headers={"X-Tenant": "t-hidden"})
+    embeddings, sparse, llama = LensEmbeddings(remote), LensSparseEmbeddings(remote, top_k=4), LensEmbedding(remote)
+    for original in (embeddings, sparse, llama):
+        for clone in (pickle.loads(pickle.dumps(original)), copy.deepcopy(original)):
+            assert (clone.encoder.backend, clone.url, clone.remote) == ("remote", server.url(), remote.remote)
+            assert "s3cret" not in repr(clone) and "t-hidden" not in repr(clone)
+        assert "s3cret" not in str(original.model_dump()) + (original.to_json() if original is llama else "")
+    clone = pickle.loads(pickle.dumps(embeddings))
+    assert np.abs(np.array(clone.embed_documents(DOCUMENTS[:3])) - local.encode_documents(DOCUMENTS[:3])).max() <= 1e-5
+    assert pickle.loads(pickle.dumps(sparse)).embed_query("bank rates") == sparse.embed_query("bank rates")
+    assert copy.deepcopy(llama).encoder is remote  # a copy in this process shares the encoder and its recent vectors
+    # another process: what multiprocessing (and Ray, with cloudpickle) does with them
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        sync, awaited, headers = pool.submit(_encode_copies, (remote, embeddings, llama, local)).result(timeout=300)
+    assert headers == ("Bearer s3cret-token", "t-hidden")
+    expected = (local.encode_queries(QUERIES[:2]), local.encode_queries(["bank rates"])[0],
+                local.encode_documents(DOCUMENTS[:2]), local.encode_documents(DOCUMENTS[:2]),
+                local.encode_documents(DOCUMENTS[:3]),
+                local.encode_documents(DOCUMENTS[3:6]), local.encode_queries(["bank rates"])[0])
+    for got, want in zip((*sync, *awaited), expected):
+        assert np.abs(np.asarray(got) - want).max() <= 1e-5

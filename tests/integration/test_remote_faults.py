@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from lens_vdb import LensConnectionError, LensEncoder, LensModelError, RemoteOptions
-from tests.graphs import graph
 
 pytest.importorskip("httpx", reason="the remote backend needs lens-vdb[remote]")
 
@@ -71,11 +70,6 @@ class FakeServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 
 from lens_vdb import LensEncoder, LensModelError
 from lens_vdb._inference.remote_protocol import ModelInfo
-from tests.graphs import graph
 from tests.integration.engines import free_port
 
 VENV = Path(os.environ.get("LENS_VDB_MLSERVER_VENV") or Path(__file__).resolve().parents[2] / ".venv-mlserver")
@@ -29,11 +28,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason=f"no MLServer venv at {VENV} (build it with `.ci/mlserver_venv.sh`, or set LENS_VDB_MLSERVER_VENV)")]
 
 TEXTS = ["The Bank of England raised interest rates.", "", "Chelsea won the cup final.", "fox " * 40] * 5
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 @pytest.fixture(scope="module")

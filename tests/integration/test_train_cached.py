@@ -73,7 +73,7 @@ def test_lower_plus_top_equals_the_full_model(deep_dirs, family, side):
 
 
 def test_a_shallow_top_stack_equals_the_truncated_model(deep_dirs, tmp_path):
-    from lens_vdb.train._cached import shorten_backbone
+    from lens_vdb._model.top import shorten_backbone
 
     model = LensModel.from_pretrained(deep_dirs["llama"]).eval()
     input_ids, mask = _batch(model, "documents")

@@ -13,16 +13,10 @@ from lens_vdb import LensEncoder, LensError, LensInputError
 from lens_vdb._inference.onnx_runtime import TRT_MAX_BATCH, read_manifest, tensorrt_profile
 from lens_vdb.cli import main
 from lens_vdb.export import TritonOptions, export_triton
-from tests.graphs import graph
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
                                        reason="tritonclient[grpc] (the test extra) parses Triton's model config")
 text_format = pytest.importorskip("google.protobuf.text_format")
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return graph("fp32", tmp_path_factory.mktemp("onnx") / "fp32")
 
 
 def _parse(path):

@@ -20,13 +20,14 @@ import pytest
 
 from tests.integration.engines import free_port, stop_process
 
-__all__ = ["TRITON_VENV_ENV", "triton_problem", "TritonServer", "requires_triton"]
+__all__ = ["TRITON_VENV_ENV", "triton_venv", "triton_problem", "TritonServer", "requires_triton"]
 
 TRITON_VENV_ENV = "LENS_VDB_TRITON_VENV"
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def _venv() -> Path:
+def triton_venv() -> Path:
+    """The Triton venv: ``LENS_VDB_TRITON_VENV``, else ``.venv-triton`` at the repository's root."""
     return Path(os.environ.get(TRITON_VENV_ENV) or _ROOT / ".venv-triton")
 
 
@@ -37,7 +38,7 @@ def _site_packages(venv: Path) -> Path | None:
 
 def triton_problem() -> str | None:
     """Why no Triton server can start here, or ``None``."""
-    venv = _venv()
+    venv = triton_venv()
     server = _site_packages(venv)
     if not (venv / "bin" / "python").is_file() or server is None:
         return (f"no Triton venv at {venv} (build it with `.ci/triton_venv.sh`, or set {TRITON_VENV_ENV}); "
@@ -68,7 +69,7 @@ class TritonServer:
     def start(self, timeout: float = 180) -> TritonServer:
         import httpx
 
-        venv = _venv()
+        venv = triton_venv()
         python = venv / "bin" / "python"
         libdir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
                                 capture_output=True, text=True, check=True).stdout.strip()
