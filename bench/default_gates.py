@@ -1,7 +1,9 @@
 """The gates a new default LENS model must pass, measured side by side in one run on two offline sets.
 
-On BBC News 500 (headline -> article) and the Perl FAQ (question -> answer, Debian's ``perl-doc``,
-in no training source), with the project's harness (``lens_vdb.eval.evaluate``): the current
+On BBC News 500 (headline -> article) and the Perl FAQ's evaluation half (question -> answer,
+Debian's ``perl-doc``, in no training source; its other half is where ``lens-vdb calibrate --dataset
+perl-faq-calibration`` measures a model's fusion, so no figure here comes from the data a fusion was
+chosen on), with the project's harness (``lens_vdb.eval.evaluate``): the current
 default (``default-wordnet-v1``), the ``--candidate``, BM25, all-MiniLM-L6-v2, and each LENS model
 + MiniLM fused (a) as the model's own record says (``lens_fusion.json``, when it has one for
 MiniLM), (b) by RRF 1:1, (c) by the weighted sum of cosines 1:1 (and DBSF), beside BM25 + MiniLM
@@ -23,7 +25,7 @@ Full run (the figures of a default switch; several CPU-minutes on 2 cores)::
     OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python bench/default_gates.py --candidate MODEL_DIR
 
 ``MODEL_DIR`` is any LENS model folder, or a name (``default``, ``default-wordnet-v1``,
-``untrained``). ``--quick`` (what ``make bench`` runs): 60 BBC articles, 60 FAQ questions, the
+``untrained``). ``--quick`` (what ``make bench`` runs): 24 BBC articles, 24 FAQ questions, the
 current default as its own candidate (each text encoded once).
 """
 
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                         "untrained (required without --quick)")
     parser.add_argument("--current", default="default-wordnet-v1", help="the default it would replace")
     parser.add_argument("--articles", type=int, default=500, help="BBC News articles (spread over the 5 topics)")
-    parser.add_argument("--questions", type=int, default=0, help="Perl FAQ questions, spread over its parts (0: all)")
+    parser.add_argument("--questions", type=int, default=0, help="questions of the Perl FAQ's evaluation half, spread over its parts (0: all)")
     parser.add_argument("--max-length", type=int, default=256, help="LENS tokens per text")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for every interval")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         candidate = lens_system(f"candidate {Path(args.candidate).name}", folders[1], args)
         systems = [current, candidate]
     dense = MiniLMSystem(device="cpu")
-    corpora = {"BBC": bbc_corpus(limit=args.articles), "Perl FAQ": perl_faq_corpus(limit=args.questions or None)}
+    corpora = {"BBC": bbc_corpus(limit=args.articles), "Perl FAQ": perl_faq_corpus(limit=args.questions or None, half="evaluation")}
     with tempfile.TemporaryDirectory(prefix="lens-gates-") as scratch:  # each text encoded once per model
         reports = {name: measure(corpus, systems, dense, args, args.cache or scratch)
                    for name, corpus in corpora.items()}

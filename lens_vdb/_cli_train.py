@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._errors import LensInputError
-from ._vocabulary import FUSIONS, TRAIN_PRECISIONS
+from ._vocabulary import FUSIONS, NAMED_SETS, TRAIN_PRECISIONS
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -77,16 +77,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from ._inference.encoder import LensEncoder
-    from .eval import FUSIONS, LensSystem, MiniLMSystem, bbc_corpus, evaluate, load_beir, perl_faq_corpus
+    from .eval import FUSIONS, LensSystem, MiniLMSystem, evaluate, load_beir
+    from .eval._corpus import named_corpus
 
     if args.connector and args.no_dense:
         raise LensInputError("--connector evaluates the connector's LENS + dense hybrid search; drop --no-dense.")
     if args.corpus:
         corpus = load_beir(args.corpus, split=args.split, label_field=args.label_field)
-    elif args.dataset == "perl-faq":
-        corpus = perl_faq_corpus(limit=args.articles or None)
     else:
-        corpus = bbc_corpus(limit=args.articles or None)
+        corpus = named_corpus(args.dataset or "bbc-news", limit=args.articles or None)
     labels, progress = args.label or [], not args.no_progress
     systems = []
     for index, source in enumerate(args.model or ["default"]):
@@ -117,8 +116,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from ._model.specificity import measure_specificity, save_specificity
     from .eval import CachedEmbedder, LensSystem, MiniLMSystem, load_beir
     from .eval._calibrate import calibrate_fusion, held_out_corpus
+    from .eval._corpus import named_corpus
 
-    corpus = load_beir(args.corpus, split=args.split) if args.corpus else held_out_corpus(args.pairs, args.limit)
+    if args.corpus:
+        corpus = load_beir(args.corpus, split=args.split)
+    elif args.dataset:
+        corpus = named_corpus(args.dataset, limit=args.limit)
+    else:
+        corpus = held_out_corpus(args.pairs, args.limit)
     from ._model.default import MODEL_NAMES
 
     if args.save and (args.model in MODEL_NAMES or not Path(args.model).is_dir()):
@@ -235,9 +240,10 @@ def add_train_commands(commands: Any) -> None:
     corpus = evaluate.add_mutually_exclusive_group()
     corpus.add_argument("--corpus", default=None, help="a BEIR folder: corpus.jsonl, queries.jsonl, "
                         "qrels/<split>.tsv (graded); default: --dataset bbc-news")
-    corpus.add_argument("--dataset", choices=["bbc-news", "perl-faq"], default=None,
+    corpus.add_argument("--dataset", choices=NAMED_SETS, default=None,
                         help="a named offline set instead of --corpus: bbc-news (headlines -> articles, the default) "
-                             "or perl-faq (Perl FAQ questions -> answers, Debian's perl-doc; in no training source)")
+                             "or perl-faq (Perl FAQ questions -> answers, Debian's perl-doc; in no training source; "
+                             "-evaluation: the half a fusion is never calibrated on)")
     evaluate.add_argument("--split", default="test", help="the qrels file to evaluate (qrels/<split>.tsv)")
     evaluate.add_argument("--label-field", default=None, help="document field (or metadata field) holding a class, "
                           "for the classification and clustering columns")
@@ -277,6 +283,8 @@ def add_train_commands(commands: Any) -> None:
     data.add_argument("--pairs", help="held-out training pairs (JSONL: query, pos), e.g. a *-pairs builder's held-out "
                       "split; known-item: each query finds its pos")
     data.add_argument("--corpus", help="a BEIR folder (as lens-vdb eval --corpus)")
+    data.add_argument("--dataset", choices=NAMED_SETS, help="a named offline set (as lens-vdb eval --dataset); "
+                      "perl-faq-calibration keeps perl-faq-evaluation free to report on")
     calibrate.add_argument("--split", default="test", help="the qrels file of --corpus")
     calibrate.add_argument("--limit", type=int, default=None, help="use the first N pairs")
     calibrate.add_argument("--model", default="default", help="LENS model: a dir, a hub id, or a name")

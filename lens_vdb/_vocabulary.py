@@ -27,7 +27,7 @@ __all__ = [
     "Precision", "PRECISIONS", "TORCH_DTYPE_NAMES", "TrainPrecision", "TRAIN_PRECISIONS",
     "Provider", "PROVIDERS",
     "ExportDtype", "EXPORT_DTYPES", "Quantization", "QUANTIZATIONS",
-    "Fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K",
+    "Fusion", "FUSIONS", "DEFAULT_FUSION", "DEFAULT_RRF_K", "NAMED_SETS",
     "check_choice",
 ]
 
@@ -60,6 +60,10 @@ Fusion = Literal["rrf", "dbsf", "weighted"]
 FUSIONS: Final[tuple[Fusion, ...]] = get_args(Fusion)
 DEFAULT_FUSION: Final[Fusion] = "rrf"
 DEFAULT_RRF_K: Final[int] = 60  # RRF's constant: each route adds 1 / (k + rank)
+
+# the offline evaluation sets by name (lens-vdb eval / calibrate --dataset): BBC News, the Perl FAQ whole, and the
+# FAQ's two fixed halves (a fusion calibrated on one is reported on the other), see lens_vdb.eval.named_corpus
+NAMED_SETS: Final = ("bbc-news", "perl-faq", "perl-faq-calibration", "perl-faq-evaluation")
 
 
 _Choice = TypeVar("_Choice")

@@ -24,6 +24,7 @@ _LAZY = {
     "Corpus": "._corpus",
     "bbc_corpus": "._corpus",
     "perl_faq_corpus": "._corpus",
+    "named_corpus": "._corpus",
     "load_beir": "._beir",
     "write_beir": "._beir",
     "load_bbc_news": ".._datasets",
@@ -67,6 +68,7 @@ __all__ = [
     "load_bbc_news",
     "load_beir",
     "perl_faq_corpus",
+    "named_corpus",
     "query_metrics",
     "rank_by_similarity",
     "retrieval_metrics",
@@ -79,7 +81,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .._datasets import load_bbc_news
     from ._beir import load_beir, write_beir
-    from ._corpus import Corpus, bbc_corpus, perl_faq_corpus
+    from ._corpus import Corpus, bbc_corpus, named_corpus, perl_faq_corpus
     from ._fusion import FUSIONS, fuse, rrf_scores
     from ._harness import Retriever, evaluate, rank_by_similarity
     from ._metrics import Ranking, bootstrap_interval, query_metrics, retrieval_metrics, top_ranking

@@ -10,13 +10,20 @@ instance with topic labels (:func:`bbc_corpus`); the Perl FAQ, question -> answe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .._errors import LensInputError
+from .._vocabulary import NAMED_SETS, check_choice
 
-__all__ = ["Corpus", "bbc_corpus", "perl_faq_corpus"]
+__all__ = ["Corpus", "bbc_corpus", "perl_faq_corpus", "named_corpus", "FAQ_HALVES"]
+
+FaqHalf = Literal["calibration", "evaluation"]
+FAQ_HALVES: tuple[FaqHalf, ...] = ("calibration", "evaluation")
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,25 +129,49 @@ def bbc_corpus(*, limit: int | None = 500, doc_words: int = 256) -> Corpus:
                              labels=[a.topic for a in articles], query_ids=ids, doc_ids=ids)
 
 
-def perl_faq_corpus(*, limit: int | None = None, doc_words: int = 256, root: str | Path | None = None) -> Corpus:
+def perl_faq_corpus(*, limit: int | None = None, doc_words: int = 256, root: str | Path | None = None,
+                    half: FaqHalf | None = None) -> Corpus:
     """The Perl FAQ of Debian's ``perl-doc``: question -> its answer cut to ``doc_words`` words, 306 pairs.
 
     Known-item (each question's one relevant document is its own answer, code blocks included;
     the other answers are the distractors), labelled by FAQ part (``perlfaq1`` .. ``perlfaq9``). No
     training source reads it (the man page builder skips the ``perlfaq*`` pages), so it measures
-    what a model learned elsewhere. ``limit`` keeps an even spread across the parts; ``root`` is
-    where perl's ``<version>/pod`` folders are (``/usr/share/perl``). Without perl-doc a
+    what a model learned elsewhere. ``half`` keeps one of two fixed halves (a hash of each question's
+    place): ``"calibration"`` to measure a fusion on (``lens-vdb calibrate --dataset
+    perl-faq-calibration``), ``"evaluation"`` to report on, so a fusion is never chosen on the data
+    its figures come from. ``limit`` keeps an even spread across the parts; ``root`` is where
+    perl's ``<version>/pod`` folders are (``/usr/share/perl``). Without perl-doc a
     :class:`~lens_vdb.LensDependencyError` says to ``apt-get install perl-doc``.
     """
     from ._perlfaq import PERL_ROOT, read_perl_faq
 
     entries = read_perl_faq(root if root is not None else PERL_ROOT)
+    if half is not None:
+        check_choice(half, FAQ_HALVES, "half")
+        entries = [e for e in entries if _faq_half(e.section, e.index) == half]
     if limit is not None and limit < len(entries):
         if limit < 1:
             raise LensInputError(f"limit must be at least 1 (or None for all {len(entries)} questions), got {limit}.")
         step = len(entries) / limit
         entries = [entries[int(i * step)] for i in range(limit)]
     ids = [e.id for e in entries]
-    return Corpus.known_item(f"perl-faq-{len(entries)}", [e.question for e in entries],
+    name = f"perl-faq-{half}-{len(entries)}" if half else f"perl-faq-{len(entries)}"
+    return Corpus.known_item(name, [e.question for e in entries],
                              [" ".join(e.answer.split()[:doc_words]) for e in entries],
                              labels=[e.section for e in entries], query_ids=ids, doc_ids=ids)
+
+
+def _faq_half(section: str, index: int) -> FaqHalf:
+    """A question's fixed half: the parity of a hash of its place (stable across runs and machines)."""
+    digest = hashlib.sha256(f"{section}:{index}".encode()).digest()
+    return "calibration" if digest[0] % 2 == 0 else "evaluation"
+
+
+def named_corpus(name: str, *, limit: int | None = None) -> Corpus:
+    """One of the offline sets by the name the CLI takes (``bbc-news``, ``perl-faq``, ``perl-faq-calibration``,
+    ``perl-faq-evaluation``); ``limit`` as their loaders take it."""
+    check_choice(name, NAMED_SETS, "dataset")
+    if name == "bbc-news":
+        return bbc_corpus(limit=limit)
+    half = name.removeprefix("perl-faq").removeprefix("-") or None
+    return perl_faq_corpus(limit=limit, half=half)  # type: ignore[arg-type]

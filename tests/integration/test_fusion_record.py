@@ -104,6 +104,10 @@ def test_the_calibrate_command_prints_each_fusion_and_saves_the_best_beside_the_
     assert LensEncoder(model_dir).specificity is not None and "lens_cluster_idf.safetensors" in out
     assert main(["calibrate", "--pairs", str(pairs), "--model", "default", "--save"]) == 2  # not a folder
     assert "is not a folder of yours" in capsys.readouterr().err
+    # a named set: the Perl FAQ's calibration half, so its evaluation half stays free to report on
+    assert main(["calibrate", "--dataset", "perl-faq-calibration", "--limit", "24", "--model", str(model_dir),
+                 "--max-length", "64", "--no-progress"]) == 0
+    assert "perl-faq-calibration-24: 24 queries" in capsys.readouterr().out
 
 
 def test_an_export_carries_the_models_fusion_record(tmp_path):

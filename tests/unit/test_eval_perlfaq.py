@@ -88,3 +88,22 @@ def test_no_training_builder_reads_the_faq_or_the_perl_pages_that_quote_it(tmp_p
         if page.name != "ls.1":
             page.rename(man1 / page.name.replace("prl", "perl", 1))  # their real names: all skipped
     assert [p.group for p in manpage_pairs(man1.parent)] == ["ls.1"]
+
+
+def test_two_fixed_halves_one_to_calibrate_on_one_to_report_on():
+    """A fusion measured on the calibration half is reported on the other: disjoint, together the whole FAQ, and the
+    same questions on every run (a hash of each question's place, not of the run)."""
+    from lens_vdb.eval import named_corpus
+
+    whole = perl_faq_corpus()
+    calibration, evaluation = perl_faq_corpus(half="calibration"), perl_faq_corpus(half="evaluation")
+    assert not set(calibration.queries) & set(evaluation.queries)
+    assert sorted(calibration.queries + evaluation.queries) == sorted(whole.queries)
+    assert 0.4 < len(calibration.queries) / len(whole.queries) < 0.6
+    assert calibration.name == f"perl-faq-calibration-{len(calibration.queries)}"
+    assert named_corpus("perl-faq-evaluation").queries == evaluation.queries
+    assert named_corpus("perl-faq-calibration", limit=20).queries == perl_faq_corpus(half="calibration", limit=20).queries
+    with pytest.raises(LensInputError, match="half must be one of"):
+        perl_faq_corpus(half="test")
+    with pytest.raises(LensInputError, match="dataset must be one of"):
+        named_corpus("perl-faq-train")
