@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lens_vdb import LensInputError, LensSchemaError
+from lens_vdb._model.default import DEFAULT_VERSIONS, versioned_name
 
 __all__ = [
     "LENS", "LENS_SPARSE", "DENSE", "CollectionSpec", "Document", "Record", "Hit", "IngestReport",
@@ -93,9 +94,16 @@ _MODELS = ("lens_model", "dense_model")
 
 def _model_difference(name: str, stored: dict[str, Any], asked: CollectionSpec) -> str:
     if name == "lens_model":
-        return (f"It holds vectors of LENS model {stored['lens_model']} ({stored.get('lens_model_name') or '?'!s}); "
-                f"this connector's encoder is {asked.lens_model} ({asked.lens_model_name}), of the same k, and its "
-                "vectors cannot share a field with them.")
+        written_by = str(stored.get("lens_model_name") or "?")
+        said = (f"It holds vectors of LENS model {stored['lens_model']} ({written_by}); this connector's encoder is "
+                f"{asked.lens_model} ({asked.lens_model_name}), of the same k, and its vectors cannot share a field "
+                "with them.")
+        if written_by.startswith("default") and asked.lens_model_name.startswith("default"):
+            said += (f" lens-vdb's default model is {versioned_name('default')} now: open a collection an earlier "
+                     f"default wrote with encoder='default-<version>' (shipped: "
+                     f"{', '.join(f'default-{v}' for v in DEFAULT_VERSIONS)}; 'default' was wordnet-v1 before "
+                     "retrieval-v1), or ingest it again.")
+        return said
     return (f"Its dense vectors come from {stored['dense_model']!r}; this connector's dense embedder is "
             f"{asked.dense_model!r} (both {asked.dense_dim} dims): two models' vectors cannot share a field.")
 

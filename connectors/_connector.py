@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lens_vdb import LensEncoder
+from lens_vdb._model.default import versioned_name
 from lens_vdb._vocabulary import DEFAULT_BACKEND, Fusion
 
 from ._base import ADOPTABLE, CollectionSpec, Hit, IngestReport
@@ -61,7 +62,7 @@ class LensConnector:
                 adopted: dict[str, Any] = {name: (value if value is not None else (stored or {}).get(name, ADOPTABLE[name]))
                            for name, value in asked.items()}
                 return CollectionSpec(k=self.encoder.k, dense_dim=self.dense.dim, lens_model=self.encoder.fingerprint,
-                                      lens_model_name=self.encoder.model_name, dense_model=dense_name(self.dense),
+                                      lens_model_name=versioned_name(self.encoder.model_name), dense_model=dense_name(self.dense),
                                       **adopted)
 
             self.collection = Collection.open(store, spec_for)  # the only object that calls the store

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
     from .lens_model import LensModel
 
 __all__ = ["default_model_dir", "smollm2_gguf", "DEFAULT_K", "assemble_smollm2", "DEFAULT_ASSETS", "MODEL_NAMES",
-           "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets", "assemble_version"]
+           "resolve_model_name", "DEFAULT_VERSION", "DEFAULT_VERSIONS", "default_assets", "assemble_version",
+           "versioned_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,12 @@ MODEL_NAMES: dict[str, Callable[[], Path]] = {
     **{f"default-{v}": functools.partial(default_model_dir, version=v) for v in DEFAULT_VERSIONS},
     "untrained": lambda: default_model_dir(trained=False),
 }
+
+
+def versioned_name(name: str) -> str:
+    """A model name as a collection records it: ``"default"`` as the version it is today
+    (``"default-retrieval-v1"``), so a collection still says which default wrote it after the default moves on."""
+    return f"default-{DEFAULT_VERSION}" if name == "default" else name
 
 
 def resolve_model_name(source: str | Path | None) -> str | Path:

@@ -98,6 +98,24 @@ def test_reopening_with_another_model_of_the_same_size_names_both(engine, tmp_pa
         assert c.ingest(DOCS, show_progress=False).skipped == 2
 
 
+@pytest.mark.slow
+def test_a_collection_an_earlier_default_wrote_says_which_default_reads_it(tmp_path, minilm):
+    """The default model moved (wordnet-v1 -> retrieval-v1): a collection records the version, not "default", and
+    opening one an earlier default wrote says how to read it."""
+    from lens_vdb._model.default import DEFAULT_VERSION
+
+    with open_connector("qdrant-edge", tmp_path, encoder=LensEncoder("default-wordnet-v1"), dense=minilm) as c:
+        c.ingest(DOCS, show_progress=False)
+    with pytest.raises(LensSchemaError, match="encoder='default-<version>'") as error:  # today's default: why not
+        open_connector("qdrant-edge", tmp_path, dense=minilm)
+    assert "default-wordnet-v1" in str(error.value) and f"default-{DEFAULT_VERSION} now" in str(error.value)
+    with open_connector("qdrant-edge", tmp_path / "new", dense=minilm) as c:
+        c.ingest(DOCS, show_progress=False)
+        assert c.spec.lens_model_name == f"default-{DEFAULT_VERSION}"
+    with open_connector("qdrant-edge", tmp_path, encoder="default-wordnet-v1", dense=minilm) as c:
+        assert c.search("Who scored in the derby?", limit=1)[0].doc_id == "b"
+
+
 BAD_NAMES = ["..", ".", "", "a/b", "../up", "a\\b", "x" * 256, "with space", "caf\u00e9", ".hidden", None]
 
 
