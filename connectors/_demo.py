@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lens_vdb import LensEncoder, LensError, LensInputError
 from lens_vdb._datasets import load_bbc_news
+from lens_vdb._model.default import versioned_name
 from lens_vdb._vocabulary import BackendName
 
 from ._qdrant.connector import QdrantConnector
@@ -71,7 +72,8 @@ def run_demo(*, documents: int | None = 200, location: str = "./lens-vdb-data", 
     print(f"backend choice: {encoder.chosen_backend}")
     articles = load_bbc_news(limit=documents)
     rows = [{"id": a.id, "text": a.text, "topic": a.topic, "title": a.title} for a in articles]
-    collection = f"bbc-{Path(str(encoder.config.base_model)).name.split('.')[0].lower()}-k{encoder.k}"
+    # one collection per default version: a demo re-run after the default moved on starts a new one, not an error
+    collection = f"bbc-{versioned_name('default')}"
     with QdrantConnector(location, collection, encoder=encoder, sparse_top=256) as store:
         print(f"ingesting {len(rows)} BBC News articles into embedded Qdrant at {location}/{collection}")
         report = store.ingest(rows, batch_size=16)

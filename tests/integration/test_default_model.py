@@ -10,7 +10,7 @@ import pytest
 
 from lens_vdb import LensEncoder
 from lens_vdb._datasets import load_bbc_news
-from lens_vdb._model.default import default_model_dir
+from lens_vdb._model.default import DEFAULT_VERSION, default_model_dir
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +80,8 @@ def test_the_main_job_ingests_real_news_then_resumes(tmp_path, capsys):
         manifest = Manifest.load(find_graph(LensEncoder().fingerprint, "int8"))
         assert manifest.retrieval["articles"] == 200 and manifest.retrieval["relative_change"] >= -0.01
     assert first.count("query: ") == 4 and "shared LENS clusters:" in first
-    assert "fusion: weighted 0.7:0.3 (the model's own, measured on debian-heldout-757)" in first
+    assert "fusion: weighted 0.4:0.6 (the model's own, measured on perl-faq-calibration-152)" in first
+    assert "into embedded Qdrant at " in first and f"/bbc-default-{DEFAULT_VERSION}\n" in first  # one per version
     # the shared clusters say why this article matched: weighted by the model's cluster specificity, the generic
     # ones that every article shares (function words, letters, 'present/current') drop out
     for line in re.findall(r"shared LENS clusters: (.+)", first):
