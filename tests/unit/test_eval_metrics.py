@@ -22,8 +22,8 @@ from lens_vdb.eval import (
 EVAL_PUBLIC = {
     "FUSIONS", "CachedEmbedder", "Corpus", "Embedder", "EvalReport", "EvalRow", "LensSystem", "MiniLMSystem",
     "Ranking", "Retriever", "bbc_corpus", "bm25_scores", "bootstrap_interval", "evaluate", "fuse", "load_bbc_news",
-    "load_beir", "query_metrics", "rank_by_similarity", "retrieval_metrics", "rrf_scores", "top_ranking",
-    "vector_identity", "write_beir",
+    "load_beir", "named_corpus", "perl_faq_corpus", "query_metrics", "rank_by_similarity", "retrieval_metrics",
+    "rrf_scores", "top_ranking", "vector_identity", "write_beir",
 }
 
 
