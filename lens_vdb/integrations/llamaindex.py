@@ -201,8 +201,8 @@ def lens_hybrid_fusion(model: LensEmbedding | LensEncoder | str | Path | None = 
         routes = tuple(_ranking(result, position) for result in (sparse_result, dense_result))
         depth = max(route.indices.shape[1] for route in routes)
         fused = fuse(chosen, (routes[0], routes[1]), depth=depth, prefetch=depth, weights=pair, rrf_k=k)
-        keep = fused.indices[0] >= 0
-        best = [list(nodes.values())[i] for i in fused.indices[0][keep][:top_k]]
+        keep, found = fused.indices[0] >= 0, list(nodes.values())
+        best = [found[i] for i in fused.indices[0][keep][:top_k]]
         return VectorStoreQueryResult(nodes=best, similarities=[float(x) for x in fused.scores[0][keep][:top_k]],
                                       ids=[node.node_id for node in best])
 
