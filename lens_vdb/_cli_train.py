@@ -77,8 +77,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from ._inference.encoder import LensEncoder
-    from .eval import FUSIONS, LensSystem, MiniLMSystem, evaluate, load_beir
-    from .eval._corpus import named_corpus
+    from .eval import FUSIONS, LensSystem, MiniLMSystem, evaluate, load_beir, named_corpus
 
     if args.connector and args.no_dense:
         raise LensInputError("--connector evaluates the connector's LENS + dense hybrid search; drop --no-dense.")
@@ -114,9 +113,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from ._inference.encoder import LensEncoder
     from ._minilm import MINILM_NAME
     from ._model.specificity import measure_specificity, save_specificity
-    from .eval import CachedEmbedder, LensSystem, MiniLMSystem, load_beir
+    from .eval import CachedEmbedder, LensSystem, MiniLMSystem, load_beir, named_corpus
     from .eval._calibrate import calibrate_fusion, held_out_corpus
-    from .eval._corpus import named_corpus
 
     if args.corpus:
         corpus = load_beir(args.corpus, split=args.split)

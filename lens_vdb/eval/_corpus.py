@@ -173,5 +173,6 @@ def named_corpus(name: str, *, limit: int | None = None) -> Corpus:
     check_choice(name, NAMED_SETS, "dataset")
     if name == "bbc-news":
         return bbc_corpus(limit=limit)
-    half = name.removeprefix("perl-faq").removeprefix("-") or None
-    return perl_faq_corpus(limit=limit, half=half)  # type: ignore[arg-type]
+    halves: dict[str, FaqHalf | None] = {"perl-faq": None, "perl-faq-calibration": "calibration",
+                                         "perl-faq-evaluation": "evaluation"}
+    return perl_faq_corpus(limit=limit, half=halves[name])
