@@ -203,6 +203,19 @@ def resolve_shared(model: Any, model_name: str | None, settings: EncoderSettings
     return shared_for(settings), settings
 
 
+def deepcopy_sharing_encoder(obj: Any, memo: dict[int, Any] | None) -> Any:
+    """``copy.deepcopy`` of an integration object (a pydantic model with a ``_lens``): its fields copied, its
+    encoder and recent vectors shared (pydantic's own deep copy would copy the encoder, weights and all)."""
+    import copy
+
+    from pydantic import BaseModel
+
+    clone = object.__new__(type(obj))  # no __init__: the fields come from the state, the encoder is shared
+    BaseModel.__setstate__(clone, copy.deepcopy(obj.__getstate__(), memo))
+    clone._lens = obj._lens
+    return clone
+
+
 def sparse_pairs(vectors: np.ndarray, top_k: int) -> tuple[list[list[int]], list[list[float]]]:
     """Top-k pruned LENS vectors as (indices per text, values per text)."""
     sparse = to_sparse(vectors, top_k=top_k)

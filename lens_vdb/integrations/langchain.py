@@ -12,7 +12,6 @@ and its recent vectors, so a HYBRID ``QdrantVectorStore`` runs the model once pe
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,14 @@ from lens_vdb._inference.remote_options import RemoteOptions  # noqa: E402
 from lens_vdb._minilm import MINILM_NAME, load_minilm  # noqa: E402
 from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision, Provider  # noqa: E402
 
-from ._shared import EncoderSettings, SharedLens, resolve_shared, shared_for, sparse_pairs  # noqa: E402
+from ._shared import (  # noqa: E402
+    EncoderSettings,
+    SharedLens,
+    deepcopy_sharing_encoder,
+    resolve_shared,
+    shared_for,
+    sparse_pairs,
+)
 
 __all__ = ["LensEmbeddings", "LensSparseEmbeddings", "MiniLMEmbeddings", "LensRetriever"]
 
@@ -101,11 +107,7 @@ class _LensSettings(BaseModel):
         self._lens = shared_for(EncoderSettings(**fields))
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
-        """The fields copied, the encoder and its recent vectors shared (pydantic's own would copy the encoder)."""
-        clone = type(self).__new__(type(self))
-        BaseModel.__setstate__(clone, copy.deepcopy(self.__getstate__(), memo))
-        clone._lens = self._lens
-        return clone
+        return deepcopy_sharing_encoder(self, memo)
 
 
 def _check_query(text: object) -> None:

@@ -18,7 +18,6 @@ its recent vectors, so a hybrid index runs the model once per node (see
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from lens_vdb._vocabulary import DEFAULT_BACKEND, BackendName, Fusion, Precision
 from lens_vdb.eval._fusion import fuse  # noqa: E402
 from lens_vdb.eval._metrics import Ranking  # noqa: E402
 
-from ._shared import EncoderSettings, SharedLens, resolve_shared, sparse_pairs  # noqa: E402
+from ._shared import EncoderSettings, SharedLens, deepcopy_sharing_encoder, resolve_shared, sparse_pairs  # noqa: E402
 
 __all__ = ["LensEmbedding", "lens_sparse_functions", "lens_hybrid_fusion", "MiniLMEmbedding"]
 
@@ -115,11 +114,7 @@ class LensEmbedding(BaseEmbedding):
         self.__init__(**state["__dict__"])  # type: ignore[misc]
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
-        """The fields copied, the encoder and its recent vectors shared (pydantic's own would copy the encoder)."""
-        clone = type(self).__new__(type(self))
-        BaseModel.__setstate__(clone, copy.deepcopy(self.__getstate__(), memo))
-        clone._lens = self._lens
-        return clone
+        return deepcopy_sharing_encoder(self, memo)
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[list[float]]:
         """LlamaIndex's batching, after checking every text: an error names its index in ``texts``,
@@ -185,10 +180,7 @@ def lens_hybrid_fusion(model: LensEmbedding | LensEncoder | str | Path | None = 
     LlamaIndex's ``alpha`` is not used: the weights are the record's or yours. Weights are (LENS, dense);
     the weighted sum adds the routes' similarities (a result one route did not return adds 0 there).
     """
-    if isinstance(model, LensEmbedding):
-        encoder = model.encoder
-    else:
-        encoder = resolve_shared(model, None, EncoderSettings())[0].encoder
+    encoder = resolve_shared(model, None, EncoderSettings())[0].encoder  # a LensEmbedding's own encoder, shared
     dense_model = dense if isinstance(dense, str) else getattr(dense, "model_name", type(dense).__name__)
     chosen, pair, k = fusion_to_run(encoder.fusion, dense_model, fusion=fusion, weights=weights, rrf_k=rrf_k)
 
