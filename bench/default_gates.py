@@ -64,27 +64,30 @@ def lens_system(label: str, folder: Path, args: argparse.Namespace):
     return LensSystem(label, LensEncoder(folder, device="cpu", max_length=args.max_length, batch_size=16))
 
 
-def default_hybrid(system) -> str:
-    """The row of the hybrid a connector's ``search()`` runs for this model with MiniLM."""
+def own_fusion(system):
+    """The model's fusion record where ``search()`` runs it with MiniLM (measured with MiniLM), else ``None``."""
     from lens_vdb._minilm import MINILM_NAME
 
     record = system.encoder.fusion
-    if record is not None and record.dense_model == MINILM_NAME:
-        return f"{system.name} + MiniLM (own: {record.label})"
-    return f"{system.name} + MiniLM (RRF)"
+    return record if record is not None and record.dense_model == MINILM_NAME else None
+
+
+def default_hybrid(system) -> str:
+    """The row of the hybrid a connector's ``search()`` runs for this model with MiniLM."""
+    record = own_fusion(system)
+    return f"{system.name} + MiniLM (own: {record.label})" if record else f"{system.name} + MiniLM (RRF)"
 
 
 def measure(corpus, systems, dense, args, cache: str):
     """The harness on one set: every system and fusion, plus each model's own recorded fusion."""
-    from lens_vdb._minilm import MINILM_NAME
     from lens_vdb.eval import evaluate
     from lens_vdb.eval._fusion import FUSION_LABELS
 
     options = {"cache_dir": cache, "bootstrap": args.bootstrap}
     report = evaluate(corpus, systems, dense=dense, bm25=True, weights=(1.0, 1.0), **options)
     for system in systems:
-        record = system.encoder.fusion
-        if record is None or record.dense_model != MINILM_NAME:
+        record = own_fusion(system)
+        if record is None:
             continue  # its default hybrid is RRF 1:1, measured above
         own = evaluate(corpus, [system], dense=dense, bm25=False, fusions=(record.fusion,), weights=record.weights,
                        rrf_k=record.rrf_k, **options)  # the vectors come from the cache
