@@ -54,6 +54,7 @@ class Arm:
     backbone_layers: int | None = None
     doc_max_length: int = 128
     learning_rate: float = 5e-5
+    k: int | None = None  # a wider head: the LM head re-clustered into k centroids (the start's k when None)
 
 
 ARMS = {
@@ -62,6 +63,7 @@ ARMS = {
     "top4": Arm(4),
     "top2-short": Arm(2, doc_max_length=64),
     "shallow16-top2": Arm(2, backbone_layers=16),
+    "head-k8000": Arm(0, learning_rate=3e-4, k=8000),
 }
 SOURCES = ("debian", "manpage", "pydoc")
 # shares of the training mix (of --examples); pydoc has about 2,600 examples in all
@@ -127,10 +129,25 @@ class Bench:
 
         self.args, self.run = args, args.run
         self.start_dir = default_model_dir(version="wordnet-v1")
-        self.load = lambda: LensModel.from_pretrained(self.start_dir)
+        self._load = LensModel.from_pretrained
         torch.set_num_threads(args.threads)
         self.run.mkdir(parents=True, exist_ok=True)
         self.costs = self.run / "costs.jsonl"
+
+    def load(self, arm: Arm | None = None):
+        """The start model; for an arm with its own ``k``, the start's backbone under a re-clustered head.
+
+        The re-clustered start is written once into the arm's folder, so every resumed segment trains the
+        same head and cluster map (and the cached lower layers, keyed by the backbone alone, still serve).
+        """
+        if arm is None or arm.k is None:
+            return self._load(self.start_dir)
+        start = self.run / "starts" / f"k{arm.k}"
+        if not (start / "lens_config.json").is_file():
+            from lens_vdb._model.build import recluster_head
+
+            recluster_head(self._load(self.start_dir), arm.k).save_pretrained(start)
+        return self._load(start)
 
     def cost(self, phase: str) -> float:
         rows = [json.loads(x) for x in self.costs.read_text().splitlines()] if self.costs.is_file() else []
@@ -218,7 +235,7 @@ class Bench:
         marks = [budget * (i + 1) / self.args.evals for i in range(self.args.evals)]
         if not rows:  # the start point: the start model (shortened for a shallow arm)
             eval_start = cpu_now()
-            model = self.load().eval()
+            model = self.load(arm).eval()
             if arm.backbone_layers:
                 shorten_backbone(model, arm.backbone_layers)
             rows.append(self._row(name, 0.0, 0, None, self.evaluate(model, arm, corpora), cpu_now() - eval_start))
@@ -234,7 +251,7 @@ class Bench:
             mark = next(m for m in marks if m > spent + 1)
             steps = 5 if per_step is None else max(1, round((mark - spent) / per_step))
             segment = cpu_now()
-            result = train(self.load(), examples, folder, config, merge=False, stop_after_step=step + steps)
+            result = train(self.load(arm), examples, folder, config, merge=False, stop_after_step=step + steps)
             used = cpu_now() - segment
             per_step = used / max(1, result.step - step)
             spent, step = spent + used, result.step

@@ -54,14 +54,14 @@ def make_tokenizer(directory: Path, *, append_eos: bool = False, lens_tokens: bo
     return fast
 
 
-def tiny_config(family: str, vocab_size: int, *, layers: int = 2):
+def tiny_config(family: str, vocab_size: int, *, layers: int = 2, tied: bool = False):
     """A random config of the given family (mistral, llama, qwen2), 2 layers unless told."""
     from transformers import LlamaConfig, MistralConfig, Qwen2Config
 
     common = dict(
         vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1,
-        eos_token_id=2, pad_token_id=None, tie_word_embeddings=False,
+        eos_token_id=2, pad_token_id=None, tie_word_embeddings=tied,
     )
     return {"mistral": MistralConfig, "llama": LlamaConfig, "qwen2": Qwen2Config}[family](**common)
 
@@ -84,13 +84,15 @@ def make_official_checkpoint(directory: Path, *, k: int = 48, seed: int = 0, app
     return directory
 
 
-def make_causal_lm(directory: Path, family: str = "llama", *, seed: int = 0) -> Path:
-    """A random causal LM with a plain BPE tokenizer (no LENS tokens): input for build_lens_model."""
+def make_causal_lm(directory: Path, family: str = "llama", *, seed: int = 0, tied: bool = False) -> Path:
+    """A random causal LM with a plain BPE tokenizer (no LENS tokens): input for build_lens_model.
+
+    ``tied``: the LM head is the input embedding matrix (as SmolLM2's), else a matrix of its own."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = make_tokenizer(directory, lens_tokens=False)
     torch.manual_seed(seed)
-    AutoModelForCausalLM.from_config(tiny_config(family, len(tokenizer))).save_pretrained(directory)
+    AutoModelForCausalLM.from_config(tiny_config(family, len(tokenizer), tied=tied)).save_pretrained(directory)
     return directory
 
 
