@@ -199,13 +199,10 @@ def _to_fp16(path: Path, external: bool | None) -> None:
 
 def _write_side_files(model: LensModel, directory: Path) -> None:
     """What the ONNX backend needs beside the graph: the LENS config, the tokenizer, the cluster map."""
-    from safetensors.torch import save_file
-
     model.config.replace(has_cluster_map=model.cluster_map is not None).save(directory)
     model.tokenizer.save_pretrained(directory)
     if model.cluster_map is not None:
-        save_file({"cluster_tokens": model.cluster_map.tokens.contiguous(),
-                   "cluster_offsets": model.cluster_map.offsets.contiguous()}, str(directory / CLUSTER_MAP_NAME))
+        model.cluster_map.save(directory / CLUSTER_MAP_NAME)
 
 
 def _versions() -> dict[str, str]:

@@ -244,19 +244,7 @@ def _tokenizer(directory: Path) -> Any:
 
 def _cluster_map(directory: Path, k: int) -> ClusterMap | None:
     path = directory / CLUSTER_MAP_NAME
-    if not path.is_file():
-        return None
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(path))
-        cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
-    except (OSError, KeyError, ValueError, SafetensorError) as exc:
-        raise LensModelError(f"{path} is corrupt ({exc}); export the model again.") from exc
-    if cluster_map.k != k:
-        raise LensModelError(f"{path} has {cluster_map.k} clusters but the model has k={k}.")
-    return cluster_map
+    return ClusterMap.load(path, k=k, remedy="export the model again") if path.is_file() else None
 
 
 def open_graph(path: Path, *, k: int, provider: str = "cpu", max_length: int = 512, device_id: int = 0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
@@ -39,3 +41,25 @@ class ClusterMap:
         counts = torch.bincount(assignments.long(), minlength=k)
         offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
         return cls(order, offsets)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the map alone (``cluster_tokens``, ``cluster_offsets``) as safetensors."""
+        from safetensors.torch import save_file
+
+        save_file({"cluster_tokens": self.tokens.contiguous(), "cluster_offsets": self.offsets.contiguous()}, str(path))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, k: int | None = None, remedy: str = "reinstall or rebuild it") -> ClusterMap:
+        """Read a map :meth:`save` wrote; ``k``, when given, is the number of clusters it must have."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            tensors = load_file(str(path))
+            cluster_map = cls(tensors["cluster_tokens"], tensors["cluster_offsets"])
+        except (OSError, KeyError, ValueError, SafetensorError) as exc:
+            raise LensModelError(f"{path} is corrupt ({exc}); {remedy}.") from exc
+        if k is not None and cluster_map.k != k:
+            raise LensModelError(f"{path} has {cluster_map.k} clusters but the model has k={k}.")
+        return cluster_map
