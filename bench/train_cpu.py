@@ -1,5 +1,9 @@
 """Cheap CPU training arms compared at equal CPU-seconds: top-N layers over cached lower layers, head only,
-a shallower backbone, short against long passages; MRR@10 on BBC News and each source's held-out split.
+a wider head (k=8000), a shallower backbone, short against long passages; MRR@10 on BBC News and held-out splits.
+
+The wider-head arm clusters the tied LM head again into 8,000 clusters and carries wordnet-v1's
+trained head over through the affine map it learned (:func:`lens_vdb._model.build.recluster_head`),
+then trains the head alone; it reuses the same cache (the backbone is the same).
 
 Every arm starts from the shipped WordNet-v1 default model and trains on the same retrieval mix
 (Debian descriptions, man pages, Python docstrings, some WordNet; BBC News is never trained on)
