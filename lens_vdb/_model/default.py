@@ -83,29 +83,19 @@ def default_assets(version: str = DEFAULT_VERSION) -> Path:
     return DEFAULT_VERSIONS[version]
 
 
-def default_model_dir(*, k: int | None = None, seed: int = 0, trained: bool = True, version: str | None = None) -> Path:
+def default_model_dir(*, k: int = DEFAULT_K, seed: int = 0, trained: bool = True, version: str | None = None) -> Path:
     """The default model's directory, building it first if it is not there yet (under a minute).
 
-    ``trained=True`` is the trained model of ``version`` (``None``: :data:`DEFAULT_VERSION`;
-    ``"wordnet-v1"``: the WordNet-trained one), whose ``k`` is the version's own (``k`` may name it);
-    ``trained=False``, a ``seed`` other than 0 or a ``k`` other than the version's, the untrained k-means
-    LENS model of that ``k`` (:data:`DEFAULT_K` unless told).
+    ``trained=True`` (only for the shipped ``k=4000, seed=0``) is the trained model of ``version``
+    (``None``: :data:`DEFAULT_VERSION`; ``"wordnet-v1"``: the WordNet-trained one);
+    ``trained=False``, or any other ``k``/``seed``, the untrained k-means LENS model.
     """
-    if trained and seed == 0:
+    if trained and k == DEFAULT_K and seed == 0:
         version = version or DEFAULT_VERSION
         assets = default_assets(version)
-        version_k = _version_k(assets)
-        if k is None or k == version_k:
-            target = cache_home() / f"smollm2-135m-lens-k{version_k}-{version}"
-            return _with_shipped_records(assets, _cached(target, lambda: assemble_version(version)))
-    k = k or DEFAULT_K
+        target = cache_home() / f"smollm2-135m-lens-k{k}-{version}"
+        return _with_shipped_records(assets, _cached(target, lambda: assemble_version(version)))
     return _cached(cache_home() / f"smollm2-135m-lens-k{k}-seed{seed}", lambda: _kmeans_smollm2(k, seed))
-
-
-def _version_k(assets: Path) -> int:
-    from .config import LensConfig
-
-    return LensConfig.load(assets).k
 
 
 # the names every entry point (LensEncoder, the CLI, the eval harness) accepts in place of a directory:

@@ -4,9 +4,7 @@
 layers and the head, optionally of a shallower backbone (its first layers), and saves just those
 tensors (``trained.safetensors``, fp16) with ``top.json`` saying what they apply to. The core needs
 to read them back without the train extra: a shipped default version is a base version plus such a
-top (:mod:`lens_vdb._model.default`). A top trained on a head clustered again at another ``k``
-(:func:`lens_vdb._model.build.recluster_head`) carries that head's cluster map
-(``cluster_map.safetensors``), so it applies to the base model it was clustered from.
+top (:mod:`lens_vdb._model.default`).
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ import torch
 from torch import nn
 
 from .._errors import LensInputError, LensModelError
-from .._files import CLUSTER_MAP_NAME
-from .cluster_map import ClusterMap
 from .lens_model import LensModel
 
 __all__ = ["TOP_WEIGHTS", "TOP_INFO", "apply_trained", "backbone_layers", "decoder_layers", "shorten_backbone"]
@@ -56,9 +52,7 @@ def shorten_backbone(model: LensModel, layers: int) -> None:
 
 def apply_trained(model: LensModel, weights: str | Path) -> LensModel:
     """Load trained tensors (a checkpoint's ``trainable.safetensors`` or ``top/trained.safetensors``) into
-    ``model`` in place, shortening its backbone first if they were trained on a shallower one; with a
-    ``cluster_map.safetensors`` beside them, into a model of the same backbone under that map's clusters
-    (returned: use the return value)."""
+    ``model`` in place, shortening its backbone first if they were trained on a shallower one."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -70,8 +64,6 @@ def apply_trained(model: LensModel, weights: str | Path) -> LensModel:
     info = path.parent / TOP_INFO
     if info.is_file():
         shorten_backbone(model, json.loads(info.read_text())["backbone_layers"])
-    if (path.parent / CLUSTER_MAP_NAME).is_file():
-        model = _under_clusters(model, ClusterMap.load(path.parent / CLUSTER_MAP_NAME), tensors, path)
     params = dict(model.named_parameters())
     unknown = sorted(set(tensors) - set(params))
     if unknown:
@@ -83,14 +75,3 @@ def apply_trained(model: LensModel, weights: str | Path) -> LensModel:
                                      f"{tuple(params[name].shape)}.")
             params[name].copy_(value.to(params[name].dtype))
     return model
-
-
-def _under_clusters(model: LensModel, clusters: ClusterMap, tensors: dict[str, torch.Tensor], path: Path) -> LensModel:
-    """The model's backbone under a head of ``clusters.k`` rows (filled from ``tensors`` next)."""
-    shape = (clusters.k, model.backbone.config.hidden_size)
-    if "head.weight" not in tensors or tuple(tensors["head.weight"].shape) != shape:
-        raise LensModelError(f"{path.parent / CLUSTER_MAP_NAME} has {clusters.k} clusters but {path} holds no "
-                             f"head of shape {shape}; reinstall or retrain it.")
-    head = torch.zeros(shape, dtype=model.head.weight.dtype)
-    return LensModel(model.backbone, head, model.config.replace(k=clusters.k, has_cluster_map=True), model.tokenizer,
-                     clusters).eval()
