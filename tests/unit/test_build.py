@@ -96,3 +96,17 @@ def test_a_head_with_fewer_clusters_than_hidden_units_says_its_map_cannot_be_fit
     narrow = build_lens_model(make_causal_lm(tmp_path / "base", "llama", tied=True), k=16, seed=1, niter=5)
     with pytest.raises(LensModelError, match="16 filled clusters for a hidden size of 64"):
         recluster_head(narrow, 100)
+
+
+def test_a_cluster_map_round_trips_and_a_wrong_k_or_a_corrupt_file_is_named(tmp_path, built_dirs):
+    from lens_vdb import ClusterMap
+
+    clusters = LensModel.from_pretrained(built_dirs["llama"]).cluster_map
+    path = clusters.save(tmp_path / "cluster_map.safetensors")
+    again = ClusterMap.load(path, k=clusters.k)
+    assert torch.equal(again.tokens, clusters.tokens) and torch.equal(again.offsets, clusters.offsets)
+    with pytest.raises(LensModelError, match=f"has {clusters.k} clusters but the model has k=7"):
+        ClusterMap.load(path, k=7)
+    path.write_bytes(b"not safetensors")
+    with pytest.raises(LensModelError, match="cluster_map.safetensors is corrupt.*export the model again"):
+        ClusterMap.load(path, remedy="export the model again")
