@@ -30,15 +30,7 @@ def explain_vector(vector: np.ndarray | SparseVector, k: int, cluster_map: Clust
     if dense.shape != (k,):
         raise LensInputError(f"explain() takes one vector of {k} dims, got shape {dense.shape}")
     clusters = [int(c) for c in np.argsort(-dense, kind="stable")[:top] if dense[c] > 0]
-    out = []
-    for cluster in clusters:
-        tokens: tuple[str, ...] = ()
-        if cluster_map is not None:
-            ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
-            tokens = tuple(tokenizer.convert_tokens_to_string([t]).strip() or t for t in
-                           tokenizer.convert_ids_to_tokens(ids))
-        out.append(ClusterExplanation(cluster=cluster, weight=float(dense[cluster]), tokens=tokens))
-    return out
+    return [_described(cluster, dense, cluster_map, tokenizer, tokens_per_cluster, []) for cluster in clusters]
 
 
 def explain_match(query: np.ndarray, document: np.ndarray, *, k: int, cluster_map: ClusterMap | None, tokenizer: Any,
@@ -46,34 +38,49 @@ def explain_match(query: np.ndarray, document: np.ndarray, *, k: int, cluster_ma
                   texts: tuple[str, ...] = ()) -> list[ClusterExplanation]:
     """The ``top`` clusters that make ``query`` and ``document`` match: their shared weight (the product of the two
     vectors) times each cluster's specificity (the model's IDF, when it has one: generic clusters such as
-    ``the/a/an`` then drop out unless they really carry the match). Each cluster's tokens are the ones of
-    ``texts`` (the query's and the document's) that belong to it, then its representative tokens."""
+    ``the/a/an`` then drop out unless they really carry the match).
+
+    With ``texts`` (the query's and the document's), the clusters holding a token of either text come first, by
+    weight, then the model's own expansions (clusters none of whose tokens is in either text: they add to the
+    score, but a reader cannot see them in the texts; the default model's BBC demo put ``porn/erotic`` second
+    for "mobile phone technology" so); each cluster's tokens are the texts' own ones in it, then its
+    representative tokens. (Asking a cluster to hold a token of *both* texts promotes ``and/'s``: the texts
+    share their function words more surely than their topic words.)"""
     shared = np.asarray(query, np.float32) * np.asarray(document, np.float32)
     if shared.shape != (k,):
         raise LensInputError(f"explain_match() takes two vectors of {k} dims, got {np.shape(query)} and "
                              f"{np.shape(document)}")
     weighted = shared * specificity if specificity is not None else shared
-    found = explain_vector(weighted, k, cluster_map, tokenizer, top, tokens_per_cluster)
-    own = _text_tokens(texts, cluster_map, tokenizer, {e.cluster for e in found})
-    return [ClusterExplanation(e.cluster, e.weight, tuple(dict.fromkeys(own.get(e.cluster, []) + list(e.tokens)))
-                               [:tokens_per_cluster]) for e in found]
-
-
-def _text_tokens(texts: tuple[str, ...], cluster_map: ClusterMap | None, tokenizer: Any,
-                 clusters: set[int]) -> dict[int, list[str]]:
-    """For each of ``clusters``, the tokens of ``texts`` that belong to it, in order of appearance."""
     if cluster_map is None or not texts:
-        return {}
-    owner = {}
-    for cluster in clusters:
-        owner.update(dict.fromkeys(cluster_map.cluster_tokens(cluster), cluster))
+        return explain_vector(weighted, k, cluster_map, tokenizer, top, tokens_per_cluster)
+    own = [_text_clusters(text, cluster_map, tokenizer) for text in texts]
+    candidates = np.flatnonzero(weighted > 0)
+    in_texts = np.isin(candidates, [cluster for clusters in own for cluster in clusters])
+    order = candidates[np.lexsort((-weighted[candidates], ~in_texts))][:top]
+    return [_described(int(cluster), weighted, cluster_map, tokenizer, tokens_per_cluster,
+                       [word for clusters in own for word in clusters.get(int(cluster), [])]) for cluster in order]
+
+
+def _described(cluster: int, weights: np.ndarray, cluster_map: ClusterMap | None, tokenizer: Any,
+               tokens_per_cluster: int, own: list[str]) -> ClusterExplanation:
+    """One cluster's explanation: ``own`` tokens (the texts') first, then its representative ones."""
+    tokens = list(own)
+    if cluster_map is not None:
+        ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
+        tokens += [tokenizer.convert_tokens_to_string([t]).strip() or t for t in tokenizer.convert_ids_to_tokens(ids)]
+    return ClusterExplanation(cluster=cluster, weight=float(weights[cluster]),
+                              tokens=tuple(dict.fromkeys(tokens))[:tokens_per_cluster])
+
+
+def _text_clusters(text: str, cluster_map: ClusterMap, tokenizer: Any) -> dict[int, list[str]]:
+    """The clusters of ``text``'s tokens, each with those tokens as words, in order of appearance."""
+    lookup = cluster_map.cluster_of
     out: dict[int, list[str]] = {}
-    for text in texts:
-        for token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
-            if token_id in owner:
-                word = tokenizer.decode([token_id]).strip()
-                if word:
-                    out.setdefault(owner[token_id], []).append(word)
+    for token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        cluster = int(lookup[token_id]) if token_id < len(lookup) else -1
+        word = tokenizer.decode([token_id]).strip() if cluster >= 0 else ""
+        if word:
+            out.setdefault(cluster, []).append(word)
     return out
 
 

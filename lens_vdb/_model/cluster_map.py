@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,6 +29,13 @@ class ClusterMap:
     @property
     def k(self) -> int:
         return self.offsets.numel() - 1
+
+    @cached_property
+    def cluster_of(self) -> np.ndarray:
+        """Each token id's cluster (``-1`` for ids no cluster holds, such as the LENS tokens)."""
+        lookup = np.full(int(self.tokens.max()) + 1 if self.tokens.numel() else 0, -1, dtype=np.int64)
+        lookup[self.tokens.numpy()] = np.repeat(np.arange(self.k), np.diff(self.offsets.numpy()))
+        return lookup
 
     def cluster_tokens(self, cluster: int) -> list[int]:
         start, end = int(self.offsets[cluster]), int(self.offsets[cluster + 1])
