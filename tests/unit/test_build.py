@@ -105,6 +105,9 @@ def test_a_cluster_map_round_trips_and_a_wrong_k_or_a_corrupt_file_is_named(tmp_
     path = clusters.save(tmp_path / "cluster_map.safetensors")
     again = ClusterMap.load(path, k=clusters.k)
     assert torch.equal(again.tokens, clusters.tokens) and torch.equal(again.offsets, clusters.offsets)
+    for cluster in (0, clusters.k // 2, clusters.k - 1):  # the token -> cluster lookup inverts the map
+        assert {int(again.cluster_of[t]) for t in again.cluster_tokens(cluster)} == {cluster}
+    assert (again.cluster_of >= 0).sum() == again.tokens.numel()
     with pytest.raises(LensModelError, match=f"has {clusters.k} clusters but the model has k=7"):
         ClusterMap.load(path, k=7)
     path.write_bytes(b"not safetensors")
