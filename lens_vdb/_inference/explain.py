@@ -58,13 +58,14 @@ def explain_match(query: np.ndarray, document: np.ndarray, *, k: int, cluster_ma
     in_texts = np.isin(candidates, [cluster for clusters in own for cluster in clusters])
     order = candidates[np.lexsort((-weighted[candidates], ~in_texts))][:top]
     return [_described(int(cluster), weighted, cluster_map, tokenizer, tokens_per_cluster,
-                       [word for clusters in own for word in clusters.get(int(cluster), [])]) for cluster in order]
+                       [tokenizer.decode([t]).strip() for clusters in own for t in clusters.get(int(cluster), [])])
+            for cluster in order]
 
 
 def _described(cluster: int, weights: np.ndarray, cluster_map: ClusterMap | None, tokenizer: Any,
                tokens_per_cluster: int, own: list[str]) -> ClusterExplanation:
     """One cluster's explanation: ``own`` tokens (the texts') first, then its representative ones."""
-    tokens = list(own)
+    tokens = [word for word in own if word]
     if cluster_map is not None:
         ids = cluster_map.cluster_tokens(cluster)[:tokens_per_cluster]
         tokens += [tokenizer.convert_tokens_to_string([t]).strip() or t for t in tokenizer.convert_ids_to_tokens(ids)]
@@ -72,15 +73,13 @@ def _described(cluster: int, weights: np.ndarray, cluster_map: ClusterMap | None
                               tokens=tuple(dict.fromkeys(tokens))[:tokens_per_cluster])
 
 
-def _text_clusters(text: str, cluster_map: ClusterMap, tokenizer: Any) -> dict[int, list[str]]:
-    """The clusters of ``text``'s tokens, each with those tokens as words, in order of appearance."""
+def _text_clusters(text: str, cluster_map: ClusterMap, tokenizer: Any) -> dict[int, list[int]]:
+    """The clusters of ``text``'s tokens, each with those token ids, in order of appearance."""
     lookup = cluster_map.cluster_of
-    out: dict[int, list[str]] = {}
+    out: dict[int, list[int]] = {}
     for token_id in tokenizer(text, add_special_tokens=False)["input_ids"]:
-        cluster = int(lookup[token_id]) if token_id < len(lookup) else -1
-        word = tokenizer.decode([token_id]).strip() if cluster >= 0 else ""
-        if word:
-            out.setdefault(cluster, []).append(word)
+        if token_id < len(lookup) and lookup[token_id] >= 0:
+            out.setdefault(int(lookup[token_id]), []).append(token_id)
     return out
 
 
