@@ -44,13 +44,6 @@ def token_ids(tokenizer, texts: list[str]) -> list[np.ndarray]:
     return [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"], dtype=np.int64) for t in texts]
 
 
-def cluster_lookup(tokens: np.ndarray, offsets: np.ndarray, vocabulary: int) -> np.ndarray:
-    """Each token id's cluster (``-1`` for tokens no cluster holds, e.g. the LENS tokens)."""
-    lookup = np.full(vocabulary, -1, dtype=np.int64)
-    lookup[tokens] = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    return lookup
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="a LENS model (name or folder) with a cluster map")
@@ -65,7 +58,6 @@ def main() -> None:
 
     model = LensModel.from_pretrained(resolve_model_name(args.model))
     corpora = {"BBC News": bbc_corpus(limit=args.articles), "Perl FAQ half": named_corpus("perl-faq-evaluation")}
-    vocabulary = model.backbone.get_input_embeddings().weight.shape[0]
     heads = {f"shipped head (k={model.config.k})": model.cluster_map}
     seconds = {}
     for k in args.k:
@@ -81,7 +73,7 @@ def main() -> None:
         rows.setdefault("model tokens", {})[name] = bm25_mrr([q.tolist() for q in query_ids],
                                                              [d.tolist() for d in doc_ids])
         for label, clusters in heads.items():
-            lookup = cluster_lookup(clusters.tokens.numpy(), clusters.offsets.numpy(), vocabulary)
+            lookup = clusters.cluster_of  # text tokens are all vocabulary tokens: every one has a cluster
             rows.setdefault(label, {})[name] = bm25_mrr([lookup[q].tolist() for q in query_ids],
                                                         [lookup[d].tolist() for d in doc_ids])
 

@@ -67,10 +67,10 @@ def main() -> None:
     lens_queries = lens.encode_queries(corpus.queries)
 
     rows = []
+    whole_dense = dense_queries @ minilm.encode(docs, normalize_embeddings=True).T  # MiniLM's own window every time
     for window in args.windows:
         encoder = LensEncoder(args.model, device="cpu", batch_size=16, max_length=window)
-        lens_scores = lens_queries @ encoder.encode_documents(docs).T
-        dense_scores = dense_queries @ minilm.encode(docs, normalize_embeddings=True).T
+        lens_scores, dense_scores = lens_queries @ encoder.encode_documents(docs).T, whole_dense
         rows.append((f"whole, LENS cut at {window}", n, lens_scores, dense_scores))
     for size in args.chunks:
         texts, owners = chunked(lens.tokenizer, docs, size)

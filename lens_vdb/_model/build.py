@@ -133,9 +133,8 @@ def recluster_head(model: LensModel, k: int, *, seed: int = 0, niter: int = 20) 
     if model.cluster_map is None:
         raise LensModelError("The model has no cluster map, so its head's training cannot be carried to new "
                              f"clusters; build the model anew from its base with build_lens_model(..., k={k}).")
-    lens_ids = set(model.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)))
     rows = model.backbone.get_input_embeddings().get_parameter("weight").detach().float().cpu().numpy()
-    kept = np.array([i for i in range(rows.shape[0]) if i not in lens_ids], dtype=np.int64)
+    kept = np.setdiff1d(np.arange(rows.shape[0]), model.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)))
     result = cluster_token_embeddings(rows[kept], k, seed=seed, niter=niter)
     cluster_map = ClusterMap.from_assignments(torch.from_numpy(result.assignments),
                                               torch.from_numpy(result.distances.astype(np.float64)), k)
