@@ -4,7 +4,8 @@ Ray itself keeps retrying an address where nothing listens (minutes, printing it
 so an address is first probed with a plain TCP connection: no answer within :data:`PROBE_SECONDS` is
 a :class:`LensConnectionError` naming the address and what to start. A local runtime, and the driver
 of a cluster on this machine's loopback, stay on 127.0.0.1 (Ray would otherwise advertise the machine's
-network address).
+network address). A local runtime gets :data:`LOCAL_START_SECONDS` to start its GCS (Ray's own 30 s can pass
+on a loaded small machine); ``$RAY_gcs_server_port_wait_time_s``, when set, is left to rule.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,9 +23,11 @@ from lens_vdb import LensConnectionError, LensInputError
 
 from .options import RayOptions
 
-__all__ = ["PROBE_SECONDS", "start_or_join", "probe_address"]
+__all__ = ["LOCAL_START_SECONDS", "PROBE_SECONDS", "start_or_join", "probe_address"]
 
 PROBE_SECONDS = 15.0  # a head that is still starting gets this long to accept connections
+LOCAL_START_SECONDS = 120  # a local runtime's GCS gets this long to bind its port (Ray's default: 30 s)
+GCS_WAIT_VARIABLE = "RAY_gcs_server_port_wait_time_s"  # Ray's own setting of that wait, in seconds
 LOOPBACK = "127.0.0.1"
 _KEYWORDS = {"auto", "local"}
 
@@ -45,7 +50,9 @@ def start_or_join(options: RayOptions, logging_level: int) -> bool:
     settings: dict[str, Any] = {"runtime_env": options.runtime_env, "logging_level": logging_level}
     if address is None or address == "local":
         settings |= {"num_cpus": options.num_cpus, "include_dashboard": False, "_node_ip_address": LOOPBACK}
-    elif host is not None and _is_loopback(host) and not address.startswith("ray://"):
+        _start_local(ray, address, settings)
+        return True
+    if host is not None and _is_loopback(host) and not address.startswith("ray://"):
         settings["_node_ip_address"] = LOOPBACK
     try:
         ray.init(address=address, **settings)
@@ -54,6 +61,33 @@ def start_or_join(options: RayOptions, logging_level: int) -> bool:
                                   f"`ray start --head`, or leave the address out to run on a local Ray "
                                   f"runtime.") from None
     return True
+
+
+def _start_local(ray: Any, address: str | None, settings: dict[str, Any]) -> None:
+    """A local runtime (``address`` None or ``"local"``, as :func:`ray.init` reads them), given
+    :data:`LOCAL_START_SECONDS` to start unless the user set Ray's own wait."""
+    try:
+        with _gcs_wait(LOCAL_START_SECONDS):
+            ray.init(address=address, **settings)
+    except RuntimeError as exc:  # Ray's "Timed out waiting for file <session>/gcs_server_port_..."
+        waited = os.environ.get(GCS_WAIT_VARIABLE, str(LOCAL_START_SECONDS))
+        raise LensConnectionError(
+            f"Ray's local runtime did not start: {exc} (waited {waited} s). A loaded machine can need longer: set "
+            f"{GCS_WAIT_VARIABLE} to more seconds, or start Ray with `ray start --head` and pass its address. Ray's "
+            f"own logs are in that session folder, logs/gcs_server.*.") from None
+
+
+@contextmanager
+def _gcs_wait(seconds: int) -> Iterator[None]:
+    """Ray's wait for a new GCS set to ``seconds`` for the block, unless the user set it already."""
+    if GCS_WAIT_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[GCS_WAIT_VARIABLE] = str(seconds)
+    try:
+        yield
+    finally:
+        os.environ.pop(GCS_WAIT_VARIABLE, None)
 
 
 def _check_same_cluster(address: str | None, ray: Any) -> None:

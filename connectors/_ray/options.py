@@ -25,7 +25,7 @@ class RayOptions:
     Attributes:
         address: the cluster to join (``"ray://head:10001"``, ``"head:6379"``, ``"auto"``); ``None``
             joins the runtime this process already started with ``ray.init(...)``, else starts a local
-            one for the run (and stops it after).
+            one for the run (and stops it after); ``"local"`` always starts a new local one.
         encoders: encoder actors, each loading the LENS encoder and the dense embedder once.
         gpus_per_encoder: GPUs each encoder actor reserves (fractions share a GPU); 0 encodes on CPUs.
         cpus_per_encoder: CPUs each encoder actor reserves; on CPU actors also its torch / ONNX Runtime threads.
@@ -67,7 +67,7 @@ class RayOptions:
                                  f"on each actor, got {type(self.dense).__name__}")
         if self.dtype is not None:
             check_choice(self.dtype, PRECISIONS, "RayOptions(dtype=)")
-        if self.num_cpus is not None and self.address is not None:
+        if self.num_cpus is not None and self.address not in (None, "local"):
             raise LensInputError("RayOptions(num_cpus=) sizes a local runtime; a cluster at address= has its own.")
 
     @property

@@ -26,10 +26,15 @@ WINDOW = 64  # the LENS window of these tests' encoder: a BBC lead of ~400 chara
 
 
 def local_ray():
-    """A module's local Ray runtime: 2 CPUs at most, no dashboard; shut down (its own processes) after.
-    ``address="local"``: a new runtime, never a cluster someone else started on this machine with `ray start`."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             _node_ip_address="127.0.0.1")  # on loopback only, as lens-vdb starts its own
+    """A module's local Ray runtime, started as lens-vdb starts one (2 CPUs, no dashboard, on loopback, with
+    time to start on a loaded machine); shut down (its own processes) after. ``address="local"``: a new
+    runtime, never a cluster someone else started on this machine with `ray start`."""
+    import logging
+
+    from lens_vdb.connectors import RayOptions
+    from lens_vdb.connectors._ray.cluster import start_or_join
+
+    start_or_join(RayOptions(address="local", num_cpus=2), logging.WARNING)
     try:
         yield ray
     finally:
