@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from lens_vdb.connectors._ray.cluster import GCS_WAIT_VARIABLE, LOCAL_START_SECONDS  # imports no ray
+
 ray = pytest.importorskip("ray", reason="distributed ingestion needs lens-vdb[ray] (ray[data])")
 pytest.importorskip("ray.data", reason="distributed ingestion needs lens-vdb[ray] (ray[data])")
 
@@ -93,7 +95,8 @@ class TwoNodeCluster:
         self.groups: list[subprocess.Popen] = []
         # a token of this cluster's own: Ray's default token file (~/.ray/auth_token) is shared by every Ray
         # cluster of the user on this machine; drivers joining this one need ``env`` too
-        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+                    GCS_WAIT_VARIABLE: os.environ.get(GCS_WAIT_VARIABLE, str(LOCAL_START_SECONDS))}  # as lens-vdb's
         # a temp dir of its own (short: Ray's socket paths live in it): `ray start --head` records the cluster as
         # "the current one" in its temp dir, where every later plain ray.init() of the machine would look for it
         self.temp_dir = tempfile.mkdtemp(prefix="lensray-", dir="/tmp")
