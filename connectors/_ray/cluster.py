@@ -69,7 +69,9 @@ def _start_local(ray: Any, address: str | None, settings: dict[str, Any]) -> Non
     try:
         with _gcs_wait(LOCAL_START_SECONDS):
             ray.init(address=address, **settings)
-    except RuntimeError as exc:  # Ray's "Timed out waiting for file <session>/gcs_server_port_..."
+    except RuntimeError as exc:
+        if "Timed out waiting for file" not in str(exc):  # Ray's words when the GCS did not bind its port in time
+            raise
         waited = os.environ.get(GCS_WAIT_VARIABLE, str(LOCAL_START_SECONDS))
         raise LensConnectionError(
             f"Ray's local runtime did not start: {exc} (waited {waited} s). A loaded machine can need longer: set "
