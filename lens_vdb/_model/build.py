@@ -35,6 +35,11 @@ class KMeansResult:
     distances: np.ndarray
     seconds: float
 
+    def cluster_map(self) -> ClusterMap:
+        """Which rows (by position in the clustered matrix) each cluster holds, nearest to its centroid first."""
+        return ClusterMap.from_assignments(torch.from_numpy(self.assignments),
+                                           torch.from_numpy(self.distances.astype(np.float64)), len(self.centroids))
+
 
 def cluster_token_embeddings(
     token_embeddings: np.ndarray, k: int, *, seed: int = 0, niter: int = 20, verbose: bool = False
@@ -105,9 +110,7 @@ def build_lens_model(
         max_length=max_length,
         has_cluster_map=True,
     )
-    cluster_map = ClusterMap.from_assignments(
-        torch.from_numpy(result.assignments), torch.from_numpy(result.distances.astype(np.float64)), k
-    )
+    cluster_map = result.cluster_map()
     # transformers wraps PreTrainedModel.to in a decorator whose type keeps only the self argument
     model = LensModel(backbone.to(dtype),  # type: ignore[arg-type]
                       torch.from_numpy(result.centroids).to(dtype), config, tokenizer, cluster_map)
@@ -136,9 +139,8 @@ def recluster_head(model: LensModel, k: int, *, seed: int = 0, niter: int = 20) 
     rows = model.backbone.get_input_embeddings().get_parameter("weight").detach().float().cpu().numpy()
     kept = np.setdiff1d(np.arange(rows.shape[0]), model.tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)))
     result = cluster_token_embeddings(rows[kept], k, seed=seed, niter=niter)
-    cluster_map = ClusterMap.from_assignments(torch.from_numpy(result.assignments),
-                                              torch.from_numpy(result.distances.astype(np.float64)), k)
-    cluster_map = ClusterMap(torch.from_numpy(kept)[cluster_map.tokens], cluster_map.offsets)  # rows -> token ids
+    rows_map = result.cluster_map()
+    cluster_map = ClusterMap(torch.from_numpy(kept)[rows_map.tokens], rows_map.offsets)  # rows -> token ids
     learned = _learned_map(model.cluster_map, rows, model.head.weight.detach().float().cpu().numpy())
     head = torch.from_numpy(learned(result.centroids)).to(model.head.weight.dtype)
     return LensModel(model.backbone, head, model.config.replace(k=k, has_cluster_map=True), model.tokenizer,

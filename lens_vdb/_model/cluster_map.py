@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -44,18 +45,27 @@ class ClusterMap:
     @classmethod
     def from_assignments(cls, assignments: Tensor, distances: Tensor, k: int) -> ClusterMap:
         """Build from each token's cluster and its distance to that centroid."""
-        import numpy as np
-
         order = torch.from_numpy(np.lexsort((distances.numpy(), assignments.numpy())).astype(np.int64))
         counts = torch.bincount(assignments.long(), minlength=k)
         offsets = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
         return cls(order, offsets)
 
+    def tensors(self, token_dtype: torch.dtype = torch.int64) -> dict[str, Tensor]:
+        """The map as the two tensors every lens-vdb file stores it under (beside a head, or alone)."""
+        return {"cluster_tokens": self.tokens.to(token_dtype).contiguous(), "cluster_offsets": self.offsets.contiguous()}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, Tensor]) -> ClusterMap | None:
+        """The map :meth:`tensors` stored among ``tensors``; ``None`` when they do not hold one."""
+        if not {"cluster_tokens", "cluster_offsets"} <= set(tensors):
+            return None
+        return cls(tensors["cluster_tokens"], tensors["cluster_offsets"])
+
     def save(self, path: str | Path) -> Path:
-        """Write the map alone (``cluster_tokens``, ``cluster_offsets``) as safetensors."""
+        """Write the map alone as safetensors."""
         from safetensors.torch import save_file
 
-        save_file({"cluster_tokens": self.tokens.contiguous(), "cluster_offsets": self.offsets.contiguous()}, str(path))
+        save_file(self.tensors(), str(path))
         return Path(path)
 
     @classmethod
@@ -65,10 +75,11 @@ class ClusterMap:
         from safetensors.torch import load_file
 
         try:
-            tensors = load_file(str(path))
-            cluster_map = cls(tensors["cluster_tokens"], tensors["cluster_offsets"])
-        except (OSError, KeyError, ValueError, SafetensorError) as exc:
+            cluster_map = cls.from_tensors(load_file(str(path)))
+        except (OSError, ValueError, SafetensorError) as exc:
             raise LensModelError(f"{path} is corrupt ({exc}); {remedy}.") from exc
+        if cluster_map is None:
+            raise LensModelError(f"{path} is corrupt (it holds no cluster map); {remedy}.")
         if k is not None and cluster_map.k != k:
             raise LensModelError(f"{path} has {cluster_map.k} clusters but the model has k={k}.")
         return cluster_map

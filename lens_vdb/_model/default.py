@@ -231,8 +231,6 @@ def assemble_smollm2(head_dir: str | Path, *, adapter_dir: str | Path | None = N
     backbone.config.use_cache = False
     if adapter_dir is not None:
         merge_lora_adapter(backbone, adapter_dir)
-    cluster_map = None
-    if config.has_cluster_map and "cluster_tokens" in tensors:
-        cluster_map = ClusterMap(tensors["cluster_tokens"], tensors["cluster_offsets"])
+    cluster_map = ClusterMap.from_tensors(tensors) if config.has_cluster_map else None
     config = config.replace(base_model=f"{SMOLLM2_PACKAGE}/{gguf_file}", has_cluster_map=cluster_map is not None)
     return LensModel(backbone, tensors["weight"].float(), config, tokenizer, cluster_map).eval()

@@ -107,8 +107,7 @@ class LensModel(nn.Module):
         write_portable_files(directory)  # readable alike by transformers 4.5x and 5.x
         tensors = {"weight": self.head.weight.detach().cpu().contiguous()}
         if self.cluster_map is not None:
-            tensors["cluster_tokens"] = self.cluster_map.tokens.contiguous()
-            tensors["cluster_offsets"] = self.cluster_map.offsets.contiguous()
+            tensors |= self.cluster_map.tensors()
         save_file(tensors, str(directory / HEAD_NAME), metadata={"format": "lens-vdb"})
         self.config.replace(has_cluster_map=self.cluster_map is not None).save(directory)
         return directory

@@ -84,8 +84,7 @@ def export_adapter(model: LensModel, directory: str | Path, *, dtype: torch.dtyp
     (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
     head = {"weight": model.head.weight.detach().to("cpu", dtype).contiguous()}
     if model.cluster_map is not None:
-        head["cluster_tokens"] = model.cluster_map.tokens.to(torch.int32).contiguous()
-        head["cluster_offsets"] = model.cluster_map.offsets.contiguous()
+        head |= model.cluster_map.tensors(token_dtype=torch.int32)
     save_file(head, str(directory / HEAD_NAME), metadata={"format": "lens-vdb"})
     model.config.replace(has_cluster_map=model.cluster_map is not None).save(directory)
     return directory

@@ -79,6 +79,18 @@ def test_corrupt_files_of_the_own_format_fail_clearly(built_dirs, tmp_path, vict
         LensModel.from_pretrained(target)
 
 
+def test_a_head_without_the_cluster_map_its_config_announces_fails(built_dirs, tmp_path):
+    from safetensors.torch import save_file
+
+    target = tmp_path / "no_map"
+    shutil.copytree(built_dirs["llama"], target)
+    head = load_file(target / "lens_head.safetensors")
+    assert {"cluster_tokens", "cluster_offsets"} <= set(head)  # what a saved model holds
+    save_file({"weight": head["weight"]}, str(target / "lens_head.safetensors"))
+    with pytest.raises(LensModelError, match="lens_head.safetensors lacks the cluster map its config announces"):
+        LensModel.from_pretrained(target)
+
+
 def test_a_head_with_other_k_than_the_config_fails(built_dirs, tmp_path):
     target = tmp_path / "mismatch"
     shutil.copytree(built_dirs["llama"], target)
