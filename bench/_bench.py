@@ -1,4 +1,5 @@
-"""What every bench script shares: the CPU line, its run folder, and ``--quick`` (what ``make bench`` runs).
+"""What every bench script shares: the CPU line, its run folder, ``--quick`` (what ``make bench`` runs), and
+known-item MRR@10 of a score matrix.
 
 A helper, not a script: ``make bench`` runs every ``bench/*.py`` but those whose name starts with
 ``_``. Each script keeps its full-size defaults (the ones its README figures were measured with)
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_line", "run_folder", "parse_args"]
+__all__ = ["cpu_line", "run_folder", "parse_args", "known_item_mrr"]
 
 
 def cpu_line() -> str:
@@ -22,6 +23,13 @@ def cpu_line() -> str:
     from lens_vdb._machine import cpu_info
 
     return f"CPU: {cpu_info().describe()}"
+
+
+def known_item_mrr(scores: Any) -> float:
+    """MRR@10 of a ``[queries, documents]`` score matrix where query ``i`` finds document ``i`` (the harness's)."""
+    from lens_vdb.eval._metrics import query_metrics
+
+    return float(query_metrics(scores)["mrr@10"].mean())
 
 
 def run_folder(name: str) -> Path:

@@ -22,7 +22,7 @@ import re
 import time
 
 import numpy as np
-from _bench import cpu_line, parse_args  # bench/ is the script's folder, so on sys.path
+from _bench import cpu_line, known_item_mrr, parse_args  # bench/ is the script's folder, so on sys.path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -33,11 +33,8 @@ def bm25_mrr(queries: list[list], documents: list[list]) -> float:
     """MRR@10 of BM25 over already-cut texts (query ``i`` finds document ``i``)."""
     from rank_bm25 import BM25Okapi
 
-    from lens_vdb.eval._metrics import query_metrics
-
     index = BM25Okapi(documents)
-    scores = np.stack([index.get_scores(q) for q in queries]).astype(np.float32)
-    return float(query_metrics(scores)["mrr@10"].mean())
+    return known_item_mrr(np.stack([index.get_scores(q) for q in queries]).astype(np.float32))
 
 
 def token_ids(tokenizer, texts: list[str]) -> list[np.ndarray]:

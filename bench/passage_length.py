@@ -16,15 +16,9 @@ import argparse
 import os
 
 import numpy as np
-from _bench import cpu_line, parse_args  # bench/ is the script's folder, so on sys.path
+from _bench import cpu_line, known_item_mrr, parse_args  # bench/ is the script's folder, so on sys.path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def mrr(scores: np.ndarray) -> float:
-    from lens_vdb.eval._metrics import query_metrics
-
-    return float(query_metrics(scores)["mrr@10"].mean())
 
 
 def chunked(tokenizer, documents: list[str], size: int) -> tuple[list[str], np.ndarray]:
@@ -87,7 +81,8 @@ def main() -> None:
     print(header + "\n" + "-" * len(header))
     for label, passages, lens_scores, dense_scores in rows:
         hybrid = weights[0] * lens_scores + weights[1] * dense_scores
-        print(f"{label:<30} {passages:>8} {mrr(lens_scores):>7.3f} {mrr(dense_scores):>7.3f} {mrr(hybrid):>7.3f}")
+        measured = (known_item_mrr(scores) for scores in (lens_scores, dense_scores, hybrid))
+        print(f"{label:<30} {passages:>8} " + " ".join(f"{value:>7.3f}" for value in measured))
 
 
 if __name__ == "__main__":
