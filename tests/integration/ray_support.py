@@ -7,6 +7,7 @@ which would stop every Ray process of the user on this machine.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from lens_vdb.connectors._ray.cluster import GCS_WAIT_VARIABLE, LOCAL_START_SECONDS  # imports no ray
+from lens_vdb.connectors import RayOptions
+from lens_vdb.connectors._ray.cluster import GCS_WAIT_VARIABLE, LOCAL_START_SECONDS, start_or_join
 
 ray = pytest.importorskip("ray", reason="distributed ingestion needs lens-vdb[ray] (ray[data])")
 pytest.importorskip("ray.data", reason="distributed ingestion needs lens-vdb[ray] (ray[data])")
@@ -31,11 +33,6 @@ def local_ray():
     """A module's local Ray runtime, started as lens-vdb starts one (2 CPUs, no dashboard, on loopback, with
     time to start on a loaded machine); shut down (its own processes) after. ``address="local"``: a new
     runtime, never a cluster someone else started on this machine with `ray start`."""
-    import logging
-
-    from lens_vdb.connectors import RayOptions
-    from lens_vdb.connectors._ray.cluster import start_or_join
-
     start_or_join(RayOptions(address="local", num_cpus=2), logging.WARNING)
     try:
         yield ray
