@@ -44,14 +44,22 @@ def run_notebook(name: str, workdir: Path):
 
 
 def outputs(notebook, kind: str = "stream", stream: str = "stdout") -> str:
-    """All text of one kind the notebook showed: printed ``stdout``/``stderr``, or displayed markdown."""
+    """All text of one kind the notebook showed: printed ``stdout``/``stderr``, or displayed markdown.
+
+    A cell's printed text is read as Jupyter shows it, whole: the kernel sends what one ``print`` writes in
+    as many stream messages as its flush timer cut it into (``print(d, "chunks")`` came as ``d`` and
+    `` chunks``), so a cell's stream pieces are joined as they are; cells and displays are joined by a newline.
+    """
     parts = []
     for cell in notebook.cells:
+        printed = []
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if kind == "stream" and output.get("output_type") == "stream" and output.get("name") == stream:
-                parts.append(output.get("text", ""))
+                printed.append(output.get("text", ""))
             elif kind != "stream" and kind in output.get("data", {}):
                 parts.append(str(output["data"][kind]))
+        if printed:
+            parts.append("".join(printed))
     return "\n".join(parts)
 
 
