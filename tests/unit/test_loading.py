@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lens_vdb import LensEncoder, LensModel, LensModelError
@@ -80,8 +80,6 @@ def test_corrupt_files_of_the_own_format_fail_clearly(built_dirs, tmp_path, vict
 
 
 def test_a_head_without_the_cluster_map_its_config_announces_fails(built_dirs, tmp_path):
-    from safetensors.torch import save_file
-
     target = tmp_path / "no_map"
     shutil.copytree(built_dirs["llama"], target)
     head = load_file(target / "lens_head.safetensors")
@@ -131,8 +129,6 @@ def _copy(source, target):
 
 
 def test_a_head_with_nan_is_refused_in_both_layouts(built_dirs, official_dir, tmp_path):
-    from safetensors.torch import save_file
-
     own = _copy(built_dirs["llama"], tmp_path / "own")
     tensors = load_file(str(own / "lens_head.safetensors"))
     tensors["weight"][3, 5] = float("nan")
