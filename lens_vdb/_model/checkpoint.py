@@ -109,9 +109,11 @@ def _load_own(directory: Path, dtype: torch.dtype, attn: str, trust_remote_code:
         raise LensModelError(f"Cannot read the centroid head {directory / HEAD_NAME}: {exc}") from exc
     if "weight" not in tensors:
         raise LensModelError(f"{directory / HEAD_NAME} has no 'weight' tensor; found {sorted(tensors)}.")
-    cluster_map = ClusterMap.from_tensors(tensors) if config.has_cluster_map else None
-    if config.has_cluster_map and cluster_map is None:
-        raise LensModelError(f"{directory / HEAD_NAME} lacks the cluster map its config announces.")
+    cluster_map = None
+    if config.has_cluster_map:
+        cluster_map = ClusterMap.from_tensors(tensors)
+        if cluster_map is None:
+            raise LensModelError(f"{directory / HEAD_NAME} lacks the cluster map its config announces.")
     _check_finite(tensors["weight"], directory / HEAD_NAME)
     backbone = _load_backbone(directory, dtype, attn, trust_remote_code)
     if backbone.config.hidden_size != config.hidden_size:
